@@ -1,0 +1,355 @@
+"""Train the crack classifier on the arrays cached by data_prep.py and report on the test split.
+
+    python train.py                               # cache/ -> models/
+    python train.py --epochs 5 --tensorboard      # then: tensorboard --logdir models/logs
+    python train.py --distribute                  # all local GPUs (or 2 CPU replicas without one)
+
+Training stops early when the validation loss stops improving and keeps the best weights. The
+test split is used once, at the end. Written to --out (default models/):
+  crack_cnn.keras        the trained model (takes raw RGB uint8 pixels)
+  history.csv            loss and metrics per epoch
+  metrics.json           test accuracy, precision, recall, F1, ROC AUC, confusion matrix, timing
+  training_curves.png, confusion_matrix.png, roc_curve.png,
+  test_predictions.png, misclassified.png, augmentation.png (with --augment)
+  logs/                  TensorBoard logs (with --tensorboard)
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up banner
+
+import numpy as np
+
+from data_prep import CLASS_NAMES, SPLITS, save_image_grid
+
+DEFAULT_EPOCHS = 30
+PATIENCE = 5  # epochs without a better validation loss before stopping
+MODEL_NAME = "crack_cnn.keras"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=Path("cache"), help="data_prep.py output (default: cache)")
+    parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"most epochs (default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--patience", type=int, default=PATIENCE, help=f"early-stopping patience (default: {PATIENCE})")
+    parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default: model.py's)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="random flips and 90-degree rotations of training batches (default: on)")
+    parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
+    parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
+    parser.add_argument("--distribute", action="store_true",
+                        help="MirroredStrategy over all local GPUs, or 2 CPU replicas when there is no GPU; "
+                             "MultiWorkerMirroredStrategy when TF_CONFIG is set")
+    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16)")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1:
+        parser.error("--epochs and --batch-size must be positive")
+    return args
+
+
+def load_cache(folder):
+    """The cached splits as (memory-mapped) arrays plus meta.json; exits clearly if incomplete."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise SystemExit(f"error: no complete cache in {folder}/ (no meta.json); "
+                         f"run: python data_prep.py --src DATASET --out {folder}")
+    meta = json.loads(meta_path.read_text())
+    data = {}
+    for split in SPLITS:
+        try:
+            x = np.load(folder / f"{split}_x.npy", mmap_mode="r")  # paged in as needed, never copied
+            y = np.load(folder / f"{split}_y.npy")
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"error: cache {folder}/ is damaged ({error}); run data_prep.py again")
+        if len(x) != len(y) or len(x) != meta["counts"][split]["total"]:
+            raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); run data_prep.py again")
+        data[split] = (x, y)
+    if len(data["train"][0]) == 0 or len(data["val"][0]) == 0:
+        raise SystemExit(f"error: cache {folder}/ has an empty train or validation split")
+    return data, meta
+
+
+def choose_strategy(tf, args):
+    """Pick the device(s): must run before TensorFlow creates any tensor."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if args.distribute and "TF_CONFIG" in os.environ:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif args.distribute and not gpus:
+        # No GPU: split the CPU into two logical devices, which exercises the same code path.
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    elif args.distribute:
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()  # the default: one device, GPU:0 if there is one
+    devices = [d.name for d in tf.config.list_physical_devices("GPU")] or ["CPU"]
+    print(f"Training on {', '.join(devices)}" + (f" with {strategy.num_replicas_in_sync} replicas"
+                                                 if args.distribute else "")
+          + ("" if gpus else " (TensorFlow sees no GPU)"))
+    return strategy
+
+
+def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None):
+    """A tf.data pipeline of (uint8 image, float label) batches gathered from numpy arrays.
+
+    Only a batch's rows are read at a time, so a memory-mapped cache larger than RAM works and
+    no float copy of the data set is ever made (the model scales pixels itself).
+    """
+    image_shape = x.shape[1:]
+
+    def gather(rows):
+        rows = np.sort(rows)  # in file order: sequential reads from a memory map
+        return x[rows], y[rows].astype(np.float32)
+
+    def read_batch(rows):
+        images, labels = tf.numpy_function(gather, [rows], (tf.uint8, tf.float32))
+        return tf.ensure_shape(images, (None, *image_shape)), tf.ensure_shape(labels, (None,))
+
+    dataset = tf.data.Dataset.range(len(x))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(read_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(3, drop_remainder=True)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda batch, s: (random_symmetry(tf, batch[0], s), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def random_symmetry(tf, images, seeds):
+    """Each image flipped and rotated by a random multiple of 90 degrees.
+
+    Cracks have no preferred direction. A random transpose plus random left-right and up-down
+    flips gives all eight symmetries of the square (Keras has no 90-degree rotation layer), and
+    the stateless ops keep a seeded run repeatable inside a parallel pipeline.
+    """
+    images = tf.image.stateless_random_flip_left_right(images, seed=seeds[0:2])
+    images = tf.image.stateless_random_flip_up_down(images, seed=seeds[1:3])
+    transpose = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed=seeds[::2]) < 0.5
+    return tf.where(transpose, tf.transpose(images, [0, 2, 1, 3]), images)
+
+
+def predict_probabilities(model, tf, x, batch_size=256):
+    """Crack probability of every row of x, in order."""
+    dataset = make_dataset(tf, x, np.zeros(len(x), np.uint8), batch_size).map(lambda images, _: images)
+    return model.predict(dataset, verbose=0).ravel()
+
+
+# ----------------------------------------------------------------------------------------------
+# Test-split report
+
+
+def binary_report(y_true, prob, threshold):
+    """Accuracy, per-class precision/recall/F1, ROC AUC and confusion counts as a dict."""
+    y_pred = (prob >= threshold).astype(int)
+    matrix = [[int(np.sum((y_true == t) & (y_pred == p))) for p in (0, 1)] for t in (0, 1)]
+    per_class = {}
+    for label, name in enumerate(CLASS_NAMES):
+        tp = matrix[label][label]
+        predicted = sum(matrix[t][label] for t in (0, 1))
+        actual = sum(matrix[label])
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    fpr, tpr = roc_curve(y_true, prob)
+    return {
+        "accuracy": float(np.mean(y_pred == y_true)),
+        "threshold": threshold,
+        "roc_auc": float(np.trapezoid(tpr, fpr)),
+        "per_class": per_class,
+        "confusion_matrix": {"rows_true_cols_predicted": CLASS_NAMES, "counts": matrix},
+    }
+
+
+def roc_curve(y_true, prob):
+    """False- and true-positive rates over all thresholds (ties kept together)."""
+    order = np.argsort(-prob, kind="stable")
+    prob, y_true = prob[order], y_true[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(prob)), len(prob) - 1]
+    tps = np.cumsum(y_true)[last_of_tie]
+    fps = (last_of_tie + 1) - tps
+    tpr = np.r_[0, tps / max(tps[-1], 1)]
+    fpr = np.r_[0, fps / max(fps[-1], 1)]
+    return fpr, tpr
+
+
+def print_report(report):
+    print(f"\n{'':>10}{'precision':>11}{'recall':>9}{'f1-score':>10}{'support':>9}")
+    for name, row in report["per_class"].items():
+        print(f"{name:>10}{row['precision']:>11.4f}{row['recall']:>9.4f}{row['f1']:>10.4f}{row['support']:>9}")
+    total = sum(row["support"] for row in report["per_class"].values())
+    print(f"{'accuracy':>10}{'':>20}{report['accuracy']:>10.4f}{total:>9}")
+    print(f"ROC AUC {report['roc_auc']:.4f}, threshold {report['threshold']}")
+    (tn, fp), (fn, tp) = report["confusion_matrix"]["counts"]
+    print(f"confusion matrix (rows true, columns predicted): [[{tn} {fp}] [{fn} {tp}]]\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Plots
+
+
+def plot_history(plt, history, path):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key in zip(axes, ["accuracy", "loss"]):
+        ax.plot(epochs, history[key], "o-", label="training")
+        ax.plot(epochs, history[f"val_{key}"], "o-", label="validation")
+        ax.set(xlabel="epoch", ylabel=key, title=key.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(plt, counts, path):
+    counts = np.array(counts)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    ax.imshow(counts, cmap="Blues")
+    for (t, p), n in np.ndenumerate(counts):
+        ax.text(p, t, str(n), ha="center", va="center", fontsize=14,
+                color="white" if n > counts.max() / 2 else "black")
+    ax.set_xticks([0, 1], CLASS_NAMES)
+    ax.set_yticks([0, 1], CLASS_NAMES)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (test split)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_roc(plt, y_true, prob, auc, path):
+    fpr, tpr = roc_curve(y_true, prob)
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    ax.plot(fpr, tpr, label=f"AUC = {auc:.4f}")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC curve (test split)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_prediction_grid(x, y, prob, rows, threshold, path, heading):
+    """Test images with their true class and predicted crack probability, wrong ones in red."""
+    titles = [f"true {CLASS_NAMES[y[r]]}\np(crack) = {prob[r]:.3f}" for r in rows]
+    colors = ["seagreen" if (prob[r] >= threshold) == y[r] else "crimson" for r in rows]
+    save_image_grid([x[r] for r in rows], titles, path, heading, colors=colors, columns=4)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def write_history_csv(history, path):
+    keys = list(history)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", *keys])
+        for epoch, values in enumerate(zip(*(history[k] for k in keys)), start=1):
+            writer.writerow([epoch, *(f"{v:.6f}" for v in values)])
+    os.replace(tmp, path)
+
+
+def write_json(data, path):
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    data, meta = load_cache(args.cache)  # before importing TensorFlow: a bad cache fails fast
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import keras
+    import tensorflow as tf
+
+    from model import LEARNING_RATE, THRESHOLD, build_model
+
+    strategy = choose_strategy(tf, args)
+    keras.utils.set_random_seed(args.seed)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = (data[s] for s in SPLITS)
+    print(f"{len(train_x)} training, {len(val_x)} validation, {len(test_x)} test images of "
+          f"{meta['image_size']}x{meta['image_size']} px from {args.cache}/")
+    train_ds = make_dataset(tf, train_x, train_y, args.batch_size, shuffle=True, augment=args.augment, seed=args.seed)
+    val_ds = make_dataset(tf, val_x, val_y, args.batch_size)
+    if args.augment:
+        images = next(iter(train_ds.unbatch().take(12).batch(12)))[0].numpy()
+        save_image_grid(images, ["augmented"] * len(images), args.out / "augmentation.png",
+                        "Augmented training images (random flips and 90-degree rotations)", columns=4)
+
+    with strategy.scope():
+        model = build_model(meta["image_size"], args.learning_rate or LEARNING_RATE)
+    model.summary()
+
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
+                                               restore_best_weights=True, verbose=1)]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.out / "logs")))
+    start = time.time()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+                        shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
+    train_seconds = time.time() - start
+    epochs_run = len(history.history["loss"])
+
+    # Write the model under a temporary name and rename it: a crash never leaves half a model.
+    tmp_model = args.out / f".partial-{MODEL_NAME}"
+    model.save(tmp_model)
+    os.replace(tmp_model, args.out / MODEL_NAME)
+    write_history_csv(history.history, args.out / "history.csv")
+
+    report = {"split": "test", "images": int(len(test_x))}
+    if len(test_x):
+        prob = predict_probabilities(model, tf, test_x)
+        report.update(binary_report(test_y, prob, THRESHOLD))
+        print_report(report)
+        plot_confusion_matrix(plt, report["confusion_matrix"]["counts"], args.out / "confusion_matrix.png")
+        plot_roc(plt, test_y, prob, report["roc_auc"], args.out / "roc_curve.png")
+        rng = np.random.default_rng(args.seed)
+        sample = rng.choice(len(test_x), size=min(16, len(test_x)), replace=False)
+        save_prediction_grid(test_x, test_y, prob, sample, THRESHOLD, args.out / "test_predictions.png",
+                             "Sample test predictions")
+        wrong = np.flatnonzero((prob >= THRESHOLD) != test_y)
+        save_prediction_grid(test_x, test_y, prob, wrong[:16], THRESHOLD, args.out / "misclassified.png",
+                             f"Misclassified test images ({len(wrong)} of {len(test_x)}"
+                             + (", first 16)" if len(wrong) > 16 else ")"))
+    plot_history(plt, history.history, args.out / "training_curves.png")
+    best = int(np.argmin(history.history["val_loss"]))
+    report.update({
+        "image_size": meta["image_size"],
+        "epochs_run": epochs_run,
+        "best_epoch": best + 1,
+        "best_val_loss": float(history.history["val_loss"][best]),
+        "best_val_accuracy": float(history.history["val_accuracy"][best]),
+        "training_seconds": round(train_seconds, 1),
+        "seconds_per_epoch": round(train_seconds / epochs_run, 1),
+        "batch_size": args.batch_size,
+        "augment": args.augment,
+        "seed": args.seed,
+        "replicas": strategy.num_replicas_in_sync,
+        "mixed_precision": args.mixed_precision,
+    })
+    write_json(report, args.out / "metrics.json")
+    print(f"trained {epochs_run} epochs in {train_seconds:.0f} s ({train_seconds / epochs_run:.1f} s/epoch); "
+          f"best epoch {best + 1}; wrote {args.out / MODEL_NAME} and reports to {args.out}/")
+
+
+if __name__ == "__main__":
+    main()
