@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -145,6 +146,7 @@ def split_files(files_by_class, fractions, seed):
 def _init_worker(arrays_dir, shapes, size):
     # Each worker maps the output files itself; rows travel as file writes, not pickled arrays.
     global _arrays, _size
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle, cleanly
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
     _arrays = {name: np.lib.format.open_memmap(arrays_dir / f"{name}_x.npy", mode="r+")
                for name in shapes}
@@ -346,4 +348,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("\ninterrupted: no cache was written")

@@ -10,10 +10,33 @@ The model takes raw RGB pixels (uint8 values 0-255) and does its own scaling, so
 import argparse
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up banner
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own info and warning lines
 
-import keras
-from keras import layers
+
+def import_tensorflow_quietly():
+    """Import TensorFlow without its C++ start-up chatter (oneDNN notes, CUDA probing).
+
+    Those lines are written to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read, so
+    stderr is pointed at /dev/null for the import and the first device query only; a Python
+    exception still reaches the user, raised after stderr is back.
+    """
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
+
+
+tf = import_tensorflow_quietly()  # before keras, which imports TensorFlow itself
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 from data_prep import DEFAULT_SIZE
 

@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up banner
-
 import numpy as np
 
 from data_prep import CLASS_NAMES, SPLITS, save_image_grid
@@ -275,10 +273,8 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import keras
-    import tensorflow as tf
 
-    from model import LEARNING_RATE, THRESHOLD, build_model
+    from model import LEARNING_RATE, THRESHOLD, build_model, keras, tf  # model.py imports TensorFlow quietly
 
     strategy = choose_strategy(tf, args)
     keras.utils.set_random_seed(args.seed)

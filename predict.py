@@ -1,0 +1,345 @@
+"""Classify images of concrete as crack / no crack with the model trained by train.py.
+
+    python predict.py photo.jpg                        # verdict, and photo_prediction.png beside it
+    python predict.py wall.jpg --out results/ --show   # figure in results/, also shown on screen
+    python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
+
+An image up to about a patch in size (either side under twice --tile) is resized to the model's
+input and classified whole. A larger photo, such as a 12 MP phone picture, is cut into --tile px
+tiles every --stride px: that is the scale the training patches were cut at, whereas shrinking
+the whole photo would make a crack thinner than a pixel. The photo is a crack when any tile
+is; its figure maps the crack probability over the photo and outlines the cracked tiles.
+
+Folders are searched recursively and classified in batches; explicitly named files get a
+figure each, images found in folders only with --figures. The exit status is 1 when any input
+could not be read.
+"""
+
+import argparse
+import collections
+import csv
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from data_prep import IMAGE_EXTENSIONS, PATCH_SIZE, ImageError, fit_to_model, read_scaled
+
+TRAINED_MODEL = Path("models/crack_cnn.keras")  # where train.py writes by default
+BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
+BATCH_SIZE = 128  # images or tiles per model call
+FIGURE_MAX_SIDE = 1600  # photos are drawn at most this wide: plenty on screen, small on disk
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
+    parser.add_argument("--model", type=Path,
+                        help=f"trained model (default: {TRAINED_MODEL} if you trained one, else the bundled "
+                             "pretrained/crack_cnn.keras)")
+    parser.add_argument("--out", type=Path, help="folder for the figures (default: beside each image)")
+    parser.add_argument("--csv", type=Path, help="write one row per image: path, probability, verdict, ...")
+    parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
+    parser.add_argument("--threshold", type=float, help="crack probability that makes a crack (default: model.py's)")
+    parser.add_argument("--tile", type=int, default=PATCH_SIZE,
+                        help=f"tile side in photo pixels (default: {PATCH_SIZE}, the dataset's patch size); "
+                             "0 resizes every image whole")
+    parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
+    parser.add_argument("--figures", action=argparse.BooleanOptionalAction,
+                        help="figure for every image (default: only for files named on the command line)")
+    parser.add_argument("--show", action="store_true", help="also show each figure in a window")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per model call (default: {BATCH_SIZE})")
+    args = parser.parse_args(argv)
+    if args.tile < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
+        parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
+    args.stride = args.stride or max(1, args.tile // 2)
+    return args
+
+
+def error(message):
+    print(f"error: {message}", file=sys.stderr)
+
+
+def find_images(inputs):
+    """(path, named_explicitly) for every input file and every image below input folders."""
+    found, missing = [], 0
+    for path in inputs:
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+            if not images:
+                error(f"{path}: no images in this folder")
+                missing += 1
+            found += [(p, False) for p in images]
+        elif path.is_file():
+            found.append((path, True))
+        else:
+            error(f"{path}: no such file or folder")
+            missing += 1
+    return found, missing
+
+
+def load_classifier(model_path):
+    """(classify, input_size): classify maps a uint8 batch to crack probabilities."""
+    from model import keras, tf  # model.py imports TensorFlow quietly
+
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as exc:  # Keras raises many types for a damaged or foreign file
+        raise SystemExit(f"error: cannot load model {model_path}: {str(exc).splitlines()[0]}")
+    size = model.input_shape[1]
+    # One traced graph for every batch size: no re-tracing when the last batch is shorter.
+    infer = tf.function(lambda x: model(x, training=False),
+                        input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)])
+    return (lambda batch: infer(np.asarray(batch)).numpy().ravel()), size
+
+
+def read_input(path, size, tile):
+    """(image, shrink) for a path: data_prep's decoding, so a patch gets exactly its training pixels.
+
+    The decoding scale is the one data_prep uses for a dataset patch (or for a tile, if --tile is
+    smaller), so both a patch-sized image and each tile of a photo end up resized from the same
+    resolution as the training data.
+    """
+    return read_scaled(path, size, min(tile, PATCH_SIZE) or PATCH_SIZE)
+
+
+def read_ahead(function, items, ahead):
+    """function(item) for each item in order, computed up to `ahead` items early on threads.
+
+    OpenCV releases the GIL while decoding, so the next images decode while the model runs.
+    """
+    with ThreadPoolExecutor(max(2, os.cpu_count() or 1)) as pool:
+        queue = collections.deque()
+        for item in items:
+            queue.append(pool.submit(function, item))
+            if len(queue) > ahead:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+
+
+# ----------------------------------------------------------------------------------------------
+# Photos: tiling
+
+
+def is_photo(image, shrink, tile):
+    """Much larger than a patch: either side at least twice the tile (in photo pixels)."""
+    return tile > 0 and max(image.shape[:2]) * shrink >= 2 * tile
+
+
+def tile_starts(length, tile, stride):
+    """Tile offsets along one side, the last flush with the edge so every pixel is covered."""
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def tile_grid(image, shrink, tile, stride):
+    """(x, y, side) of every tile in decoded-image pixels; square tiles, shrunk on a thin image."""
+    height, width = image.shape[:2]
+    side = min(max(1, round(tile / shrink)), height, width)
+    step = max(1, round(stride / shrink))
+    return [(x, y, side) for y in tile_starts(height, side, step) for x in tile_starts(width, side, step)]
+
+
+def classify_tiles(image, grid, classify, size, batch_size):
+    """Crack probability of each tile, cut and classified batch by batch (never all at once)."""
+    probabilities = []
+    for start in range(0, len(grid), batch_size):
+        batch = [fit_to_model(image[y:y + s, x:x + s], size) for x, y, s in grid[start:start + batch_size]]
+        probabilities.append(classify(np.stack(batch)))
+    return np.concatenate(probabilities)
+
+
+def cracked_share(image_shape, grid, cracked):
+    """Fraction of the photo covered by at least one cracked tile."""
+    covered = np.zeros(image_shape[:2], bool)
+    for (x, y, s), flag in zip(grid, cracked):
+        if flag:
+            covered[y:y + s, x:x + s] = True
+    return float(covered.mean())
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+
+
+def figure_path(image_path, out_dir, used):
+    folder = out_dir or image_path.parent
+    path = folder / f"{image_path.stem}_prediction.png"
+    n = 2
+    while path in used:  # two inputs with the same name in --out
+        path, n = folder / f"{image_path.stem}_{n}_prediction.png", n + 1
+    used.add(path)
+    return path
+
+
+def verdict_title(result):
+    text = f"{result['verdict'].upper()}: crack probability {result['probability']:.3f}"
+    if result["tiles"] > 1:
+        text = (f"{result['verdict'].upper()}: highest tile probability {result['probability']:.3f}\n"
+                f"{result['cracked_tiles']} of {result['tiles']} tiles cracked "
+                f"({result['cracked_share']:.1%} of the photo)")
+    return text
+
+
+def draw_figure(plt, image, result, grid=None, shrink=1, probabilities=None, threshold=0.5):
+    """The image with its verdict; for a photo, a probability heat map and cracked-tile outlines."""
+    from matplotlib.patches import Rectangle
+
+    scale = min(1.0, FIGURE_MAX_SIDE / max(image.shape[:2]))
+    shown = fit_size(image, scale)
+    height, width = shown.shape[:2]
+    fig, ax = plt.subplots(figsize=(10, 10 * height / width + 1.0) if grid else (5, 5.6))
+    ax.imshow(shown)
+    color = "crimson" if result["verdict"] == "crack" else "seagreen"
+    if grid:
+        total, count = np.zeros((height, width), np.float32), np.zeros((height, width), np.float32)
+        for (x, y, s), p in zip(grid, probabilities):
+            x0, y0, x1, y1 = (round(v * scale) for v in (x, y, x + s, y + s))
+            total[y0:y1, x0:x1] += p
+            count[y0:y1, x0:x1] += 1
+        heat = ax.imshow(total / np.maximum(count, 1), cmap="jet", vmin=0, vmax=1, alpha=0.35)
+        fig.colorbar(heat, ax=ax, fraction=0.03, pad=0.01, label="crack probability (mean of tiles)")
+        for (x, y, s), p in zip(grid, probabilities):
+            if p >= threshold:
+                ax.add_patch(Rectangle((x * scale, y * scale), s * scale, s * scale,
+                                       fill=False, edgecolor="red", linewidth=1.2))
+    ax.set_title(verdict_title(result), color=color, fontsize=13 if grid else 11)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def fit_size(image, scale):
+    if scale >= 1:
+        return image
+    import cv2
+
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def save_figure(plt, fig, path, show):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".partial-{path.name}")
+    fig.savefig(tmp, dpi=100, format="png")
+    os.replace(tmp, path)
+    if show:
+        plt.show()
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------
+# Output files
+
+
+def write_csv(path, header, rows):
+    """Write a CSV under a temporary name and rename it, so a crash leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".partial-{path.name}")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def describe(path, result):
+    if result["tiles"] == 1:
+        return f"{path}: {result['verdict']} (crack probability {result['probability']:.3f})"
+    return (f"{path}: {result['verdict']} (highest tile probability {result['probability']:.3f}; "
+            f"{result['cracked_tiles']} of {result['tiles']} tiles cracked, "
+            f"{result['cracked_share']:.1%} of the photo)")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    images, failed = find_images(args.inputs)
+    model_path = args.model or (TRAINED_MODEL if TRAINED_MODEL.is_file() else BUNDLED_MODEL)
+    if not model_path.is_file():
+        raise SystemExit(f"error: no model at {model_path}; train one with: python train.py")
+    if not images:
+        raise SystemExit("error: no images to classify")
+
+    # TensorFlow takes seconds to import, so it waits until the inputs are known to be usable.
+    import matplotlib
+
+    if not args.show:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from model import THRESHOLD
+
+    threshold = THRESHOLD if args.threshold is None else args.threshold
+    classify, size = load_classifier(model_path)
+    print(f"model: {model_path} ({size}x{size} px input)")
+
+    def read(item):
+        path, named = item
+        try:
+            return path, named, *read_input(path, size, args.tile)
+        except ImageError as exc:
+            return path, named, exc, None
+
+    results, tile_rows, used_names = {}, [], set()
+    pending = []  # patch-sized images waiting to fill a batch: (path, model input, image if drawn)
+    start = time.time()
+
+    def flush_patches():
+        if not pending:
+            return
+        for (path, _, image), p in zip(pending, classify(np.stack([x for _, x, _ in pending]))):
+            result = {"probability": float(p), "verdict": "crack" if p >= threshold else "no crack",
+                      "tiles": 1, "cracked_tiles": int(p >= threshold), "cracked_share": float(p >= threshold)}
+            results[path] = result
+            print(describe(path, result))
+            if image is not None:
+                save_figure(plt, draw_figure(plt, image, result), figure_path(path, args.out, used_names), args.show)
+        pending.clear()
+
+    for path, named, image, shrink in read_ahead(read, images, ahead=2 * args.batch_size):
+        if isinstance(image, ImageError):
+            error(f"{path}: {image}")
+            failed += 1
+            continue
+        draw = args.figures if args.figures is not None else named
+        if not is_photo(image, shrink, args.tile):
+            pending.append((path, fit_to_model(image, size), image if draw else None))
+            if len(pending) >= args.batch_size:
+                flush_patches()
+            continue
+        grid = tile_grid(image, shrink, args.tile, args.stride)
+        probabilities = classify_tiles(image, grid, classify, size, args.batch_size)
+        cracked = probabilities >= threshold
+        result = {"probability": float(probabilities.max()), "verdict": "crack" if cracked.any() else "no crack",
+                  "tiles": len(grid), "cracked_tiles": int(cracked.sum()),
+                  "cracked_share": cracked_share(image.shape, grid, cracked)}
+        results[path] = result
+        print(describe(path, result))
+        tile_rows += [(str(path), x * shrink, y * shrink, s * shrink, s * shrink, f"{p:.5f}")
+                      for (x, y, s), p in zip(grid, probabilities)]
+        if draw:
+            fig = draw_figure(plt, image, result, grid, shrink, probabilities, threshold)
+            save_figure(plt, fig, figure_path(path, args.out, used_names), args.show)
+    flush_patches()
+
+    if args.csv:
+        write_csv(args.csv, ["path", "crack_probability", "verdict", "tiles", "cracked_tiles", "cracked_share"],
+                  [(str(path), f"{r['probability']:.5f}", r["verdict"], r["tiles"], r["cracked_tiles"],
+                    f"{r['cracked_share']:.4f}") for path, _ in images if (r := results.get(path))])
+    if args.tiles_csv:
+        write_csv(args.tiles_csv, ["image", "x", "y", "width", "height", "probability"], tile_rows)
+    if len(results) > 1:
+        seconds = time.time() - start
+        cracks = sum(r["verdict"] == "crack" for r in results.values())
+        print(f"{len(results)} images classified in {seconds:.1f} s ({len(results) / seconds:.0f} images/s): "
+              f"{cracks} crack, {len(results) - cracks} no crack" + (f", {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

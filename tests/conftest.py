@@ -1,0 +1,82 @@
+"""Shared fixtures: the real scripts run as a user runs them, on the bundled sample_data/."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = REPO / "sample_data"
+PRETRAINED = REPO / "pretrained" / "crack_cnn.keras"
+sys.path.insert(0, str(REPO))
+
+
+def run(script, *args, cwd=None, timeout=600, env=None):
+    """Run one of the repository's scripts in a subprocess; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def assert_clean_failure(result, *fragments):
+    """A failure the way a user should see it: non-zero exit, one error line, no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors, result.stderr
+    for fragment in fragments:
+        assert any(fragment in line for line in errors), result.stderr
+
+
+def sample_files(class_name):
+    return sorted((SAMPLE_DATA / class_name).glob("*.jpg"))
+
+
+def read_rgb(path):
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def write_rgb(path, image, params=()):
+    assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), list(params))
+
+
+@pytest.fixture(scope="session")
+def sample_cache(tmp_path_factory):
+    """data_prep.py run on sample_data/ (64 px)."""
+    out = tmp_path_factory.mktemp("prep") / "cache"
+    result = run("data_prep.py", "--src", SAMPLE_DATA, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_dir(sample_cache, tmp_path_factory):
+    """train.py run for two epochs on the sample cache."""
+    out = tmp_path_factory.mktemp("train") / "models"
+    result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def negative_patches():
+    return [read_rgb(p) for p in sample_files("Negative")]
+
+
+@pytest.fixture(scope="session")
+def positive_patches():
+    return [read_rgb(p) for p in sample_files("Positive")]
+
+
+def mosaic(negatives, positives, columns, rows, planted):
+    """A photo-sized image of 227 px Negative patches with Positive patches in the planted cells."""
+    cell = 227
+    image = np.zeros((rows * cell, columns * cell, 3), np.uint8)
+    for r in range(rows):
+        for c in range(columns):
+            source = positives if (c, r) in planted else negatives
+            image[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = source[(r * columns + c) % len(source)]
+    return image

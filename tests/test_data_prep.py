@@ -1,0 +1,199 @@
+"""data_prep.py: the cache a user gets from a folder of images, and the errors they see."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO, SAMPLE_DATA, assert_clean_failure, run, sample_files, write_rgb
+
+import data_prep
+
+
+def load_split(cache, split):
+    return np.load(cache / f"{split}_x.npy"), np.load(cache / f"{split}_y.npy")
+
+
+def test_cache_holds_every_sample_image_split_stratified(sample_cache):
+    meta = json.loads((sample_cache / "meta.json").read_text())
+    assert meta["image_size"] == data_prep.DEFAULT_SIZE
+    assert meta["class_names"] == ["Negative", "Positive"]
+    seen = []
+    for split, fraction in zip(data_prep.SPLITS, (0.70, 0.24, 0.06)):
+        x, y = load_split(sample_cache, split)
+        assert x.dtype == np.uint8 and x.shape[1:] == (64, 64, 3)
+        assert len(x) == len(y) == meta["counts"][split]["total"] == len(meta["files"][split])
+        for label, name in enumerate(meta["class_names"]):
+            # 200 images a class: the split keeps each class's share of every split
+            assert meta["counts"][split][name] == int(np.sum(y == label)) == round(200 * fraction)
+            # every row's label is the class folder its file came from
+            files = [f for f, lab in zip(meta["files"][split], y) if lab == label]
+            assert all(f"/{name}/" in f for f in files)
+        seen += meta["files"][split]
+    assert sorted(seen) == sorted(str(p) for c in ("Positive", "Negative") for p in sample_files(c))
+    assert (sample_cache / "examples.png").stat().st_size > 10_000
+    assert meta["skipped"] == []
+
+
+def test_cache_rows_are_the_loaded_images(sample_cache):
+    x, _ = load_split(sample_cache, "test")
+    meta = json.loads((sample_cache / "meta.json").read_text())
+    for row, path in enumerate(meta["files"]["test"][:5]):
+        np.testing.assert_array_equal(x[row], data_prep.load_image(path, 64))
+
+
+def test_same_seed_gives_same_split_and_other_seed_does_not(tmp_path):
+    files = [[f"n{i}" for i in range(50)], [f"p{i}" for i in range(50)]]
+    a = data_prep.split_files(files, (0.7, 0.24, 0.06), seed=1)
+    assert a == data_prep.split_files(files, (0.7, 0.24, 0.06), seed=1)
+    assert a != data_prep.split_files(files, (0.7, 0.24, 0.06), seed=2)
+
+
+def test_class_folders_match_in_any_letter_case(tmp_path):
+    src = tmp_path / "dataset"
+    (src / "positive").mkdir(parents=True)
+    (src / "NEGATIVE").mkdir()
+    for name, folder in (("Positive", "positive"), ("Negative", "NEGATIVE")):
+        for path in sample_files(name)[:20]:
+            (src / folder / path.name).write_bytes(path.read_bytes())
+    result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache", "--size", "32")
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "cache" / "train_x.npy").shape[1:] == (32, 32, 3)
+
+
+def test_missing_or_empty_class_folder_is_named(tmp_path):
+    (tmp_path / "Positive").mkdir()
+    assert_clean_failure(run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "c"), "Negative")
+    (tmp_path / "Negative").mkdir()
+    (tmp_path / "Positive" / "a.jpg").write_bytes(sample_files("Positive")[0].read_bytes())
+    assert_clean_failure(run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "c"),
+                         "Negative", "no image files")
+    assert_clean_failure(run("data_prep.py", "--src", tmp_path / "nowhere"), "does not exist")
+
+
+def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
+    src = tmp_path / "dataset"
+    for name in ("Positive", "Negative"):
+        (src / name).mkdir(parents=True)
+        for path in sample_files(name)[:10]:
+            (src / name / path.name).write_bytes(path.read_bytes())
+    good = sample_files("Positive")[0].read_bytes()
+    (src / "Positive" / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (src / "Positive" / "notes.jpg").write_text("not an image")
+    (src / "Negative" / "empty.png").write_bytes(b"")
+    result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 3 and "Traceback" not in result.stderr
+    assert "skipped 3" in result.stdout
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert sorted(s["file"].rsplit("/", 1)[1] for s in meta["skipped"]) == ["empty.png", "notes.jpg", "truncated.jpg"]
+    assert sum(meta["counts"][s]["total"] for s in data_prep.SPLITS) == 20
+    for split in data_prep.SPLITS:
+        x, y = load_split(tmp_path / "cache", split)
+        assert len(x) == len(y) == len(meta["files"][split])
+        assert x.reshape(len(x), -1).max(axis=1).min(initial=255) > 0  # no blank rows left behind
+
+
+def test_a_class_with_no_readable_image_fails(tmp_path):
+    for name in ("Positive", "Negative"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "Positive" / "a.jpg").write_bytes(sample_files("Positive")[0].read_bytes())
+    (tmp_path / "Negative" / "b.jpg").write_text("junk")
+    result = run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "cache")
+    assert_clean_failure(result, "no usable image", "Negative")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_cache(tmp_path):
+    out = tmp_path / "important"
+    out.mkdir()
+    (out / "thesis.txt").write_text("keep me")
+    assert_clean_failure(run("data_prep.py", "--src", SAMPLE_DATA, "--out", out), "not a data_prep cache")
+    assert (out / "thesis.txt").read_text() == "keep me"
+
+
+def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
+    # Enough files that decoding takes a few seconds, so the run can be stopped half-way.
+    src = tmp_path / "dataset"
+    for name in ("Positive", "Negative"):
+        (src / name).mkdir(parents=True)
+        for copy in range(15):
+            for path in sample_files(name):
+                (src / name / f"{copy}_{path.name}").symlink_to(path)
+    out = tmp_path / "cache"
+    process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src), "--out", str(out),
+                                "--size", "128", "--workers", "1"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".cache.partial-*/train_x.npy")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not out.exists()
+    assert not list(tmp_path.glob(".cache.partial-*"))  # cleaned up after itself
+    assert_clean_failure(run("train.py", "--cache", out, "--out", tmp_path / "models"), "no complete cache")
+
+
+def test_killed_run_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
+    src = tmp_path / "dataset"
+    for name in ("Positive", "Negative"):
+        (src / name).mkdir(parents=True)
+        for copy in range(15):
+            for path in sample_files(name):
+                (src / name / f"{copy}_{path.name}").symlink_to(path)
+    out = tmp_path / "cache"
+    process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src), "--out", str(out),
+                                "--size", "128", "--workers", "1"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".cache.partial-*/train_x.npy")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    import os
+    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
+    process.wait(timeout=30)
+    assert not out.exists()
+    result = run("data_prep.py", "--src", SAMPLE_DATA, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert (out / "meta.json").is_file() and not list(tmp_path.glob(".cache.partial-*"))
+
+
+@pytest.mark.parametrize("kind", ["gray_png", "rgba_png", "png16", "large_jpg", "tiny_png", "bmp"])
+def test_any_colour_mode_or_size_loads_as_rgb_uint8(tmp_path, kind, positive_patches):
+    patch = positive_patches[0]
+    path = write_variant(tmp_path, kind, patch)
+    image = data_prep.load_image(path, 64)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    if kind in ("rgba_png", "bmp"):
+        np.testing.assert_array_equal(image, data_prep.fit_to_model(data_prep.read_scaled(path, 64)[0], 64))
+
+
+def write_variant(folder, kind, patch):
+    import cv2
+
+    if kind == "gray_png":
+        path = folder / "gray.png"
+        cv2.imwrite(str(path), cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY))
+    elif kind == "rgba_png":
+        path = folder / "rgba.png"
+        cv2.imwrite(str(path), np.dstack([patch[..., ::-1], np.full(patch.shape[:2], 255, np.uint8)]))
+    elif kind == "png16":
+        path = folder / "deep.png"
+        cv2.imwrite(str(path), patch[..., ::-1].astype(np.uint16) * 257)
+    elif kind == "large_jpg":
+        path = folder / "large.jpg"
+        write_rgb(path, cv2.resize(patch, (900, 700)))
+    elif kind == "tiny_png":
+        path = folder / "tiny.png"
+        write_rgb(path, cv2.resize(patch, (20, 30)))
+    else:
+        path = folder / "patch.bmp"
+        write_rgb(path, patch)
+    return path
