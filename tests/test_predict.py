@@ -1,0 +1,233 @@
+"""predict.py: verdicts, figures and CSVs for single images, folders and whole photos."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, sample_files, write_rgb
+
+import data_prep
+import predict
+
+CELL = 227
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def copy_sample(name, index, folder, new_name):
+    path = folder / new_name
+    path.write_bytes(sample_files(name)[index].read_bytes())
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Single images and folders
+
+
+def test_named_images_get_a_verdict_and_a_figure_beside_them(tmp_path):
+    crack = copy_sample("Positive", 3, tmp_path, "wall.jpg")
+    clean = copy_sample("Negative", 3, tmp_path, "floor.jpg")
+    result = run("predict.py", crack, clean, "--model", PRETRAINED)
+    assert result.returncode == 0, result.stderr
+    assert f"{crack}: crack (crack probability" in result.stdout
+    assert f"{clean}: no crack (crack probability" in result.stdout
+    for path in (crack, clean):
+        assert path.with_name(f"{path.stem}_prediction.png").stat().st_size > 10_000
+
+
+def test_a_folder_is_classified_in_batches_into_a_csv(tmp_path):
+    out_csv = tmp_path / "results.csv"
+    result = run("predict.py", SAMPLE_DATA, "--model", PRETRAINED, "--csv", out_csv)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(out_csv)
+    assert len(rows) == 400 and set(rows[0]) >= {"path", "crack_probability", "verdict"}
+    correct = [(r["verdict"] == "crack") == ("/Positive/" in r["path"]) for r in rows]
+    assert np.mean(correct) >= 0.98
+    assert "400 images classified" in result.stdout
+    assert not list(SAMPLE_DATA.rglob("*_prediction.png"))  # folders get no figure per image by default
+
+
+def test_bad_inputs_are_reported_and_the_rest_still_classified(tmp_path, positive_patches):
+    good = copy_sample("Positive", 0, tmp_path, "good.jpg")
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("this is not a JPEG")
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), cv2.cvtColor(positive_patches[1], cv2.COLOR_RGB2GRAY))
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), positive_patches[2][..., ::-1].astype(np.uint16) * 257)
+    rgba = tmp_path / "rgba.png"
+    cv2.imwrite(str(rgba), np.dstack([positive_patches[3][..., ::-1], np.full((CELL, CELL), 255, np.uint8)]))
+    out_csv = tmp_path / "out.csv"
+    result = run("predict.py", good, tmp_path / "missing.jpg", broken, gray, deep, rgba,
+                 "--model", PRETRAINED, "--csv", out_csv, "--no-figures")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2, result.stderr
+    assert "missing.jpg" in errors[0] and "no such file" in errors[0]
+    assert "broken.jpg" in errors[1] and "not a readable image" in errors[1]
+    rows = {r["path"]: r for r in read_csv(out_csv)}
+    assert set(rows) == {str(p) for p in (good, gray, deep, rgba)}
+    assert all(r["verdict"] == "crack" for r in rows.values())
+
+
+def test_missing_or_damaged_model_is_a_clear_error(tmp_path):
+    image = copy_sample("Positive", 0, tmp_path, "a.jpg")
+    assert_clean_failure(run("predict.py", image, "--model", tmp_path / "none.keras"), "no model")
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_text("not a model")
+    assert_clean_failure(run("predict.py", image, "--model", damaged), "cannot load model")
+
+
+def test_predict_feeds_the_model_exactly_what_data_prep_cached(tmp_path, positive_patches):
+    src = tmp_path / "dataset"
+    for name in ("Positive", "Negative"):
+        (src / name).mkdir(parents=True)
+        for path in sample_files(name)[:8]:
+            (src / name / path.name).write_bytes(path.read_bytes())
+    patch = positive_patches[5]
+    cv2.imwrite(str(src / "Positive" / "gray.png"), cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY))
+    cv2.imwrite(str(src / "Positive" / "deep.png"), patch[..., ::-1].astype(np.uint16) * 257)
+    cv2.imwrite(str(src / "Positive" / "rgba.png"), np.dstack([patch[..., ::-1], np.full((CELL, CELL), 9, np.uint8)]))
+    write_rgb(src / "Positive" / "big.jpg", cv2.resize(patch, (400, 300)))
+    write_rgb(src / "Positive" / "small.png", cv2.resize(patch, (40, 50)))
+    cache = tmp_path / "cache"
+    data_prep.main(["--src", str(src), "--out", str(cache), "--workers", "1"])
+    meta = json.loads((cache / "meta.json").read_text())
+    compared = 0
+    for split in data_prep.SPLITS:
+        x = np.load(cache / f"{split}_x.npy")
+        for row, path in enumerate(meta["files"][split]):
+            image, shrink = predict.read_input(path, 64, predict.PATCH_SIZE)
+            assert not predict.is_photo(image, shrink, predict.PATCH_SIZE)
+            np.testing.assert_array_equal(x[row], data_prep.fit_to_model(image, 64), err_msg=path)
+            compared += 1
+    assert compared == 21
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole photos: tiled
+
+
+def flagged_tiles(rows, image):
+    return [r for r in rows if r["image"] == str(image) and float(r["probability"]) >= 0.5]
+
+
+def overlaps_cell(tile, cell):
+    x, y, w, h = (int(tile[k]) for k in ("x", "y", "width", "height"))
+    cx, cy = cell[0] * CELL, cell[1] * CELL
+    return x < cx + CELL and cx < x + w and y < cy + CELL and cy < y + h
+
+
+def assert_flags_only_planted(tile_rows, image, planted):
+    flagged = flagged_tiles(tile_rows, image)
+    for tile in flagged:
+        assert any(overlaps_cell(tile, cell) for cell in planted), (image, tile)
+    for cell in planted:  # each planted crack found by a tile that mostly lies on it
+        assert any(overlaps_cell(t, cell) and abs(int(t["x"]) - cell[0] * CELL) < CELL / 2
+                   and abs(int(t["y"]) - cell[1] * CELL) < CELL / 2 for t in flagged), (image, cell)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, negative_patches, positive_patches):
+    """Test photos built from real patches, with the cells holding Positive patches known."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    planted = {(1, 1), (4, 2)}
+    cases = {}
+    image = mosaic(negative_patches, positive_patches, 6, 4, planted)
+    write_rgb(folder / "planted.png", image)
+    cases["planted.png"] = (planted, image.shape)
+    image = mosaic(negative_patches[40:], positive_patches, 6, 4, set())
+    write_rgb(folder / "clean.png", image)
+    cases["clean.png"] = (set(), image.shape)
+    # Stored turned a quarter to the left, with EXIF saying "turn right to view": it must come out upright.
+    upright = mosaic(negative_patches[80:], positive_patches[20:], 5, 3, {(3, 0)})
+    exif = Image.Image().getexif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(folder / "rotated.jpg", quality=95, exif=exif)
+    cases["rotated.jpg"] = ({(3, 0)}, upright.shape)
+    image = mosaic(negative_patches[120:], positive_patches[40:], 12, 1, {(7, 0)})
+    write_rgb(folder / "wide.png", image)
+    cases["wide.png"] = ({(7, 0)}, image.shape)
+    image = mosaic(negative_patches[150:], positive_patches[60:], 5, 4, {(1, 1)})[:700, :1000]
+    write_rgb(folder / "odd_size.png", image)
+    cases["odd_size.png"] = ({(1, 1)}, image.shape)
+    write_rgb(folder / "tiny.png", cv2.resize(positive_patches[7], (60, 40), interpolation=cv2.INTER_AREA))
+    cases["tiny.png"] = (None, (40, 60, 3))
+    return folder, cases
+
+
+@pytest.fixture(scope="module")
+def photo_run(photos, tmp_path_factory):
+    folder, _ = photos
+    out = tmp_path_factory.mktemp("photo_out")
+    result = run("predict.py", folder, "--model", PRETRAINED, "--csv", out / "photos.csv",
+                 "--tiles-csv", out / "tiles.csv", "--figures", "--out", out / "figures")
+    assert result.returncode == 0, result.stderr
+    return result, {r["path"].rsplit("/", 1)[1]: r for r in read_csv(out / "photos.csv")}, \
+        read_csv(out / "tiles.csv"), out / "figures"
+
+
+@pytest.mark.parametrize("name", ["planted.png", "rotated.jpg", "wide.png", "odd_size.png"])
+def test_tiles_flagged_are_the_planted_cracks(photos, photo_run, name):
+    folder, cases = photos
+    _, rows, tiles, _ = photo_run
+    planted, shape = cases[name]
+    assert rows[name]["verdict"] == "crack"
+    assert int(rows[name]["tiles"]) > 1 and int(rows[name]["cracked_tiles"]) >= len(planted)
+    assert_flags_only_planted(tiles, folder / name, planted)
+
+
+def test_a_clean_photo_raises_no_alarm(photos, photo_run):
+    folder, _ = photos
+    _, rows, tiles, _ = photo_run
+    assert rows["clean.png"]["verdict"] == "no crack"
+    assert int(rows["clean.png"]["cracked_tiles"]) == 0 and not flagged_tiles(tiles, folder / "clean.png")
+
+
+def test_tiles_cover_the_whole_photo_whatever_its_size(photos, photo_run):
+    folder, cases = photos
+    _, _, tiles, _ = photo_run
+    for name in ("planted.png", "rotated.jpg", "wide.png", "odd_size.png"):
+        height, width = cases[name][1][:2]
+        mine = [t for t in tiles if t["image"] == str(folder / name)]
+        assert min(int(t["x"]) for t in mine) == 0 and min(int(t["y"]) for t in mine) == 0
+        assert max(int(t["x"]) + int(t["width"]) for t in mine) == width, name
+        assert max(int(t["y"]) + int(t["height"]) for t in mine) == height, name
+
+
+def test_a_tiny_image_is_classified_whole(photo_run):
+    _, rows, tiles, _ = photo_run
+    assert rows["tiny.png"]["tiles"] == "1" and rows["tiny.png"]["verdict"] in ("crack", "no crack")
+    assert not [t for t in tiles if t["image"].endswith("tiny.png")]
+
+
+def test_photo_output_gives_verdict_tiles_and_heat_map(photo_run):
+    result, _, _, figures = photo_run
+    line = next(s for s in result.stdout.splitlines() if "planted.png" in s)
+    assert "crack (highest tile probability" in line and "tiles cracked" in line and "% of the photo" in line
+    for name in ("planted", "clean", "rotated", "wide", "odd_size", "tiny"):
+        assert (figures / f"{name}_prediction.png").stat().st_size > 20_000
+
+
+def test_tiling_can_be_turned_off(photos, tmp_path):
+    folder, _ = photos
+    result = run("predict.py", folder / "planted.png", "--model", PRETRAINED, "--tile", "0",
+                 "--csv", tmp_path / "whole.csv", "--no-figures")
+    assert result.returncode == 0, result.stderr
+    assert read_csv(tmp_path / "whole.csv")[0]["tiles"] == "1"
+
+
+def test_tile_grid_covers_edges_with_overlap():
+    assert predict.tile_starts(1000, 227, 113) == [0, 113, 226, 339, 452, 565, 678, 773]
+    assert predict.tile_starts(227, 227, 113) == [0]
+    image = np.zeros((300, 5000, 3), np.uint8)
+    grid = predict.tile_grid(image, 1, 454, 227)
+    assert {s for _, _, s in grid} == {300}  # never taller than a thin photo
