@@ -203,8 +203,13 @@ def draw_figure(plt, image, result, grid=None, shrink=1, probabilities=None, thr
             x0, y0, x1, y1 = (round(v * scale) for v in (x, y, x + s, y + s))
             total[y0:y1, x0:x1] += p
             count[y0:y1, x0:x1] += 1
-        heat = ax.imshow(total / np.maximum(count, 1), cmap="jet", vmin=0, vmax=1, alpha=0.35)
-        fig.colorbar(heat, ax=ax, fraction=0.03, pad=0.01, label="crack probability (mean of tiles)")
+        heat = total / np.maximum(count, 1)
+        # Opacity grows with the probability, so clean concrete stays as it was photographed.
+        overlay = plt.get_cmap("jet")(heat)
+        overlay[..., 3] = 0.6 * heat
+        ax.imshow(overlay)
+        scale_bar = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
+        fig.colorbar(scale_bar, ax=ax, fraction=0.03, pad=0.01, label="crack probability (mean of overlapping tiles)")
         for (x, y, s), p in zip(grid, probabilities):
             if p >= threshold:
                 ax.add_patch(Rectangle((x * scale, y * scale), s * scale, s * scale,

@@ -71,12 +71,17 @@ def positive_patches():
     return [read_rgb(p) for p in sample_files("Positive")]
 
 
-def mosaic(negatives, positives, columns, rows, planted):
-    """A photo-sized image of 227 px Negative patches with Positive patches in the planted cells."""
+def mosaic(background, crack, columns, rows, planted):
+    """A photo-sized image tiled with 227 px copies of a Negative patch, a Positive one in each planted cell.
+
+    Neighbouring copies are mirrored, so the background is seamless: the edge between two
+    unrelated patches is a straight line that a crack detector is right to find suspicious.
+    """
     cell = 227
     image = np.zeros((rows * cell, columns * cell, 3), np.uint8)
     for r in range(rows):
         for c in range(columns):
-            source = positives if (c, r) in planted else negatives
-            image[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = source[(r * columns + c) % len(source)]
+            patch = crack if (c, r) in planted else background
+            patch = patch[::-1 if r % 2 else 1, ::-1 if c % 2 else 1]
+            image[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = patch
     return image
