@@ -155,6 +155,17 @@ def classify_tiles(image, grid, classify, size, batch_size):
     return np.concatenate(probabilities)
 
 
+def classify_photo(image, shrink, classify, size, tile, stride, batch_size, threshold):
+    """(result, tile grid, tile probabilities) for a photo: crack when any tile reaches the threshold."""
+    grid = tile_grid(image, shrink, tile, stride)
+    probabilities = classify_tiles(image, grid, classify, size, batch_size)
+    cracked = probabilities >= threshold
+    result = {"probability": float(probabilities.max()), "verdict": "crack" if cracked.any() else "no crack",
+              "tiles": len(grid), "cracked_tiles": int(cracked.sum()),
+              "cracked_share": cracked_share(image.shape, grid, cracked)}
+    return result, grid, probabilities
+
+
 def cracked_share(image_shape, grid, cracked):
     """Fraction of the photo covered by at least one cracked tile."""
     covered = np.zeros(image_shape[:2], bool)
@@ -187,7 +198,7 @@ def verdict_title(result):
     return text
 
 
-def draw_figure(plt, image, result, grid=None, shrink=1, probabilities=None, threshold=0.5):
+def draw_figure(plt, image, result, grid=None, probabilities=None, threshold=0.5):
     """The image with its verdict; for a photo, a probability heat map and cracked-tile outlines."""
     from matplotlib.patches import Rectangle
 
@@ -317,18 +328,14 @@ def main(argv=None):
             if len(pending) >= args.batch_size:
                 flush_patches()
             continue
-        grid = tile_grid(image, shrink, args.tile, args.stride)
-        probabilities = classify_tiles(image, grid, classify, size, args.batch_size)
-        cracked = probabilities >= threshold
-        result = {"probability": float(probabilities.max()), "verdict": "crack" if cracked.any() else "no crack",
-                  "tiles": len(grid), "cracked_tiles": int(cracked.sum()),
-                  "cracked_share": cracked_share(image.shape, grid, cracked)}
+        result, grid, probabilities = classify_photo(image, shrink, classify, size, args.tile, args.stride,
+                                                     args.batch_size, threshold)
         results[path] = result
         print(describe(path, result))
         tile_rows += [(str(path), x * shrink, y * shrink, s * shrink, s * shrink, f"{p:.5f}")
                       for (x, y, s), p in zip(grid, probabilities)]
         if draw:
-            fig = draw_figure(plt, image, result, grid, shrink, probabilities, threshold)
+            fig = draw_figure(plt, image, result, grid, probabilities, threshold)
             save_figure(plt, fig, figure_path(path, args.out, used_names), args.show)
     flush_patches()
 

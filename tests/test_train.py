@@ -4,7 +4,7 @@ import csv
 import json
 
 import numpy as np
-from conftest import assert_clean_failure, run
+from conftest import REPO, assert_clean_failure, run
 
 from model import keras
 
@@ -38,3 +38,25 @@ def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
 def test_missing_cache_is_a_clear_error(tmp_path):
     assert_clean_failure(run("train.py", "--cache", tmp_path / "nothing", "--out", tmp_path / "m"),
                          "no complete cache", "data_prep.py")
+
+
+def test_distributed_training_saves_a_model_predict_loads(sample_cache, tmp_path):
+    out = tmp_path / "models"
+    result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "1", "--distribute")
+    assert result.returncode == 0, result.stderr
+    assert "with 2 replicas" in result.stdout  # no GPU here: two logical CPU devices
+    assert json.loads((out / "metrics.json").read_text())["replicas"] == 2
+    predicted = run("predict.py", REPO / "sample_data" / "Positive", "--model", out / "crack_cnn.keras",
+                    "--csv", tmp_path / "out.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "200 images classified" in predicted.stdout
+
+
+def test_mixed_precision_keeps_a_float32_output(sample_cache, tmp_path):
+    out = tmp_path / "models"
+    result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "1", "--mixed-precision",
+                 "--no-augment")
+    assert result.returncode == 0, result.stderr
+    model = keras.models.load_model(out / "crack_cnn.keras", compile=False)
+    assert model.layers[-1].compute_dtype == "float32" and model.layers[1].compute_dtype == "float16"
+    assert not (out / "augmentation.png").exists()
