@@ -143,34 +143,41 @@ def split_files(files_by_class, fractions, seed):
 # Decoding in parallel straight into the output arrays
 
 
-def _init_worker(arrays_dir, shapes, size):
-    # Each worker maps the output files itself; rows travel as file writes, not pickled arrays.
-    global _arrays, _size
+def _init_worker(outputs, size):
+    # Rows are written with plain file writes at their offsets: no pickled arrays travel back,
+    # and no worker maps the output, so memory stays near the processes' own size.
+    global _outputs, _size
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle, cleanly
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
-    _arrays = {name: np.lib.format.open_memmap(arrays_dir / f"{name}_x.npy", mode="r+")
-               for name in shapes}
+    _outputs = {split: (open(path, "r+b"), offset) for split, (path, offset) in outputs.items()}
     _size = size
 
 
 def _load_into_array(task):
     split, row, path = task
     try:
-        _arrays[split][row] = load_image(path, _size)
-        return split, row, None
+        image = load_image(path, _size)
     except ImageError as error:
         return split, row, str(error)
+    file, offset = _outputs[split]
+    file.seek(offset + row * image.nbytes)
+    file.write(image.tobytes())
+    file.flush()  # the pool ends its workers abruptly: nothing may wait in a buffer
+    return split, row, None
 
 
 def decode_all(splits, arrays_dir, size, workers):
     """Fill arrays_dir/{split}_x.npy; returns the set of (split, row) that failed with reasons."""
-    shapes = {name: (len(rows), size, size, 3) for name, rows in splits.items()}
-    for name, shape in shapes.items():
-        np.lib.format.open_memmap(arrays_dir / f"{name}_x.npy", mode="w+", dtype=np.uint8, shape=shape)
+    outputs = {}
+    for name, rows in splits.items():
+        path = arrays_dir / f"{name}_x.npy"
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
+        outputs[name] = (path, array.offset)  # where the rows start, after the .npy header
+        del array
     tasks = [(name, row, str(path)) for name, rows in splits.items() for row, (path, _) in enumerate(rows)]
     failures = {}
     progress = Progress(len(tasks), "decoding")
-    with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (arrays_dir, shapes, size)) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (outputs, size)) as pool:
         for split, row, error in pool.imap_unordered(_load_into_array, tasks, chunksize=64):
             if error:
                 failures[(split, row)] = error

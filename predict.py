@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from data_prep import IMAGE_EXTENSIONS, PATCH_SIZE, ImageError, fit_to_model, read_scaled
@@ -31,7 +32,7 @@ from data_prep import IMAGE_EXTENSIONS, PATCH_SIZE, ImageError, fit_to_model, re
 TRAINED_MODEL = Path("models/crack_cnn.keras")  # where train.py writes by default
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
 BATCH_SIZE = 128  # images or tiles per model call
-FIGURE_MAX_SIDE = 1600  # photos are drawn at most this wide: plenty on screen, small on disk
+FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
 
 
 def parse_args(argv=None):
@@ -189,64 +190,78 @@ def figure_path(image_path, out_dir, used):
     return path
 
 
-def verdict_title(result):
-    text = f"{result['verdict'].upper()}: crack probability {result['probability']:.3f}"
-    if result["tiles"] > 1:
-        text = (f"{result['verdict'].upper()}: highest tile probability {result['probability']:.3f}\n"
-                f"{result['cracked_tiles']} of {result['tiles']} tiles cracked "
-                f"({result['cracked_share']:.1%} of the photo)")
-    return text
+def verdict_lines(result):
+    verdict = result["verdict"].upper()
+    if result["tiles"] == 1:
+        return [f"{verdict}: crack probability {result['probability']:.3f}"]
+    return [f"{verdict}: highest tile probability {result['probability']:.3f}",
+            f"{result['cracked_tiles']} of {result['tiles']} tiles cracked "
+            f"({result['cracked_share']:.1%} of the photo)"]
 
 
-def draw_figure(plt, image, result, grid=None, probabilities=None, threshold=0.5):
-    """The image with its verdict; for a photo, a probability heat map and cracked-tile outlines."""
-    from matplotlib.patches import Rectangle
+def draw_figure(image, result, grid=None, probabilities=None, threshold=0.5):
+    """The image with its verdict above it; a photo also gets a heat map and cracked-tile outlines.
 
-    scale = min(1.0, FIGURE_MAX_SIDE / max(image.shape[:2]))
-    shown = fit_size(image, scale)
-    height, width = shown.shape[:2]
-    fig, ax = plt.subplots(figsize=(10, 10 * height / width + 1.0) if grid else (5, 5.6))
-    ax.imshow(shown)
-    color = "crimson" if result["verdict"] == "crack" else "seagreen"
+    Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of milliseconds
+    instead of more than a second, less than classifying the tiles.
+    """
+    scale = min(FIGURE_MAX_SIDE / max(image.shape[:2]), 1.0) if grid else 320 / max(image.shape[:2])
+    shown = cv2.resize(image, None, fx=scale, fy=scale,
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
     if grid:
+        height, width = shown.shape[:2]
         total, count = np.zeros((height, width), np.float32), np.zeros((height, width), np.float32)
-        for (x, y, s), p in zip(grid, probabilities):
-            x0, y0, x1, y1 = (round(v * scale) for v in (x, y, x + s, y + s))
+        boxes = [tuple(round(v * scale) for v in (x, y, x + s, y + s)) for x, y, s in grid]
+        for (x0, y0, x1, y1), p in zip(boxes, probabilities):
             total[y0:y1, x0:x1] += p
             count[y0:y1, x0:x1] += 1
-        heat = total / np.maximum(count, 1)
+        heat = total / np.maximum(count, 1)  # mean probability of the tiles covering each pixel
+        colours = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_JET)[..., ::-1]
         # Opacity grows with the probability, so clean concrete stays as it was photographed.
-        overlay = plt.get_cmap("jet")(heat)
-        overlay[..., 3] = 0.6 * heat
-        ax.imshow(overlay)
-        scale_bar = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
-        fig.colorbar(scale_bar, ax=ax, fraction=0.03, pad=0.01, label="crack probability (mean of overlapping tiles)")
-        for (x, y, s), p in zip(grid, probabilities):
+        alpha = (0.6 * heat)[..., None]
+        shown = np.uint8(shown * (1 - alpha) + colours * alpha)
+        for (x0, y0, x1, y1), p in zip(boxes, probabilities):
             if p >= threshold:
-                ax.add_patch(Rectangle((x * scale, y * scale), s * scale, s * scale,
-                                       fill=False, edgecolor="red", linewidth=1.2))
-    ax.set_title(verdict_title(result), color=color, fontsize=13 if grid else 11)
-    ax.axis("off")
-    fig.tight_layout()
-    return fig
+                cv2.rectangle(shown, (x0, y0), (x1 - 1, y1 - 1), (255, 0, 0), 2)
+        shown = np.hstack([shown, colour_scale(height)])
+    return add_banner(shown, verdict_lines(result), (200, 0, 0) if result["verdict"] == "crack" else (0, 130, 0))
 
 
-def fit_size(image, scale):
-    if scale >= 1:
-        return image
-    import cv2
+def colour_scale(height):
+    """A vertical 0-1 crack-probability bar, as wide as its labels."""
+    bar = np.full((height, 70, 3), 255, np.uint8)
+    ramp = np.linspace(1, 0, max(height - 20, 2))
+    bar[10:10 + len(ramp), 8:26] = cv2.applyColorMap(np.uint8(ramp * 255)[:, None], cv2.COLORMAP_JET)[..., ::-1]
+    for value in (0.0, 0.5, 1.0):
+        y = round(10 + (1 - value) * (len(ramp) - 1))
+        cv2.putText(bar, f"{value:.1f}", (30, y + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
 
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+def add_banner(image, lines, colour):
+    """The image below a white strip holding `lines` of text."""
+    font_scale = 0.6 if image.shape[1] < 700 else 0.9
+    line_height = round(34 * font_scale / 0.9)
+    banner = np.full((line_height * len(lines) + 14, image.shape[1], 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(banner, line, (10, line_height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour,
+                    2 if i == 0 else 1, cv2.LINE_AA)
+    return np.vstack([banner, image])
 
 
-def save_figure(plt, fig, path, show):
+def save_figure(figure, path, show):
+    """Write the figure as PNG (temporary name, then rename); optionally show it in a window."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".partial-{path.name}")
-    fig.savefig(tmp, dpi=100, format="png")
+    cv2.imwrite(str(tmp), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     os.replace(tmp, path)
-    if show:
+    if show:  # the headless OpenCV wheel has no windows: matplotlib shows it
+        import matplotlib.pyplot as plt
+
+        plt.figure(figsize=(figure.shape[1] / 100, figure.shape[0] / 100))
+        plt.imshow(figure)
+        plt.axis("off")
         plt.show()
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,12 +297,6 @@ def main(argv=None):
         raise SystemExit("error: no images to classify")
 
     # TensorFlow takes seconds to import, so it waits until the inputs are known to be usable.
-    import matplotlib
-
-    if not args.show:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from model import THRESHOLD
 
     threshold = THRESHOLD if args.threshold is None else args.threshold
@@ -314,7 +323,7 @@ def main(argv=None):
             results[path] = result
             print(describe(path, result))
             if image is not None:
-                save_figure(plt, draw_figure(plt, image, result), figure_path(path, args.out, used_names), args.show)
+                save_figure(draw_figure(image, result), figure_path(path, args.out, used_names), args.show)
         pending.clear()
 
     for path, named, image, shrink in read_ahead(read, images, ahead=2 * args.batch_size):
@@ -335,8 +344,8 @@ def main(argv=None):
         tile_rows += [(str(path), x * shrink, y * shrink, s * shrink, s * shrink, f"{p:.5f}")
                       for (x, y, s), p in zip(grid, probabilities)]
         if draw:
-            fig = draw_figure(plt, image, result, grid, probabilities, threshold)
-            save_figure(plt, fig, figure_path(path, args.out, used_names), args.show)
+            figure = draw_figure(image, result, grid, probabilities, threshold)
+            save_figure(figure, figure_path(path, args.out, used_names), args.show)
     flush_patches()
 
     if args.csv:

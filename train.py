@@ -131,6 +131,7 @@ def random_symmetry(tf, images, seeds):
     flips gives all eight symmetries of the square (Keras has no 90-degree rotation layer), and
     the stateless ops keep a seeded run repeatable inside a parallel pipeline.
     """
+    images = tf.cast(images, tf.float32)  # oneDNN has uint8 kernels only on AVX-512 CPUs
     images = tf.image.stateless_random_flip_left_right(images, seed=seeds[0:2])
     images = tf.image.stateless_random_flip_up_down(images, seed=seeds[1:3])
     transpose = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed=seeds[::2]) < 0.5
