@@ -1,6 +1,7 @@
 """data_prep.py: the cache a user gets from a folder of images, and the errors they see."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -116,53 +117,43 @@ def test_refuses_to_replace_a_folder_that_is_not_a_cache(tmp_path):
     assert (out / "thesis.txt").read_text() == "keep me"
 
 
-def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
-    # Enough files that decoding takes a few seconds, so the run can be stopped half-way.
+def start_a_long_data_prep(tmp_path, **popen_args):
+    """data_prep.py on 6,000 images (links to the samples), returned once it is writing its cache."""
     src = tmp_path / "dataset"
     for name in ("Positive", "Negative"):
         (src / name).mkdir(parents=True)
         for copy in range(15):
             for path in sample_files(name):
                 (src / name / f"{copy}_{path.name}").symlink_to(path)
-    out = tmp_path / "cache"
-    process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src), "--out", str(out),
-                                "--size", "128", "--workers", "1"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src),
+                                "--out", str(tmp_path / "cache"), "--size", "128", "--workers", "1"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen_args)
     deadline = time.time() + 60
     while not list(tmp_path.glob(".cache.partial-*/train_x.npy")) and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    assert process.returncode != 0
-    assert not out.exists()
+    time.sleep(0.5)  # part-way through decoding
+    assert process.poll() is None, "data_prep finished before it could be interrupted"
+    return process
+
+
+def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
+    process = start_a_long_data_prep(tmp_path)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    assert process.wait(timeout=60) != 0
+    assert not (tmp_path / "cache").exists()
     assert not list(tmp_path.glob(".cache.partial-*"))  # cleaned up after itself
-    assert_clean_failure(run("train.py", "--cache", out, "--out", tmp_path / "models"), "no complete cache")
+    assert_clean_failure(run("train.py", "--cache", tmp_path / "cache", "--out", tmp_path / "models"),
+                         "no complete cache")
 
 
 def test_killed_run_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
-    src = tmp_path / "dataset"
-    for name in ("Positive", "Negative"):
-        (src / name).mkdir(parents=True)
-        for copy in range(15):
-            for path in sample_files(name):
-                (src / name / f"{copy}_{path.name}").symlink_to(path)
-    out = tmp_path / "cache"
-    process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src), "--out", str(out),
-                                "--size", "128", "--workers", "1"],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.time() + 60
-    while not list(tmp_path.glob(".cache.partial-*/train_x.npy")) and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    import os
+    process = start_a_long_data_prep(tmp_path, start_new_session=True)
     os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
     process.wait(timeout=30)
-    assert not out.exists()
-    result = run("data_prep.py", "--src", SAMPLE_DATA, "--out", out)
+    assert not (tmp_path / "cache").exists()
+    result = run("data_prep.py", "--src", SAMPLE_DATA, "--out", tmp_path / "cache")
     assert result.returncode == 0, result.stderr
-    assert (out / "meta.json").is_file() and not list(tmp_path.glob(".cache.partial-*"))
+    assert (tmp_path / "cache" / "meta.json").is_file() and not list(tmp_path.glob(".cache.partial-*"))
 
 
 @pytest.mark.parametrize("kind", ["gray_png", "rgba_png", "png16", "large_jpg", "tiny_png", "bmp"])
