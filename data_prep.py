@@ -120,8 +120,10 @@ def find_class_folders(src):
 
 
 def list_images(folder):
-    """Image files below folder, recursively, in a stable order."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files)."""
+    found = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
+             if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+    return [Path(path) for path in sorted(found)]
 
 
 def split_files(files_by_class, fractions, seed):
@@ -153,36 +155,41 @@ def _init_worker(outputs, size):
     _size = size
 
 
-def _load_into_array(task):
-    split, row, path = task
-    try:
-        image = load_image(path, _size)
-    except ImageError as error:
-        return split, row, str(error)
+def _load_rows(task):
+    """Decode a run of consecutive rows and write them with one file write."""
+    split, start, paths = task
+    block = np.zeros((len(paths), _size, _size, 3), np.uint8)  # a failed row stays blank, then is dropped
+    errors = []
+    for i, path in enumerate(paths):
+        try:
+            block[i] = load_image(path, _size)
+        except ImageError as error:
+            errors.append((start + i, str(error)))
     file, offset = _outputs[split]
-    file.seek(offset + row * image.nbytes)
-    file.write(image.tobytes())
+    file.seek(offset + start * block[0].nbytes)
+    file.write(block.tobytes())
     file.flush()  # the pool ends its workers abruptly: nothing may wait in a buffer
-    return split, row, None
+    return split, len(paths), errors
 
 
-def decode_all(splits, arrays_dir, size, workers):
-    """Fill arrays_dir/{split}_x.npy; returns the set of (split, row) that failed with reasons."""
+def decode_all(splits, arrays_dir, size, workers, rows_per_task=64):
+    """Fill arrays_dir/{split}_x.npy; returns {(split, row): reason} for the rows that failed."""
     outputs = {}
     for name, rows in splits.items():
         path = arrays_dir / f"{name}_x.npy"
         array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
         outputs[name] = (path, array.offset)  # where the rows start, after the .npy header
         del array
-    tasks = [(name, row, str(path)) for name, rows in splits.items() for row, (path, _) in enumerate(rows)]
+    tasks = [(name, start, [str(path) for path, _ in rows[start:start + rows_per_task]])
+             for name, rows in splits.items() for start in range(0, len(rows), rows_per_task)]
     failures = {}
-    progress = Progress(len(tasks), "decoding")
-    with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (outputs, size)) as pool:
-        for split, row, error in pool.imap_unordered(_load_into_array, tasks, chunksize=64):
-            if error:
+    progress = Progress(sum(len(rows) for rows in splits.values()), "decoding")
+    with multiprocessing.Pool(workers, _init_worker, (outputs, size)) as pool:
+        for split, count, errors in pool.imap_unordered(_load_rows, tasks):
+            for row, error in errors:
                 failures[(split, row)] = error
                 print(f"\nwarning: skipping {splits[split][row][0]}: {error}", file=sys.stderr)
-            progress.update()
+            progress.update(count)
     progress.done()
     return failures
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_prep import IMAGE_EXTENSIONS, PATCH_SIZE, ImageError, fit_to_model, read_scaled
+from data_prep import PATCH_SIZE, ImageError, fit_to_model, list_images, read_scaled
 
 TRAINED_MODEL = Path("models/crack_cnn.keras")  # where train.py writes by default
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
@@ -69,7 +69,7 @@ def find_images(inputs):
     found, missing = [], 0
     for path in inputs:
         if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+            images = list_images(path)
             if not images:
                 error(f"{path}: no images in this folder")
                 missing += 1
