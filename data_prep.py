@@ -184,7 +184,9 @@ def decode_all(splits, arrays_dir, size, workers, rows_per_task=64):
              for name, rows in splits.items() for start in range(0, len(rows), rows_per_task)]
     failures = {}
     progress = Progress(sum(len(rows) for rows in splits.values()), "decoding")
-    with multiprocessing.Pool(workers, _init_worker, (outputs, size)) as pool:
+    # "spawn": a forked copy of a parent that has TensorFlow's threads running (as in a test or a
+    # notebook) can deadlock; spawned workers start clean, on every operating system alike.
+    with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (outputs, size)) as pool:
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
