@@ -5,27 +5,45 @@ in any letter case, as in Özgenel's "Concrete Crack Images for Classification":
 
     python data_prep.py --src dataset/                 # writes cache/
     python data_prep.py --src sample_data/ --size 64 --out cache/
+    python data_prep.py --src dataset/ --src my_site/  # merge your own labelled images
 
+Images are found recursively below each class folder; other folders are ignored (and named).
 Every image is decoded to RGB, resized to --size x --size, kept as uint8 and split (stratified,
-seeded) into train/val/test. The cache holds {train,val,test}_{x,y}.npy, meta.json (sizes, counts,
-the source file of every row, skipped files) and examples.png (a grid of labelled samples).
+seeded) into train/val/test, each --src on its own so every source is split the same way. The
+cache holds {train,val,test}_{x,y}.npy, meta.json (sizes, counts, the source file and --src of
+every row, skipped files) and examples.png (a grid of labelled samples).
 
 This file also owns the one function that turns an image file into model input, load_image();
 predict.py imports it, so training and prediction see pixels made exactly the same way.
 """
 
-import argparse
-import json
-import multiprocessing
-import os
-import shutil
 import signal
 import sys
-import time
-from pathlib import Path
 
-import cv2
-import numpy as np
+INTERRUPTED = "interrupted: no cache was written"
+
+
+def exit_interrupted(*_):
+    """Ctrl-C at any moment: one line, status 130; `finally` blocks still remove the partial cache."""
+    print(f"\n{INTERRUPTED}", file=sys.stderr)
+    raise SystemExit(130)
+
+
+if __name__ == "__main__":  # installed before the slow imports below, so Ctrl-C during them is clean too
+    signal.signal(signal.SIGINT, exit_interrupted)
+    signal.signal(signal.SIGTERM, exit_interrupted)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 CLASS_NAMES = ["Negative", "Positive"]  # label 0 = no crack, 1 = crack
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -33,12 +51,28 @@ PATCH_SIZE = 227  # side of the dataset's patches, cut at the photos' native sca
 DEFAULT_SIZE = 64
 DEFAULT_SPLIT = (0.70, 0.24, 0.06)
 SPLITS = ["train", "val", "test"]
+MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
+OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # we report bad files ourselves
 
 
 class ImageError(Exception):
     """A file that cannot be used as an image; the message says why."""
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Point file descriptor 2 at /dev/null: silences C libraries and child processes started meanwhile."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,10 +97,14 @@ def decode_image(path, shrink=1):
     # libjpeg quietly grey-fills a truncated JPEG; refuse it instead of learning from grey.
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise ImageError("truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, flags)
-    if image is None:
-        raise ImageError("not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        image = cv2.imdecode(data, flags)
+        if image is None:
+            raise ImageError("not a readable image")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    except cv2.error as error:  # OpenCV refuses some damaged or exotic files with an exception
+        raise ImageError(f"OpenCV cannot decode it ({error.err})") from None
+    return image
 
 
 def shrink_factor(patch_px, size):
@@ -84,9 +122,16 @@ def read_scaled(path, size, patch_px=PATCH_SIZE):
     the model's input size and blown up again.
     """
     shrink = shrink_factor(patch_px, size)
-    image = decode_image(path, shrink)
-    if shrink > 1 and min(image.shape[:2]) < size:
+    try:
+        image = decode_image(path, shrink)
+    except ImageError:
+        if shrink == 1:
+            raise
+        image = None  # a reduced decode can fail where a full one works (a 1-pixel image)
+    if image is None or (shrink > 1 and min(image.shape[:2]) < size):
         image, shrink = decode_image(path), 1
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ImageError(f"too small ({image.shape[1]}x{image.shape[0]} px; at least {MIN_SIDE} px a side)")
     return image, shrink
 
 
@@ -95,7 +140,10 @@ def fit_to_model(image, size):
     if image.shape[:2] == (size, size):
         return image
     shrinking = image.shape[0] * image.shape[1] > size * size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    try:
+        return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    except cv2.error as error:
+        raise ImageError(f"OpenCV cannot resize it ({error.err})") from None
 
 
 def load_image(path, size):
@@ -109,20 +157,38 @@ def load_image(path, size):
 
 def find_class_folders(src):
     """Map each class name to its sub-folder of src, matching names case-insensitively."""
+    if src.is_file():
+        raise SystemExit(f"error: --src {src} is a file; give the folder that holds "
+                         f"{' and '.join(CLASS_NAMES)} sub-folders")
     if not src.is_dir():
         raise SystemExit(f"error: source folder {src} does not exist")
     by_lower = {p.name.lower(): p for p in src.iterdir() if p.is_dir()}
     missing = [name for name in CLASS_NAMES if name.lower() not in by_lower]
     if missing:
+        hint = ""
+        # The Mendeley zip unpacks to "Concrete Crack Images for Classification/{Positive,Negative}".
+        inner = [p for p in sorted(src.rglob("*")) if p.is_dir() and len(p.relative_to(src).parts) <= 2
+                 and {n.lower() for n in CLASS_NAMES} <= {c.name.lower() for c in p.iterdir() if c.is_dir()}]
+        if inner:
+            hint = f"; did you mean --src '{inner[0]}'?"
         raise SystemExit(f"error: {src} has no {' or '.join(missing)} folder "
-                         f"(expected sub-folders {' and '.join(CLASS_NAMES)})")
+                         f"(expected sub-folders {' and '.join(CLASS_NAMES)}){hint}")
+    ignored = sorted(name for lower, name in ((p.name.lower(), p.name) for p in by_lower.values())
+                     if lower not in {n.lower() for n in CLASS_NAMES} and not name.startswith("."))
+    if ignored:
+        print(f"note: {src}: ignoring folder(s) {', '.join(ignored)} (only {' and '.join(CLASS_NAMES)} are read)")
     return {name: by_lower[name.lower()] for name in CLASS_NAMES}
 
 
 def list_images(folder):
-    """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files)."""
+    """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files).
+
+    Hidden files (such as a temporary .partial- file) and the figures predict.py writes are left
+    out, so an output that lands in an input folder is never read back as an image.
+    """
     found = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-             if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+             if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+             and not name.startswith(".") and not name.endswith(OWN_OUTPUTS)]
     return [Path(path) for path in sorted(found)]
 
 
@@ -141,6 +207,22 @@ def split_files(files_by_class, fractions, seed):
     return {name: [rows[i] for i in rng.permutation(len(rows))] for name, rows in splits.items()}
 
 
+def split_sources(files_by_source, fractions, seed):
+    """Split every source on its own, then merge: {split: [(path, label, source index), ...]}.
+
+    Each source keeps its share of every split (a small site folder is not swamped into train
+    only), and adding a source never changes how another source is split.
+    """
+    splits = {name: [] for name in SPLITS}
+    for index, files_by_class in enumerate(files_by_source):
+        for name, rows in split_files(files_by_class, fractions, seed).items():
+            splits[name] += [(path, label, index) for path, label in rows]
+    if len(files_by_source) > 1:
+        rng = np.random.default_rng(seed)
+        splits = {name: [rows[i] for i in rng.permutation(len(rows))] for name, rows in splits.items()}
+    return splits
+
+
 # ----------------------------------------------------------------------------------------------
 # Decoding in parallel straight into the output arrays
 
@@ -149,7 +231,7 @@ def _init_worker(outputs, size):
     # Rows are written with plain file writes at their offsets: no pickled arrays travel back,
     # and no worker maps the output, so memory stays near the processes' own size.
     global _outputs, _size
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle, cleanly
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # again: the parent may be another script than data_prep
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
     _outputs = {split: (open(path, "r+b"), offset) for split, (path, offset) in outputs.items()}
     _size = size
@@ -180,13 +262,28 @@ def decode_all(splits, arrays_dir, size, workers, rows_per_task=64):
         array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
         outputs[name] = (path, array.offset)  # where the rows start, after the .npy header
         del array
-    tasks = [(name, start, [str(path) for path, _ in rows[start:start + rows_per_task]])
+    tasks = [(name, start, [str(row[0]) for row in rows[start:start + rows_per_task]])
              for name, rows in splits.items() for start in range(0, len(rows), rows_per_task)]
     failures = {}
-    progress = Progress(sum(len(rows) for rows in splits.values()), "decoding")
+    total = sum(len(rows) for rows in splits.values())
+    print(f"decoding {total} images with {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
+    progress = Progress(total, "decoding")
     # "spawn": a forked copy of a parent that has TensorFlow's threads running (as in a test or a
     # notebook) can deadlock; spawned workers start clean, on every operating system alike.
-    with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (outputs, size)) as pool:
+    # The workers are started with stderr pointed at /dev/null: they report through their results,
+    # and a Ctrl-C in the terminal reaches them too, which while Python starts up means a traceback.
+    # A Ctrl-C meanwhile is held until they are all started: stopping half-way leaves one without
+    # its start-up data.
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        with quiet_stderr():
+            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (outputs, size))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)
+    with pool:
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
@@ -289,7 +386,8 @@ def parse_split(text):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--src", type=Path, required=True, help="folder with Positive/ and Negative/ sub-folders")
+    parser.add_argument("--src", type=Path, required=True, action="append",
+                        help="folder with Positive/ and Negative/ sub-folders; repeat to merge several")
     parser.add_argument("--out", type=Path, default=Path("cache"), help="cache folder to write (default: cache)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"image side in pixels (default: {DEFAULT_SIZE})")
     parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT, help="train:val:test ratio (default: 70:24:6)")
@@ -304,17 +402,19 @@ def parse_args(argv=None):
 def write_labels_and_meta(folder, splits, skipped, args):
     """Write the label arrays and meta.json (written last: its presence marks a complete cache)."""
     for name, rows in splits.items():
-        np.save(folder / f"{name}_y.npy", np.array([label for _, label in rows], dtype=np.uint8))
+        np.save(folder / f"{name}_y.npy", np.array([row[1] for row in rows], dtype=np.uint8))
     meta = {
         "image_size": args.size,
         "class_names": CLASS_NAMES,
         "seed": args.seed,
         "split_fractions": dict(zip(SPLITS, args.split)),
-        "source": str(args.src.resolve()),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "sources": [str(src.resolve()) for src in args.src],
         "counts": {name: {"total": len(rows),
-                          **{c: sum(1 for _, lab in rows if lab == i) for i, c in enumerate(CLASS_NAMES)}}
+                          **{c: sum(1 for row in rows if row[1] == i) for i, c in enumerate(CLASS_NAMES)}}
                    for name, rows in splits.items()},
-        "files": {name: [str(path) for path, _ in rows] for name, rows in splits.items()},
+        "files": {name: [str(row[0]) for row in rows] for name, rows in splits.items()},
+        "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # index into sources
         "skipped": skipped,
     }
     with open(folder / "meta.json", "w") as f:
@@ -322,15 +422,26 @@ def write_labels_and_meta(folder, splits, skipped, args):
     return meta
 
 
+def find_sources(sources, out):
+    """[[Negative files, Positive files] per --src], after checking every folder first."""
+    files_by_source = []
+    for src in sources:
+        folders = find_class_folders(src)
+        for folder in folders.values():  # examples.png would be read back as a training image
+            if out.resolve().is_relative_to(folder.resolve()):
+                raise SystemExit(f"error: --out {out} is inside the image folder {folder}; write the cache elsewhere")
+        files_by_class = [list_images(folders[name]) for name in CLASS_NAMES]
+        for name, files in zip(CLASS_NAMES, files_by_class):
+            if not files:
+                raise SystemExit(f"error: {folders[name]} has no image files")
+            print(f"{name}: {len(files)} files in {folders[name]} (sub-folders included)")
+        files_by_source.append(files_by_class)
+    return files_by_source
+
+
 def main(argv=None):
     args = parse_args(argv)
-    folders = find_class_folders(args.src)
-    files_by_class = [list_images(folders[name]) for name in CLASS_NAMES]
-    for name, files in zip(CLASS_NAMES, files_by_class):
-        if not files:
-            raise SystemExit(f"error: {folders[name]} has no image files")
-        print(f"{name}: {len(files)} files in {folders[name]}")
-    splits = split_files(files_by_class, args.split, args.seed)
+    splits = split_sources(find_sources(args.src, args.out), args.split, args.seed)
 
     tmp = prepare_output_folder(args.out)
     try:
@@ -344,13 +455,17 @@ def main(argv=None):
                 drop_failed_rows(tmp, name, keep)
             splits[name] = [splits[name][row] for row in keep]
         for label, class_name in enumerate(CLASS_NAMES):
-            if not any(lab == label for rows in splits.values() for _, lab in rows):
-                raise SystemExit(f"error: no usable image in {folders[class_name]}")
+            if not any(row[1] == label for rows in splits.values() for row in rows):
+                raise SystemExit(f"error: no usable image in any {class_name} folder")
         meta = write_labels_and_meta(tmp, splits, skipped, args)
         train_x = np.load(tmp / "train_x.npy", mmap_mode="r")
         save_examples(train_x, np.load(tmp / "train_y.npy"), tmp / "examples.png", args.seed)
         del train_x
-        publish(tmp, args.out)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # past this point "no cache" would be untrue
+        try:
+            publish(tmp, args.out)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -364,7 +479,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted: no cache was written")
+    main()

@@ -10,6 +10,8 @@ The model takes raw RGB pixels (uint8 values 0-255) and does its own scaling, so
 import argparse
 import os
 
+from data_prep import DEFAULT_SIZE, quiet_stderr
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own info and warning lines
 
 
@@ -20,16 +22,10 @@ def import_tensorflow_quietly():
     stderr is pointed at /dev/null for the import and the first device query only; a Python
     exception still reaches the user, raised after stderr is back.
     """
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    with quiet_stderr():
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     return tf
 
 
@@ -37,8 +33,6 @@ tf = import_tensorflow_quietly()  # before keras, which imports TensorFlow itsel
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
-
-from data_prep import DEFAULT_SIZE
 
 LEARNING_RATE = 1e-3
 DROPOUT = 0.2

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -117,40 +118,94 @@ def test_refuses_to_replace_a_folder_that_is_not_a_cache(tmp_path):
     assert (out / "thesis.txt").read_text() == "keep me"
 
 
-def start_a_long_data_prep(tmp_path, **popen_args):
-    """data_prep.py on 6,000 images (links to the samples), returned once it is writing its cache."""
-    src = tmp_path / "dataset"
-    for name in ("Positive", "Negative"):
-        (src / name).mkdir(parents=True)
-        for copy in range(15):
-            for path in sample_files(name):
-                (src / name / f"{copy}_{path.name}").symlink_to(path)
-    process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src),
-                                "--out", str(tmp_path / "cache"), "--size", "128", "--workers", "1"],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen_args)
-    deadline = time.time() + 60
-    while not list(tmp_path.glob(".cache.partial-*/train_x.npy")) and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # part-way through decoding
-    assert process.poll() is None, "data_prep finished before it could be interrupted"
-    return process
+class LongRun:
+    """data_prep.py on 6,000 images (links to the samples), its stderr collected as it comes."""
+
+    def __init__(self, tmp_path, **popen_args):
+        src = tmp_path / "dataset"
+        for name in ("Positive", "Negative"):
+            (src / name).mkdir(parents=True)
+            for copy in range(15):
+                for path in sample_files(name):
+                    (src / name / f"{copy}_{path.name}").symlink_to(path)
+        self.stderr = ""
+        self.process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src),
+                                         "--out", str(tmp_path / "cache"), "--size", "128", "--workers", "1"],
+                                        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, **popen_args)
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
+
+    def _read(self):
+        while chunk := self.process.stderr.read(1):
+            self.stderr += chunk
+
+    def wait_until(self, state, what):
+        """Poll for an observable state of the run (no fixed sleep); fails if the run ends first."""
+        while not state():
+            assert self.process.poll() is None, f"data_prep ended before {what}: {self.stderr}"
+            time.sleep(0.01)
+
+    def finish(self):
+        self.process.wait(timeout=120)
+        self.reader.join()
+        return self.process.returncode
+
+
+def decoded_rows(run):
+    return "decoding " in run.stderr and "/6000 images" in run.stderr
+
+
+MOMENTS = {
+    "starting workers": lambda run: "decoding 6000 images with 1 process" in run.stderr,
+    "decoding": decoded_rows,
+}
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_ctrl_c_at_any_moment_gives_one_line_and_keeps_the_previous_cache(tmp_path, moment):
+    previous = run("data_prep.py", "--src", SAMPLE_DATA, "--out", tmp_path / "cache")
+    assert previous.returncode == 0, previous.stderr
+    meta_before = (tmp_path / "cache" / "meta.json").read_bytes()
+    long_run = LongRun(tmp_path)
+    long_run.wait_until(lambda: MOMENTS[moment](long_run), moment)
+    long_run.process.send_signal(signal.SIGINT)
+    assert long_run.finish() == 130
+    assert "Traceback" not in long_run.stderr and "Fatal" not in long_run.stderr, long_run.stderr
+    assert long_run.stderr.rstrip().endswith("\ninterrupted: no cache was written")
+    assert (tmp_path / "cache" / "meta.json").read_bytes() == meta_before  # the previous cache is intact
+    assert not list(tmp_path.glob(".cache.*"))  # cleaned up after itself
+
+
+def test_ctrl_c_while_the_cache_is_completed_either_stops_cleanly_or_finishes(tmp_path):
+    long_run = LongRun(tmp_path)
+    long_run.wait_until(lambda: list(tmp_path.glob(".cache.partial-*/train_y.npy")), "writing the labels")
+    long_run.process.send_signal(signal.SIGINT)  # while examples.png is drawn, or just after
+    status = long_run.finish()
+    assert "Traceback" not in long_run.stderr and "Fatal" not in long_run.stderr, long_run.stderr
+    if status == 130:
+        assert not (tmp_path / "cache").exists()
+    else:
+        assert status == 0 and (tmp_path / "cache" / "meta.json").is_file()
+    assert not list(tmp_path.glob(".cache.*"))
 
 
 def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
-    process = start_a_long_data_prep(tmp_path)
-    process.send_signal(signal.SIGINT)  # Ctrl-C
-    assert process.wait(timeout=60) != 0
+    long_run = LongRun(tmp_path)
+    long_run.wait_until(lambda: decoded_rows(long_run), "decoding")
+    long_run.process.send_signal(signal.SIGTERM)
+    assert long_run.finish() == 130
     assert not (tmp_path / "cache").exists()
-    assert not list(tmp_path.glob(".cache.partial-*"))  # cleaned up after itself
     assert_clean_failure(run("train.py", "--cache", tmp_path / "cache", "--out", tmp_path / "models"),
                          "no complete cache")
 
 
 def test_killed_run_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
-    process = start_a_long_data_prep(tmp_path, start_new_session=True)
-    os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
-    process.wait(timeout=30)
-    assert not (tmp_path / "cache").exists()
+    long_run = LongRun(tmp_path, start_new_session=True)
+    long_run.wait_until(lambda: decoded_rows(long_run), "decoding")
+    os.killpg(long_run.process.pid, signal.SIGKILL)  # no chance to clean up
+    long_run.finish()
+    assert not (tmp_path / "cache").exists() and list(tmp_path.glob(".cache.partial-*"))
     result = run("data_prep.py", "--src", SAMPLE_DATA, "--out", tmp_path / "cache")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cache" / "meta.json").is_file() and not list(tmp_path.glob(".cache.partial-*"))
