@@ -35,6 +35,7 @@ if __name__ == "__main__":  # installed before the slow imports below, so Ctrl-C
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import datetime  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
@@ -408,7 +409,7 @@ def write_labels_and_meta(folder, splits, skipped, args):
         "class_names": CLASS_NAMES,
         "seed": args.seed,
         "split_fractions": dict(zip(SPLITS, args.split)),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sources": [str(src.resolve()) for src in args.src],
         "counts": {name: {"total": len(rows),
                           **{c: sum(1 for row in rows if row[1] == i) for i, c in enumerate(CLASS_NAMES)}}

@@ -1,14 +1,18 @@
-"""The crack classifier: a small CNN trained from scratch.
+"""The crack classifier: a small CNN trained from scratch, and how it is saved.
 
     python model.py            # prints the summary for the default input size
     python model.py --size 128
 
 The model takes raw RGB pixels (uint8 values 0-255) and does its own scaling, so a saved
-.keras file needs no preprocessing code beside it: resize an image and call it.
+.keras file needs no preprocessing code beside it: resize an image and call it. The .keras file
+also carries what its output means (class names, input size, threshold) as crack_classifier.json
+inside the archive, so predict.py never has to guess.
 """
 
 import argparse
+import json
 import os
+import zipfile
 
 from data_prep import DEFAULT_SIZE, quiet_stderr
 
@@ -37,6 +41,7 @@ from keras import layers  # noqa: E402
 LEARNING_RATE = 1e-3
 DROPOUT = 0.2
 THRESHOLD = 0.5  # crack probability from which an image is called a crack
+INFO_NAME = "crack_classifier.json"  # what a saved model's output means, inside its .keras archive
 
 
 def build_model(image_size, learning_rate=LEARNING_RATE):
@@ -61,6 +66,11 @@ def build_model(image_size, learning_rate=LEARNING_RATE):
         ],
         name="crack_cnn",
     )
+    return compile_model(model, learning_rate)
+
+
+def compile_model(model, learning_rate):
+    """Adam on binary cross-entropy, with the metrics train.py reports; for new and loaded models."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",
@@ -72,6 +82,25 @@ def build_model(image_size, learning_rate=LEARNING_RATE):
         ],
     )
     return model
+
+
+def save_model(model, path, info):
+    """Save a .keras file with `info` (what the output means) inside it, complete or not at all."""
+    tmp = path.with_name(f".partial-{path.name}")
+    model.save(tmp)
+    with zipfile.ZipFile(tmp, "a") as archive:  # Keras reads only its own members of the archive
+        archive.writestr(INFO_NAME, json.dumps(info, indent=1))
+    os.replace(tmp, path)
+
+
+def read_model_info(path):
+    """The info a model was saved with (see save_model); raises ValueError if it has none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(INFO_NAME))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ValueError(f"it does not say what its output means ({INFO_NAME} inside it: {error}); "
+                         "save it with train.py") from None
 
 
 def main():

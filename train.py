@@ -15,7 +15,7 @@ test split is used once, at the end. Written to --out (default models/):
 """
 
 import argparse
-import csv
+import datetime
 import json
 import os
 import time
@@ -23,21 +23,29 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep import CLASS_NAMES, SPLITS, save_image_grid
+from data_prep import CLASS_NAMES, PATCH_SIZE, SPLITS, save_image_grid
 
 DEFAULT_EPOCHS = 30
 PATIENCE = 5  # epochs without a better validation loss before stopping
 MODEL_NAME = "crack_cnn.keras"
+# Fine-tuning starts from weights that already work: a tenth of the learning rate keeps them from
+# being thrown away in the first steps, and a few epochs are enough to adapt.
+FINE_TUNE_LEARNING_RATE = 1e-4
+FINE_TUNE_EPOCHS = 10
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="data_prep.py output (default: cache)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"most epochs (default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--epochs", type=int, help=f"most epochs (default: {DEFAULT_EPOCHS})")
     parser.add_argument("--patience", type=int, default=PATIENCE, help=f"early-stopping patience (default: {PATIENCE})")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
-    parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default: model.py's)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"Adam learning rate (default: model.py's; {FINE_TUNE_LEARNING_RATE} with --init-from)")
+    parser.add_argument("--init-from", type=Path, metavar="MODEL",
+                        help="fine-tune this trained .keras model (e.g. pretrained/crack_cnn.keras) instead of "
+                             f"starting from random weights; defaults become --epochs {FINE_TUNE_EPOCHS}")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                         help="random flips and 90-degree rotations of training batches (default: on)")
     parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
@@ -47,8 +55,12 @@ def parse_args(argv=None):
                              "MultiWorkerMirroredStrategy when TF_CONFIG is set")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16)")
     args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
+    if args.init_from and not args.init_from.is_file():
+        parser.error(f"--init-from {args.init_from}: no such file")
     return args
 
 
@@ -58,20 +70,42 @@ def load_cache(folder):
     if not meta_path.is_file():
         raise SystemExit(f"error: no complete cache in {folder}/ (no meta.json); "
                          f"run: python data_prep.py --src DATASET --out {folder}")
-    meta = json.loads(meta_path.read_text())
+    again = f"run data_prep.py again to rebuild {folder}/"
+    try:
+        meta = json.loads(meta_path.read_text())
+        counts = {split: meta["counts"][split]["total"] for split in SPLITS}
+        image_size, class_names = int(meta["image_size"]), meta["class_names"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"error: {meta_path} is damaged ({type(error).__name__}: {error}); {again}")
+    if class_names != CLASS_NAMES:
+        raise SystemExit(f"error: {folder}/ has classes {class_names}, this train.py expects {CLASS_NAMES}")
     data = {}
     for split in SPLITS:
         try:
             x = np.load(folder / f"{split}_x.npy", mmap_mode="r")  # paged in as needed, never copied
             y = np.load(folder / f"{split}_y.npy")
         except (OSError, ValueError) as error:
-            raise SystemExit(f"error: cache {folder}/ is damaged ({error}); run data_prep.py again")
-        if len(x) != len(y) or len(x) != meta["counts"][split]["total"]:
-            raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); run data_prep.py again")
+            raise SystemExit(f"error: cache {folder}/ is damaged ({error}); {again}")
+        if len(x) != len(y) or len(x) != counts[split] or x.shape[1:] != (image_size, image_size, 3):
+            raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); {again}")
         data[split] = (x, y)
     if len(data["train"][0]) == 0 or len(data["val"][0]) == 0:
         raise SystemExit(f"error: cache {folder}/ has an empty train or validation split")
     return data, meta
+
+
+def describe_cache(folder, meta):
+    """One line on where the cache came from and how old it is: a stale cache is trained on knowingly."""
+    sources = ", ".join(meta.get("sources") or [meta.get("source", "an unknown folder")])
+    try:
+        created = datetime.datetime.fromisoformat(meta["created"])
+        minutes = (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds() / 60
+        age = (f"{minutes:.0f} minutes" if minutes < 120 else f"{minutes / 60:.0f} hours" if minutes < 2880
+               else f"{minutes / 1440:.0f} days")
+        when = f"made {age} ago ({created:%Y-%m-%d %H:%M})"
+    except (KeyError, TypeError, ValueError):
+        when = "date unknown"
+    return f"cache {folder}/ from {sources}, {when}"
 
 
 def choose_strategy(tf, args):
@@ -248,15 +282,28 @@ def save_prediction_grid(x, y, prob, rows, threshold, path, heading):
 # ----------------------------------------------------------------------------------------------
 
 
-def write_history_csv(history, path):
-    keys = list(history)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["epoch", *keys])
-        for epoch, values in enumerate(zip(*(history[k] for k in keys)), start=1):
-            writer.writerow([epoch, *(f"{v:.6f}" for v in values)])
-    os.replace(tmp, path)
+def load_starting_model(keras, path, image_size):
+    """A trained model to fine-tune; it must take the cache's image size."""
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a damaged or foreign file
+        raise SystemExit(f"error: cannot load --init-from {path}: {str(exc).splitlines()[0]}")
+    if model.input_shape[1:3] != (image_size, image_size):
+        raise SystemExit(f"error: {path} takes {model.input_shape[1]} px images but the cache holds {image_size} px; "
+                         f"run data_prep.py with --size {model.input_shape[1]}")
+    print(f"fine-tuning {path}")
+    return model
+
+
+def save_augmentation_examples(tf, x, seed, path, count=6):
+    """The first training images beside random symmetries of them: what augmentation feeds the model."""
+    originals = np.asarray(x[:count])
+    seeds = tf.constant([seed, seed + 1, seed + 2], tf.int64)
+    augmented = random_symmetry(tf, tf.constant(originals), seeds).numpy().astype(np.uint8)
+    images = [image for pair in zip(originals, augmented) for image in pair]
+    save_image_grid(images, ["original", "augmented"] * len(originals), path,
+                    "Augmentation: random flips and 90-degree rotations", columns=4)
+    return originals, augmented
 
 
 def write_json(data, path):
@@ -274,7 +321,8 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from model import LEARNING_RATE, THRESHOLD, build_model, keras, tf  # model.py imports TensorFlow quietly
+    # model.py imports TensorFlow quietly
+    from model import LEARNING_RATE, THRESHOLD, build_model, compile_model, keras, save_model, tf
 
     strategy = choose_strategy(tf, args)
     keras.utils.set_random_seed(args.seed)
@@ -284,21 +332,26 @@ def main(argv=None):
             print("note: --mixed-precision speeds up GPUs; on a CPU it is usually slower")
 
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = (data[s] for s in SPLITS)
+    print(describe_cache(args.cache, meta))
     print(f"{len(train_x)} training, {len(val_x)} validation, {len(test_x)} test images of "
-          f"{meta['image_size']}x{meta['image_size']} px from {args.cache}/")
+          f"{meta['image_size']}x{meta['image_size']} px")
     train_ds = make_dataset(tf, train_x, train_y, args.batch_size, shuffle=True, augment=args.augment, seed=args.seed)
     val_ds = make_dataset(tf, val_x, val_y, args.batch_size)
     if args.augment:
-        images = next(iter(train_ds.unbatch().take(12).batch(12)))[0].numpy()
-        save_image_grid(images, ["augmented"] * len(images), args.out / "augmentation.png",
-                        "Augmented training images (random flips and 90-degree rotations)", columns=4)
+        save_augmentation_examples(tf, train_x, args.seed, args.out / "augmentation.png")
 
     with strategy.scope():
-        model = build_model(meta["image_size"], args.learning_rate or LEARNING_RATE)
+        if args.init_from:
+            model = load_starting_model(keras, args.init_from, meta["image_size"])
+            compile_model(model, args.learning_rate or FINE_TUNE_LEARNING_RATE)
+        else:
+            model = build_model(meta["image_size"], args.learning_rate or LEARNING_RATE)
     model.summary()
 
+    history_tmp = args.out / ".partial-history.csv"  # renamed when training is over
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
-                                               restore_best_weights=True, verbose=1)]
+                                               restore_best_weights=True, verbose=1),
+                 keras.callbacks.CSVLogger(str(history_tmp))]
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.out / "logs")))
     start = time.time()
@@ -307,11 +360,11 @@ def main(argv=None):
     train_seconds = time.time() - start
     epochs_run = len(history.history["loss"])
 
-    # Write the model under a temporary name and rename it: a crash never leaves half a model.
-    tmp_model = args.out / f".partial-{MODEL_NAME}"
-    model.save(tmp_model)
-    os.replace(tmp_model, args.out / MODEL_NAME)
-    write_history_csv(history.history, args.out / "history.csv")
+    os.replace(history_tmp, args.out / "history.csv")
+    save_model(model, args.out / MODEL_NAME, {
+        "class_names": CLASS_NAMES, "image_size": meta["image_size"], "threshold": THRESHOLD,
+        "patch_size": PATCH_SIZE, "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
+        "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
 
     report = {"split": "test", "images": int(len(test_x))}
     if len(test_x):
@@ -346,7 +399,8 @@ def main(argv=None):
     })
     write_json(report, args.out / "metrics.json")
     print(f"trained {epochs_run} epochs in {train_seconds:.0f} s ({train_seconds / epochs_run:.1f} s/epoch); "
-          f"best epoch {best + 1}; wrote {args.out / MODEL_NAME} and reports to {args.out}/")
+          f"best epoch {best + 1}; wrote {args.out / MODEL_NAME} and reports to {args.out}/\n"
+          f"use it: python predict.py PHOTO --model {args.out / MODEL_NAME}")
 
 
 if __name__ == "__main__":
