@@ -64,13 +64,20 @@ class ImageError(Exception):
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """Point file descriptor 2 at /dev/null: silences C libraries and child processes started meanwhile."""
+    """Silence file descriptor 2 (C libraries' chatter, child processes started meanwhile).
+
+    Python's own sys.stderr keeps writing to the terminal, so an error or a Ctrl-C message
+    raised meanwhile is still seen.
+    """
     sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    python_stderr, saved, devnull = sys.stderr, os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    sys.stderr = open(saved, "w", closefd=False)
     os.dup2(devnull, 2)
     try:
         yield
     finally:
+        sys.stderr.flush()
+        sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)

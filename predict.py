@@ -1,8 +1,9 @@
 """Classify images of concrete as crack / no crack with the model trained by train.py.
 
-    python predict.py photo.jpg                        # verdict, and photo_prediction.png beside it
+    python predict.py photo.jpg                        # verdict, and predictions/photo_prediction.png
     python predict.py wall.jpg --out results/ --show   # figure in results/, also shown on screen
     python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
+    python predict.py photo.jpg --model models/crack_cnn.keras   # your model instead of the bundled one
 
 An image up to about a patch in size (either side under twice --tile) is resized to the model's
 input and classified whole. A larger photo, such as a 12 MP phone picture, is cut into --tile px
@@ -15,34 +16,49 @@ figure each, images found in folders only with --figures. The exit status is 1 w
 could not be read.
 """
 
-import argparse
-import collections
-import csv
-import os
+import signal
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import cv2
-import numpy as np
 
-from data_prep import PATCH_SIZE, ImageError, fit_to_model, list_images, read_scaled
+def exit_interrupted(*_):
+    """Ctrl-C or SIGTERM at any moment: one line and status 130; `finally` blocks still clean up."""
+    print("\ninterrupted: no CSV was written; figures already saved are complete", file=sys.stderr)
+    raise SystemExit(130)
 
-TRAINED_MODEL = Path("models/crack_cnn.keras")  # where train.py writes by default
+
+if __name__ == "__main__":  # installed before the slow imports below, so Ctrl-C during them is clean too
+    signal.signal(signal.SIGINT, exit_interrupted)
+    signal.signal(signal.SIGTERM, exit_interrupted)
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import csv  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from data_prep import CLASS_NAMES, PATCH_SIZE, ImageError, fit_to_model, list_images, read_scaled  # noqa: E402
+
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
+FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
 BATCH_SIZE = 128  # images or tiles per model call
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
+FIGURE_MIN_SIDE = 480  # smaller images are enlarged by a whole factor, pixels kept sharp
+COLOUR_BAR_MIN_HEIGHT = 160
+VERDICT_COLOURS = {"crack": (200, 0, 0), "no crack": (0, 130, 0), "uncertain": (200, 110, 0)}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
-    parser.add_argument("--model", type=Path,
-                        help=f"trained model (default: {TRAINED_MODEL} if you trained one, else the bundled "
-                             "pretrained/crack_cnn.keras)")
-    parser.add_argument("--out", type=Path, help="folder for the figures (default: beside each image)")
-    parser.add_argument("--csv", type=Path, help="write one row per image: path, probability, verdict, ...")
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL,
+                        help="trained .keras model (default: the bundled pretrained/crack_cnn.keras)")
+    parser.add_argument("--out", type=Path, default=FIGURES, help=f"folder for the figures (default: {FIGURES})")
+    parser.add_argument("--csv", type=Path, help="write one row per image: path, probability, verdict, ..., error")
     parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
     parser.add_argument("--threshold", type=float, help="crack probability that makes a crack (default: model.py's)")
     parser.add_argument("--tile", type=int, default=PATCH_SIZE,
@@ -65,36 +81,42 @@ def error(message):
 
 
 def find_images(inputs):
-    """(path, named_explicitly) for every input file and every image below input folders."""
-    found, missing = [], 0
+    """[(path, named_explicitly)] for every input file and every image below input folders, and
+    {path: reason} for the inputs that are neither."""
+    found, failures = [], {}
     for path in inputs:
         if path.is_dir():
             images = list_images(path)
             if not images:
-                error(f"{path}: no images in this folder")
-                missing += 1
+                failures[path] = "no images in this folder"
             found += [(p, False) for p in images]
         elif path.is_file():
             found.append((path, True))
         else:
-            error(f"{path}: no such file or folder")
-            missing += 1
-    return found, missing
+            failures[path] = "no such file or folder"
+    for path, reason in failures.items():
+        error(f"{path}: {reason}")
+    return found, failures
 
 
 def load_classifier(model_path):
-    """(classify, input_size): classify maps a uint8 batch to crack probabilities."""
-    from model import keras, tf  # model.py imports TensorFlow quietly
+    """(classify, info): classify maps a uint8 batch to crack probabilities; info says what they mean."""
+    from model import keras, read_model_info, tf  # model.py imports TensorFlow quietly
 
     try:
+        info = read_model_info(model_path)
         model = keras.models.load_model(model_path, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged or foreign file
         raise SystemExit(f"error: cannot load model {model_path}: {str(exc).splitlines()[0]}")
-    size = model.input_shape[1]
+    size = info["image_size"]
+    if model.input_shape[1:] != (size, size, 3) or model.output_shape[1:] != (1,) or \
+            info["class_names"] != CLASS_NAMES:
+        raise SystemExit(f"error: {model_path} is not a crack classifier of this project "
+                         f"(input {model.input_shape}, output {model.output_shape}, classes {info['class_names']})")
     # One traced graph for every batch size: no re-tracing when the last batch is shorter.
     infer = tf.function(lambda x: model(x, training=False),
                         input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)])
-    return (lambda batch: infer(np.asarray(batch)).numpy().ravel()), size
+    return (lambda batch: infer(np.asarray(batch)).numpy().ravel()), info
 
 
 def read_input(path, size, tile):
@@ -180,11 +202,10 @@ def cracked_share(image_shape, grid, cracked):
 # Figures
 
 
-def figure_path(image_path, out_dir, used):
-    folder = out_dir or image_path.parent
+def figure_path(image_path, folder, used):
     path = folder / f"{image_path.stem}_prediction.png"
     n = 2
-    while path in used:  # two inputs with the same name in --out
+    while path in used:  # two inputs with the same name
         path, n = folder / f"{image_path.stem}_{n}_prediction.png", n + 1
     used.add(path)
     return path
@@ -199,54 +220,109 @@ def verdict_lines(result):
             f"({result['cracked_share']:.1%} of the photo)"]
 
 
-def draw_figure(image, result, grid=None, probabilities=None, threshold=0.5):
-    """The image with its verdict above it; a photo also gets a heat map and cracked-tile outlines.
+def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=0.5):
+    """The image (decoded at 1/shrink) with its verdict above it; a photo also gets a heat map and
+    its cracked areas outlined.
 
     Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of milliseconds
     instead of more than a second, less than classifying the tiles.
     """
-    scale = min(FIGURE_MAX_SIDE / max(image.shape[:2]), 1.0) if grid else 320 / max(image.shape[:2])
-    shown = cv2.resize(image, None, fx=scale, fy=scale,
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+    longest = max(image.shape[:2])
+    # A large photo is shrunk to fit a screen; a small one is shown at its size or enlarged by a whole
+    # factor with sharp pixels, never smaller than it is.
+    if longest * shrink > FIGURE_MAX_SIDE:
+        scale = FIGURE_MAX_SIDE / longest
+    else:
+        scale = shrink * max(1, FIGURE_MIN_SIDE // (longest * shrink))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
+    shown = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
     if grid:
-        height, width = shown.shape[:2]
-        total, count = np.zeros((height, width), np.float32), np.zeros((height, width), np.float32)
-        boxes = [tuple(round(v * scale) for v in (x, y, x + s, y + s)) for x, y, s in grid]
-        for (x0, y0, x1, y1), p in zip(boxes, probabilities):
-            total[y0:y1, x0:x1] += p
-            count[y0:y1, x0:x1] += 1
-        heat = total / np.maximum(count, 1)  # mean probability of the tiles covering each pixel
-        colours = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_JET)[..., ::-1]
-        # Opacity grows with the probability, so clean concrete stays as it was photographed.
-        alpha = (0.6 * heat)[..., None]
+        heat = heat_map(shown.shape[:2], grid, probabilities, scale)
+        colours = colour_map(heat)
+        # Only where a crack is likely, and at most half opaque: the photo stays visible everywhere.
+        alpha = (0.5 * np.clip((heat - 0.2) / 0.8, 0, 1))[..., None]
         shown = np.uint8(shown * (1 - alpha) + colours * alpha)
-        for (x0, y0, x1, y1), p in zip(boxes, probabilities):
-            if p >= threshold:
-                cv2.rectangle(shown, (x0, y0), (x1 - 1, y1 - 1), (255, 0, 0), 2)
-        shown = np.hstack([shown, colour_scale(height)])
-    return add_banner(shown, verdict_lines(result), (200, 0, 0) if result["verdict"] == "crack" else (0, 130, 0))
+        outline_cracked_areas(shown, heat, threshold)
+        shown = np.hstack([pad_to_height(shown, COLOUR_BAR_MIN_HEIGHT), colour_bar(max(shown.shape[0], COLOUR_BAR_MIN_HEIGHT))])
+    return add_banner(shown, verdict_lines(result), VERDICT_COLOURS[result["verdict"]])
 
 
-def colour_scale(height):
-    """A vertical 0-1 crack-probability bar, as wide as its labels."""
-    bar = np.full((height, 70, 3), 255, np.uint8)
-    ramp = np.linspace(1, 0, max(height - 20, 2))
-    bar[10:10 + len(ramp), 8:26] = cv2.applyColorMap(np.uint8(ramp * 255)[:, None], cv2.COLORMAP_JET)[..., ::-1]
+def heat_map(shape, grid, probabilities, scale):
+    """Per pixel of the figure, the mean crack probability of the tiles that cover it."""
+    total, count = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    for (x, y, s), p in zip(grid, probabilities):
+        x0, y0, x1, y1 = (round(v * scale) for v in (x, y, x + s, y + s))
+        total[y0:y1, x0:x1] += p
+        count[y0:y1, x0:x1] += 1
+    return total / np.maximum(count, 1)
+
+
+def colour_map(values):
+    """RGB colours of probabilities 0-1, as on the colour bar."""
+    return cv2.applyColorMap(np.uint8(np.clip(values, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
+
+
+def outline_cracked_areas(shown, heat, threshold):
+    """One outline around each area at or above the threshold (not a mesh of tile edges), drawn in
+    the colour of the highest probability inside it, with a dark rim so it shows on any colour."""
+    mask = np.uint8(heat >= threshold)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for contour in contours:
+        area = np.zeros_like(mask)
+        cv2.drawContours(area, [contour], -1, 1, -1)
+        colour = tuple(int(c) for c in colour_map(np.array([[heat[area > 0].max()]]))[0, 0])
+        cv2.drawContours(shown, [contour], -1, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.drawContours(shown, [contour], -1, colour, 2, cv2.LINE_AA)
+
+
+def pad_to_height(image, height):
+    if image.shape[0] >= height:
+        return image
+    return np.vstack([image, np.full((height - image.shape[0],) + image.shape[1:], 255, np.uint8)])
+
+
+def colour_bar(height):
+    """A vertical 0-1 crack-probability bar under its title, as wide as its labels."""
+    bar = np.full((height, 90, 3), 255, np.uint8)
+    cv2.putText(bar, "p(crack)", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    top, bottom = 30, height - 10
+    ramp = np.linspace(1, 0, bottom - top)
+    bar[top:bottom, 8:26] = colour_map(ramp[:, None])
     for value in (0.0, 0.5, 1.0):
-        y = round(10 + (1 - value) * (len(ramp) - 1))
+        y = round(top + (1 - value) * (len(ramp) - 1))
         cv2.putText(bar, f"{value:.1f}", (30, y + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return bar
 
 
 def add_banner(image, lines, colour):
-    """The image below a white strip holding `lines` of text."""
-    font_scale = 0.6 if image.shape[1] < 700 else 0.9
+    """The image below a white strip holding `lines` of text, made smaller or wrapped to fit."""
+    width = image.shape[1]
+    font_scale = 0.9 if width >= 700 else 0.6
+    while font_scale > 0.4 and max(text_width(line, font_scale) for line in lines) > width - 20:
+        font_scale -= 0.05
+    lines = [part for line in lines for part in wrap(line, font_scale, width - 20)]
     line_height = round(34 * font_scale / 0.9)
-    banner = np.full((line_height * len(lines) + 14, image.shape[1], 3), 255, np.uint8)
+    banner = np.full((line_height * len(lines) + 14, width, 3), 255, np.uint8)
     for i, line in enumerate(lines):
         cv2.putText(banner, line, (10, line_height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour,
                     2 if i == 0 else 1, cv2.LINE_AA)
     return np.vstack([banner, image])
+
+
+def text_width(text, font_scale):
+    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 2)[0][0]
+
+
+def wrap(line, font_scale, width):
+    """Split a line at spaces into parts that fit `width` pixels."""
+    parts = [""]
+    for word in line.split(" "):
+        candidate = f"{parts[-1]} {word}".strip()
+        if parts[-1] and text_width(candidate, font_scale) > width:
+            parts.append(word)
+        else:
+            parts[-1] = candidate
+    return parts
 
 
 def save_figure(figure, path, show):
@@ -279,6 +355,16 @@ def write_csv(path, header, rows):
     os.replace(tmp, path)
 
 
+CSV_COLUMNS = ["path", "crack_probability", "verdict", "tiles", "cracked_tiles", "cracked_share", "error"]
+
+
+def csv_row(path, result, failure):
+    if failure is not None:
+        return [str(path), "", "error", "", "", "", failure]
+    return [str(path), f"{result['probability']:.5f}", result["verdict"], result["tiles"], result["cracked_tiles"],
+            f"{result['cracked_share']:.4f}", ""]
+
+
 def describe(path, result):
     if result["tiles"] == 1:
         return f"{path}: {result['verdict']} (crack probability {result['probability']:.3f})"
@@ -289,19 +375,19 @@ def describe(path, result):
 
 def main(argv=None):
     args = parse_args(argv)
-    images, failed = find_images(args.inputs)
-    model_path = args.model or (TRAINED_MODEL if TRAINED_MODEL.is_file() else BUNDLED_MODEL)
-    if not model_path.is_file():
-        raise SystemExit(f"error: no model at {model_path}; train one with: python train.py")
+    images, failures = find_images(args.inputs)
+    if not args.model.is_file():
+        raise SystemExit(f"error: model file {args.model} does not exist"
+                         + ("" if args.model.suffix == ".keras" else " (expected a .keras file from train.py)"))
     if not images:
         raise SystemExit("error: no images to classify")
 
     # TensorFlow takes seconds to import, so it waits until the inputs are known to be usable.
-    from model import THRESHOLD
-
-    threshold = THRESHOLD if args.threshold is None else args.threshold
-    classify, size = load_classifier(model_path)
-    print(f"model: {model_path} ({size}x{size} px input)")
+    classify, info = load_classifier(args.model)
+    size = info["image_size"]
+    threshold = info["threshold"] if args.threshold is None else args.threshold
+    which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
+    print(f"model: {args.model} ({which}; {size}x{size} px input, threshold {threshold})")
 
     def read(item):
         path, named = item
@@ -311,29 +397,29 @@ def main(argv=None):
             return path, named, exc, None
 
     results, tile_rows, used_names = {}, [], set()
-    pending = []  # patch-sized images waiting to fill a batch: (path, model input, image if drawn)
+    pending = []  # patch-sized images waiting to fill a batch: (path, model input, (image, shrink) if drawn)
     start = time.time()
 
     def flush_patches():
         if not pending:
             return
-        for (path, _, image), p in zip(pending, classify(np.stack([x for _, x, _ in pending]))):
+        for (path, _, drawn), p in zip(pending, classify(np.stack([x for _, x, _ in pending]))):
             result = {"probability": float(p), "verdict": "crack" if p >= threshold else "no crack",
                       "tiles": 1, "cracked_tiles": int(p >= threshold), "cracked_share": float(p >= threshold)}
             results[path] = result
             print(describe(path, result))
-            if image is not None:
-                save_figure(draw_figure(image, result), figure_path(path, args.out, used_names), args.show)
+            if drawn is not None:
+                save_figure(draw_figure(*drawn, result), figure_path(path, args.out, used_names), args.show)
         pending.clear()
 
     for path, named, image, shrink in read_ahead(read, images, ahead=2 * args.batch_size):
         if isinstance(image, ImageError):
             error(f"{path}: {image}")
-            failed += 1
+            failures[path] = str(image)
             continue
         draw = args.figures if args.figures is not None else named
         if not is_photo(image, shrink, args.tile):
-            pending.append((path, fit_to_model(image, size), image if draw else None))
+            pending.append((path, fit_to_model(image, size), (image, shrink) if draw else None))
             if len(pending) >= args.batch_size:
                 flush_patches()
             continue
@@ -341,25 +427,26 @@ def main(argv=None):
                                                      args.batch_size, threshold)
         results[path] = result
         print(describe(path, result))
+        # As cut: a JPEG decoded at half scale has whole half-scale pixels, so 227 becomes 228.
         tile_rows += [(str(path), x * shrink, y * shrink, s * shrink, s * shrink, f"{p:.5f}")
                       for (x, y, s), p in zip(grid, probabilities)]
         if draw:
-            figure = draw_figure(image, result, grid, probabilities, threshold)
+            figure = draw_figure(image, shrink, result, grid, probabilities, threshold)
             save_figure(figure, figure_path(path, args.out, used_names), args.show)
     flush_patches()
 
     if args.csv:
-        write_csv(args.csv, ["path", "crack_probability", "verdict", "tiles", "cracked_tiles", "cracked_share"],
-                  [(str(path), f"{r['probability']:.5f}", r["verdict"], r["tiles"], r["cracked_tiles"],
-                    f"{r['cracked_share']:.4f}") for path, _ in images if (r := results.get(path))])
+        in_order = dict.fromkeys([path for path, _ in images] + list(failures))  # each input once
+        write_csv(args.csv, CSV_COLUMNS, [csv_row(path, results.get(path), failures.get(path)) for path in in_order])
     if args.tiles_csv:
         write_csv(args.tiles_csv, ["image", "x", "y", "width", "height", "probability"], tile_rows)
     if len(results) > 1:
         seconds = time.time() - start
         cracks = sum(r["verdict"] == "crack" for r in results.values())
         print(f"{len(results)} images classified in {seconds:.1f} s ({len(results) / seconds:.0f} images/s): "
-              f"{cracks} crack, {len(results) - cracks} no crack" + (f", {failed} failed" if failed else ""))
-    return 1 if failed else 0
+              f"{cracks} crack, {len(results) - cracks} no crack"
+              + (f", {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

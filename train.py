@@ -14,16 +14,30 @@ test split is used once, at the end. Written to --out (default models/):
   logs/                  TensorBoard logs (with --tensorboard)
 """
 
-import argparse
-import datetime
-import json
-import os
-import time
-from pathlib import Path
+import signal
+import sys
 
-import numpy as np
 
-from data_prep import CLASS_NAMES, PATCH_SIZE, SPLITS, save_image_grid
+def exit_interrupted(*_):
+    """Ctrl-C or SIGTERM at any moment: one line and status 130; `finally` blocks still clean up."""
+    print("\ninterrupted: no model was written", file=sys.stderr)
+    raise SystemExit(130)
+
+
+if __name__ == "__main__":  # installed before the slow imports below, so Ctrl-C during them is clean too
+    signal.signal(signal.SIGINT, exit_interrupted)
+    signal.signal(signal.SIGTERM, exit_interrupted)
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from data_prep import CLASS_NAMES, PATCH_SIZE, SPLITS, save_image_grid  # noqa: E402
 
 DEFAULT_EPOCHS = 30
 PATIENCE = 5  # epochs without a better validation loss before stopping
@@ -355,8 +369,12 @@ def main(argv=None):
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.out / "logs")))
     start = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
-                        shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+                            shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
+    except BaseException:  # Ctrl-C included: no half-written history is left behind
+        history_tmp.unlink(missing_ok=True)
+        raise
     train_seconds = time.time() - start
     epochs_run = len(history.history["loss"])
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -11,13 +12,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"
+WORKDIR = Path(tempfile.mkdtemp(prefix="crack-tests-"))  # scripts run here: nothing lands in the repository
 PRETRAINED = REPO / "pretrained" / "crack_cnn.keras"
 sys.path.insert(0, str(REPO))
 
 
 def run(script, *args, cwd=None, timeout=600, env=None):
     """Run one of the repository's scripts in a subprocess; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd or REPO,
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd or WORKDIR,
                           capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 

@@ -29,15 +29,48 @@ def copy_sample(name, index, folder, new_name):
 # Single images and folders
 
 
-def test_named_images_get_a_verdict_and_a_figure_beside_them(tmp_path):
-    crack = copy_sample("Positive", 3, tmp_path, "wall.jpg")
-    clean = copy_sample("Negative", 3, tmp_path, "floor.jpg")
-    result = run("predict.py", crack, clean, "--model", PRETRAINED)
+def banner_colour(figure):
+    """The colour of the verdict text in a figure's banner: its most saturated pixels."""
+    banner = figure[:40].reshape(-1, 3).astype(int)
+    return banner[np.argmax(banner.max(axis=1) - banner.min(axis=1))]
+
+
+def test_named_images_get_a_verdict_and_a_figure_in_the_predictions_folder(tmp_path):
+    inputs, work = tmp_path / "inputs", tmp_path / "work"
+    inputs.mkdir(), work.mkdir()
+    crack = copy_sample("Positive", 3, inputs, "wall.jpg")
+    clean = copy_sample("Negative", 3, inputs, "floor.jpg")
+    result = run("predict.py", crack, clean, cwd=work)
     assert result.returncode == 0, result.stderr
+    assert "the bundled model" in result.stdout.splitlines()[0]
     assert f"{crack}: crack (crack probability" in result.stdout
     assert f"{clean}: no crack (crack probability" in result.stdout
-    for path in (crack, clean):
-        assert path.with_name(f"{path.stem}_prediction.png").stat().st_size > 10_000
+    assert sorted(p.name for p in inputs.iterdir()) == ["floor.jpg", "wall.jpg"]  # nothing among the inputs
+    for path, (red, green) in ((crack, (200, 0)), (clean, (0, 130))):
+        figure = predict_figure(work / "predictions" / f"{path.stem}_prediction.png")
+        assert tuple(banner_colour(figure)[:2]) == (red, green)
+        # below the banner, the image enlarged twice with sharp pixels (227 px is under the 480 px
+        # minimum), drawn from the half-scale decoding the model's input is made from
+        decoded = data_prep.read_scaled(path, 64)[0]
+        expected = cv2.resize(decoded, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+        np.testing.assert_array_equal(figure[-len(expected):], expected)
+
+
+def predict_figure(path):
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_outputs_are_never_read_back_as_inputs(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        copy_sample("Positive", i, folder, f"p{i}.jpg")
+    for _ in range(2):  # figures written into the input folder itself, twice
+        result = run("predict.py", folder, "--figures", "--out", folder, "--csv", tmp_path / "out.csv")
+        assert result.returncode == 0, result.stderr
+        assert "3 images classified" in result.stdout
+    assert len(list(folder.glob("*_prediction.png"))) == 3
+    assert len(read_csv(tmp_path / "out.csv")) == 3
 
 
 def test_a_folder_is_classified_in_batches_into_a_csv(tmp_path):
@@ -62,26 +95,47 @@ def test_bad_inputs_are_reported_and_the_rest_still_classified(tmp_path, positiv
     cv2.imwrite(str(deep), positive_patches[2][..., ::-1].astype(np.uint16) * 257)
     rgba = tmp_path / "rgba.png"
     cv2.imwrite(str(rgba), np.dstack([positive_patches[3][..., ::-1], np.full((CELL, CELL), 255, np.uint8)]))
+    pixel = tmp_path / "pixel.png"
+    cv2.imwrite(str(pixel), np.zeros((1, 1, 3), np.uint8))
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.full((3, 4000, 3), 128, np.uint8))
+    thin = tmp_path / "thin.jpg"  # thin but usable: tiled with 16 px tiles, drawn on a padded figure
+    cv2.imwrite(str(thin), np.full((16, 4000, 3), 128, np.uint8))
     out_csv = tmp_path / "out.csv"
-    result = run("predict.py", good, tmp_path / "missing.jpg", broken, gray, deep, rgba,
-                 "--model", PRETRAINED, "--csv", out_csv, "--no-figures")
+    result = run("predict.py", good, tmp_path / "missing.jpg", broken, gray, deep, rgba, pixel, strip, thin,
+                 "--csv", out_csv, "--figures", "--out", tmp_path / "figures")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = result.stderr.strip().splitlines()
-    assert len(errors) == 2, result.stderr
-    assert "missing.jpg" in errors[0] and "no such file" in errors[0]
+    assert len(errors) == 4, result.stderr
+    assert errors[0] == f"error: {tmp_path / 'missing.jpg'}: no such file or folder"
     assert "broken.jpg" in errors[1] and "not a readable image" in errors[1]
+    assert "pixel.png: too small (1x1 px" in errors[2] and "strip.png: too small (4000x3 px" in errors[3]
     rows = {r["path"]: r for r in read_csv(out_csv)}
-    assert set(rows) == {str(p) for p in (good, gray, deep, rgba)}
-    assert all(r["verdict"] == "crack" for r in rows.values())
+    assert list(rows) == [str(p) for p in (good, broken, gray, deep, rgba, pixel, strip, thin, tmp_path / "missing.jpg")]
+    assert all(rows[str(p)]["verdict"] == "crack" for p in (good, gray, deep, rgba))
+    assert rows[str(thin)]["verdict"] == "no crack"
+    assert rows[str(pixel)]["verdict"] == "error" and rows[str(pixel)]["error"].startswith("too small")
+    assert rows[str(tmp_path / "missing.jpg")]["error"] == "no such file or folder"
+    assert (tmp_path / "figures" / "thin_prediction.png").is_file()
 
 
-def test_missing_or_damaged_model_is_a_clear_error(tmp_path):
+def test_missing_damaged_or_foreign_model_is_a_clear_error(tmp_path, trained_dir):
+    import zipfile
+
     image = copy_sample("Positive", 0, tmp_path, "a.jpg")
-    assert_clean_failure(run("predict.py", image, "--model", tmp_path / "none.keras"), "no model")
+    assert_clean_failure(run("predict.py", image, "--model", tmp_path / "none.keras"),
+                         f"model file {tmp_path / 'none.keras'} does not exist")
     damaged = tmp_path / "damaged.keras"
     damaged.write_text("not a model")
     assert_clean_failure(run("predict.py", image, "--model", damaged), "cannot load model")
+    # a Keras model saved without what its output means: predict refuses to guess
+    anonymous = tmp_path / "anonymous.keras"
+    with zipfile.ZipFile(trained_dir / "crack_cnn.keras") as source, zipfile.ZipFile(anonymous, "w") as copy:
+        for item in source.namelist():
+            if item != "crack_classifier.json":
+                copy.writestr(item, source.read(item))
+    assert_clean_failure(run("predict.py", image, "--model", anonymous), "does not say what its output means")
 
 
 def test_predict_feeds_the_model_exactly_what_data_prep_cached(tmp_path, positive_patches):
@@ -210,12 +264,30 @@ def test_a_tiny_image_is_classified_whole(photo_run):
     assert not [t for t in tiles if t["image"].endswith("tiny.png")]
 
 
-def test_photo_output_gives_verdict_tiles_and_heat_map(photo_run):
+def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
     result, _, _, figures = photo_run
+    folder, cases = photos
     line = next(s for s in result.stdout.splitlines() if "planted.png" in s)
     assert "crack (highest tile probability" in line and "tiles cracked" in line and "% of the photo" in line
     for name in ("planted", "clean", "rotated", "wide", "odd_size", "tiny"):
         assert (figures / f"{name}_prediction.png").stat().st_size > 10_000
+    # The 1362x908 photo is fitted to 1200 px (from its half-scale decoding): untouched where no tile
+    # is suspicious, tinted and outlined over the planted cracks.
+    for name in ("clean", "planted"):
+        figure = predict_figure(figures / f"{name}_prediction.png")
+        scale = 1200 / cases[f"{name}.png"][1][1]
+        decoded = data_prep.read_scaled(folder / f"{name}.png", 64)[0]
+        expected = cv2.resize(decoded, None, fx=1200 / decoded.shape[1], fy=1200 / decoded.shape[1],
+                              interpolation=cv2.INTER_LINEAR)
+        shown = figure[-expected.shape[0]:, :expected.shape[1]]
+        differs = np.abs(shown.astype(int) - expected).max(axis=2) > 0
+        if name == "clean":
+            assert not differs.any()
+        else:
+            for cx, cy in cases["planted.png"][0]:  # each planted cell is marked
+                x0, y0 = round(cx * CELL * scale), round(cy * CELL * scale)
+                assert differs[y0:y0 + round(CELL * scale), x0:x0 + round(CELL * scale)].mean() > 0.5
+            assert differs[:, round(3 * CELL * scale):round(3.5 * CELL * scale)].mean() < 0.05  # column 3 is clean
 
 
 def test_tiling_can_be_turned_off(photos, tmp_path):
