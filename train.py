@@ -29,9 +29,13 @@ if __name__ == "__main__":  # installed before the slow imports below, so Ctrl-C
     signal.signal(signal.SIGTERM, exit_interrupted)
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -46,6 +50,8 @@ MODEL_NAME = "crack_cnn.keras"
 # being thrown away in the first steps, and a few epochs are enough to adapt.
 FINE_TUNE_LEARNING_RATE = 1e-4
 FINE_TUNE_EPOCHS = 10
+WAIT_FOR_WORKERS = 300  # seconds; machines of a cluster are rarely started in the same minute
+POLL_SECONDS = 5  # between "waiting for" lines
 
 
 def parse_args(argv=None):
@@ -67,6 +73,8 @@ def parse_args(argv=None):
     parser.add_argument("--distribute", action="store_true",
                         help="MirroredStrategy over all local GPUs, or 2 CPU replicas when there is no GPU; "
                              "MultiWorkerMirroredStrategy when TF_CONFIG is set")
+    parser.add_argument("--wait-for-workers", type=int, default=WAIT_FOR_WORKERS, metavar="SECONDS",
+                        help=f"with TF_CONFIG: how long to wait for the other workers (default: {WAIT_FOR_WORKERS})")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16)")
     args = parser.parse_args(argv)
     if args.epochs is None:
@@ -122,11 +130,83 @@ def describe_cache(folder, meta):
     return f"cache {folder}/ from {sources}, {when}"
 
 
+def read_tf_config():
+    """(this worker's index, [every worker's host:port]) from TF_CONFIG, or a clear error."""
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+        workers, index = config["cluster"]["worker"], int(config["task"]["index"])
+        assert config["task"]["type"] == "worker" and 0 <= index < len(workers)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise SystemExit('error: TF_CONFIG must look like {"cluster": {"worker": ["host:port", ...]}, '
+                         '"task": {"type": "worker", "index": N}} with N one of the workers')
+    return index, workers
+
+
+def join_workers(tf, wait_seconds):
+    """MultiWorkerMirroredStrategy once every worker in TF_CONFIG has started, or a clear error.
+
+    TensorFlow waits for missing workers inside C++, silently, for as long as it takes and deaf
+    to Ctrl-C. So the workers meet here first: each listens on its own TF_CONFIG address and
+    waits, saying for whom, until every other one listens too, then hands the address over to
+    TensorFlow, which then finds them all.
+    """
+    index, workers = read_tf_config()
+    port = int(workers[index].rpartition(":")[2])
+    try:
+        server = socket.create_server(("", port))
+    except OSError as error:
+        raise SystemExit(f"error: worker {index} cannot listen on port {port} ({error.strerror})")
+    server.setblocking(False)
+    start = time.time()
+    shown = start - POLL_SECONDS
+    with server:
+        while silent := [address for i, address in enumerate(workers) if i != index and not listening(address)]:
+            waited = time.time() - start
+            if waited >= wait_seconds:
+                raise SystemExit(f"error: no worker listening at {', '.join(silent)} after {wait_seconds} s; "
+                                 "start train.py on each machine of TF_CONFIG, or raise --wait-for-workers")
+            if time.time() - shown >= POLL_SECONDS:
+                print(f"worker {index}: waiting for {', '.join(silent)} ({waited:.0f} of {wait_seconds} s)", flush=True)
+                shown = time.time()
+            with contextlib.suppress(BlockingIOError):  # the others' probes: accept and hang up
+                while True:
+                    server.accept()[0].close()
+            time.sleep(0.2)
+    print(f"worker {index}: all {len(workers)} workers are up", flush=True)
+    return tf.distribute.MultiWorkerMirroredStrategy(), index
+
+
+def listening(address):
+    """Whether something accepts TCP connections at host:port."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def work_around_keras_multi_worker(tf, model, sample_batch):
+    """Let model.fit run under MultiWorkerMirroredStrategy, which Keras 3.15 breaks in two places.
+
+    Keras builds the model from a sample batch that it averages across workers, and averages
+    each step's metrics along an axis that scalars do not have (keras-team/keras#20585). The
+    model is built here from a local batch instead, and metrics become 1-element vectors.
+    """
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=sample_batch)
+    model._maybe_symbolic_build = lambda **_: None
+    for name in ("train_step", "test_step"):
+        step = getattr(model, name)
+        setattr(model, name, lambda data, step=step: {k: tf.reshape(v, [1]) for k, v in step(data).items()})
+
+
 def choose_strategy(tf, args):
-    """Pick the device(s): must run before TensorFlow creates any tensor."""
+    """Pick the device(s): must run before TensorFlow creates any tensor. Returns (strategy, is_chief)."""
     gpus = tf.config.list_physical_devices("GPU")
+    worker = 0
     if args.distribute and "TF_CONFIG" in os.environ:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy, worker = join_workers(tf, args.wait_for_workers)
     elif args.distribute and not gpus:
         # No GPU: split the CPU into two logical devices, which exercises the same code path.
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -139,8 +219,9 @@ def choose_strategy(tf, args):
     devices = [d.name for d in tf.config.list_physical_devices("GPU")] or ["CPU"]
     print(f"Training on {', '.join(devices)}" + (f" with {strategy.num_replicas_in_sync} replicas"
                                                  if args.distribute else "")
-          + ("" if gpus else " (TensorFlow sees no GPU)"))
-    return strategy
+          + ("" if gpus else " (TensorFlow sees no GPU)")
+          + (f" as worker {worker} of a multi-worker cluster" if "TF_CONFIG" in os.environ and args.distribute else ""))
+    return strategy, worker == 0
 
 
 def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None):
@@ -186,9 +267,13 @@ def random_symmetry(tf, images, seeds):
 
 
 def predict_probabilities(model, tf, x, batch_size=256):
-    """Crack probability of every row of x, in order."""
-    dataset = make_dataset(tf, x, np.zeros(len(x), np.uint8), batch_size).map(lambda images, _: images)
-    return model.predict(dataset, verbose=0).ravel()
+    """Crack probability of every row of x, in order.
+
+    The model is called directly rather than through model.predict, which under a multi-worker
+    strategy would wait for every worker to predict too.
+    """
+    dataset = make_dataset(tf, x, np.zeros(len(x), np.uint8), batch_size)
+    return np.concatenate([model(images, training=False).numpy().ravel() for images, _ in dataset])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,7 +414,6 @@ def write_json(data, path):
 def main(argv=None):
     args = parse_args(argv)
     data, meta = load_cache(args.cache)  # before importing TensorFlow: a bad cache fails fast
-    args.out.mkdir(parents=True, exist_ok=True)
 
     import matplotlib
     matplotlib.use("Agg")
@@ -338,7 +422,10 @@ def main(argv=None):
     # model.py imports TensorFlow quietly
     from model import LEARNING_RATE, THRESHOLD, build_model, compile_model, keras, save_model, tf
 
-    strategy = choose_strategy(tf, args)
+    strategy, is_chief = choose_strategy(tf, args)
+    if not is_chief:  # the other workers of a cluster train alongside; worker 0 writes the results
+        args.out = Path(tempfile.mkdtemp(prefix="crack-worker-"))
+    args.out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -361,6 +448,8 @@ def main(argv=None):
         else:
             model = build_model(meta["image_size"], args.learning_rate or LEARNING_RATE)
     model.summary()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        work_around_keras_multi_worker(tf, model, next(iter(train_ds)))
 
     history_tmp = args.out / ".partial-history.csv"  # renamed when training is over
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
@@ -416,6 +505,10 @@ def main(argv=None):
         "mixed_precision": args.mixed_precision,
     })
     write_json(report, args.out / "metrics.json")
+    if not is_chief:
+        shutil.rmtree(args.out)
+        print(f"trained {epochs_run} epochs; worker 0 wrote the model")
+        return
     print(f"trained {epochs_run} epochs in {train_seconds:.0f} s ({train_seconds / epochs_run:.1f} s/epoch); "
           f"best epoch {best + 1}; wrote {args.out / MODEL_NAME} and reports to {args.out}/\n"
           f"use it: python predict.py PHOTO --model {args.out / MODEL_NAME}")

@@ -2,11 +2,19 @@
 
 import csv
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 
+import cv2
 import numpy as np
+import pytest
 from conftest import REPO, assert_clean_failure, run
 
-from model import keras
+from model import keras, read_model_info
 
 REPORT_FILES = ["crack_cnn.keras", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
                 "roc_curve.png", "test_predictions.png", "misclassified.png", "augmentation.png"]
@@ -25,7 +33,9 @@ def test_training_writes_model_and_reports(trained_dir):
     assert np.sum(metrics["confusion_matrix"]["counts"]) == 24
     with open(trained_dir / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 and {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
+    assert len(rows) == 2 and {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
+    info = read_model_info(trained_dir / "crack_cnn.keras")  # the model says what its output means
+    assert info["class_names"] == ["Negative", "Positive"] and info["image_size"] == 64 and info["threshold"] == 0.5
 
 
 def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
@@ -60,3 +70,125 @@ def test_mixed_precision_keeps_a_float32_output(sample_cache, tmp_path):
     model = keras.models.load_model(out / "crack_cnn.keras", compile=False)
     assert model.layers[-1].compute_dtype == "float32" and model.layers[1].compute_dtype == "float16"
     assert not (out / "augmentation.png").exists()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def test_two_workers_on_loopback_train_one_model_that_predict_loads(sample_cache, tmp_path):
+    ports = [free_port(), free_port()]
+    workers = [subprocess.Popen([sys.executable, str(REPO / "train.py"), "--cache", str(sample_cache),
+                                 "--out", str(tmp_path / f"worker{i}"), "--epochs", "1", "--distribute"],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    for worker, (out, err) in zip(workers, outputs):
+        assert worker.returncode == 0, out + err
+        assert "all 2 workers are up" in out and "Traceback" not in err
+    assert "as worker 0 of a multi-worker cluster" in outputs[0][0]
+    assert "worker 0 wrote the model" in outputs[1][0]
+    assert (tmp_path / "worker0" / "crack_cnn.keras").is_file() and not (tmp_path / "worker1").exists()
+    assert json.loads((tmp_path / "worker0" / "metrics.json").read_text())["replicas"] == 2
+    predicted = run("predict.py", REPO / "sample_data" / "Negative", "--model", tmp_path / "worker0" / "crack_cnn.keras")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "200 images classified" in predicted.stdout
+
+
+def test_a_missing_worker_is_a_clear_error_after_the_wait(sample_cache, tmp_path):
+    env = {"TF_CONFIG": tf_config([free_port(), free_port()], 0)}
+    result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "m", "--distribute",
+                 "--wait-for-workers", "2", env=env)
+    assert_clean_failure(result, "no worker listening at 127.0.0.1:", "--wait-for-workers")
+    assert "worker 0: waiting for 127.0.0.1:" in result.stdout
+    assert not (tmp_path / "m").exists()
+    assert_clean_failure(run("train.py", "--cache", sample_cache, "--distribute", env={"TF_CONFIG": "{"}),
+                         "TF_CONFIG must look like")
+
+
+def start_train(args, tmp_path, env=None):
+    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *map(str, args)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def read_until(process, text):
+    """Lines of the process's stdout up to the first one holding `text` (a state it has reached)."""
+    lines = []
+    while not lines or text not in lines[-1]:
+        line = process.stdout.readline()
+        assert line, f"ended before printing {text!r}: {''.join(lines)}{process.stderr.read()}"
+        lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("moment", ["waiting for workers", "training"])
+def test_ctrl_c_gives_one_line_and_no_model(sample_cache, tmp_path, moment):
+    if moment == "training":
+        process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--epochs", "500",
+                               "--patience", "500"], tmp_path)
+        read_until(process, "Epoch 2/")
+    else:
+        process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--distribute"], tmp_path,
+                              env={"TF_CONFIG": tf_config([free_port(), free_port()], 1)})
+        read_until(process, "waiting for")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.rstrip().endswith("\ninterrupted: no model was written") and "Traceback" not in err, err
+    assert not (tmp_path / "m" / "crack_cnn.keras").exists()
+    assert not list(tmp_path.rglob("*partial*"))
+
+
+@pytest.mark.parametrize("damage", ["not json", "no counts"])
+def test_a_damaged_cache_is_named_not_a_traceback(sample_cache, tmp_path, damage):
+    cache = tmp_path / "cache"
+    shutil.copytree(sample_cache, cache)
+    meta = json.loads((cache / "meta.json").read_text())
+    del meta["counts"]
+    (cache / "meta.json").write_text("{ half a file" if damage == "not json" else json.dumps(meta))
+    assert_clean_failure(run("train.py", "--cache", cache, "--out", tmp_path / "m"),
+                         f"{cache / 'meta.json'} is damaged", "run data_prep.py again")
+
+
+def test_training_says_where_its_cache_came_from(trained_dir, sample_cache):
+    result = run("train.py", "--cache", sample_cache, "--out", trained_dir.parent / "again", "--epochs", "1",
+                 "--no-augment")
+    assert result.returncode == 0, result.stderr
+    assert f"cache {sample_cache}/ from {REPO / 'sample_data'}, made " in result.stdout
+    assert "minutes ago" in result.stdout
+
+
+def test_augmentation_figure_shows_real_symmetries_of_training_images(sample_cache, tmp_path):
+    from model import tf
+    from train import save_augmentation_examples
+
+    x = np.load(sample_cache / "train_x.npy")
+    originals, augmented = save_augmentation_examples(tf, x, 7, tmp_path / "augmentation.png")
+    assert augmented.dtype == np.uint8 and len(augmented) == 6
+    for original, image in zip(originals, augmented):
+        symmetries = [np.rot90(flipped, k) for flipped in (original, original[:, ::-1]) for k in range(4)]
+        assert any(np.array_equal(image, s) for s in symmetries)
+    figure = cv2.imread(str(tmp_path / "augmentation.png"))
+    not_white = figure.min(axis=2) < 200
+    assert not_white.mean() > 0.4  # the panels show images, not blank white
+
+
+def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_path):
+    result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "tuned", "--init-from",
+                 trained_dir / "crack_cnn.keras", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert f"fine-tuning {trained_dir / 'crack_cnn.keras'}" in result.stdout
+    info = read_model_info(tmp_path / "tuned" / "crack_cnn.keras")
+    assert info["init_from"] == str(trained_dir / "crack_cnn.keras") and info["image_size"] == 64
+    small = tmp_path / "cache32"
+    assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
+    assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "crack_cnn.keras"),
+                         "takes 64 px images but the cache holds 32 px", "--size 64")
