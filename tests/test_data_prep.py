@@ -243,3 +243,71 @@ def write_variant(folder, kind, patch):
         path = folder / "patch.bmp"
         write_rgb(path, patch)
     return path
+
+
+def make_source(folder, count, extra=None):
+    """A Positive/Negative folder with `count` sample images a class (copies)."""
+    for name in ("Positive", "Negative"):
+        (folder / name).mkdir(parents=True)
+        for path in sample_files(name)[:count]:
+            (folder / name / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def test_several_sources_are_each_split_alike_and_recorded(tmp_path):
+    big, small = make_source(tmp_path / "dataset", 50), make_source(tmp_path / "my_site", 10)
+    result = run("data_prep.py", "--src", big, "--src", small, "--out", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert meta["sources"] == [str(big), str(small)]
+    for split in data_prep.SPLITS:
+        for f, source in zip(meta["files"][split], meta["file_sources"][split]):
+            assert f.startswith(meta["sources"][source] + "/")
+    # each source keeps its own 70:24:6 share: the small site is in every split, not only in train
+    for index, per_class in ((0, 50), (1, 10)):
+        counts = [meta["file_sources"][split].count(index) for split in data_prep.SPLITS]
+        assert counts == [2 * (per_class - round(per_class * .24) - round(per_class * .06)),
+                          2 * round(per_class * .24), 2 * round(per_class * .06)]
+    # adding a source leaves the split of the first one as it was
+    alone = run("data_prep.py", "--src", big, "--out", tmp_path / "alone")
+    assert alone.returncode == 0, alone.stderr
+    alone_meta = json.loads((tmp_path / "alone" / "meta.json").read_text())
+    for split in data_prep.SPLITS:
+        assert sorted(alone_meta["files"][split]) == sorted(
+            f for f, s in zip(meta["files"][split], meta["file_sources"][split]) if s == 0)
+
+
+def test_hostile_images_are_skipped_with_one_line_each(tmp_path):
+    import cv2
+
+    src = make_source(tmp_path / "dataset", 8)
+    cv2.imwrite(str(src / "Positive" / "pixel.png"), np.zeros((1, 1, 3), np.uint8))
+    cv2.imwrite(str(src / "Negative" / "strip.png"), np.full((3, 4000, 3), 128, np.uint8))
+    cv2.imwrite(str(src / "Negative" / "strip.jpg"), np.full((4000, 5, 3), 128, np.uint8))
+    (src / "Positive" / "00032_prediction.png").write_bytes(b"a figure of predict.py's")  # never an input
+    result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert sorted(w.rsplit("/", 1)[1] for w in warnings) == [
+        "pixel.png: too small (1x1 px; at least 16 px a side)",
+        "strip.jpg: too small (5x4000 px; at least 16 px a side)",
+        "strip.png: too small (4000x3 px; at least 16 px a side)"]
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert sum(meta["counts"][s]["total"] for s in data_prep.SPLITS) == 16
+
+
+def test_folder_mistakes_get_a_message_that_says_what_to_do(tmp_path):
+    unpacked = make_source(tmp_path / "Concrete Crack Images for Classification", 3)
+    (unpacked / "Positive" / "deeper").mkdir()
+    (unpacked / "Positive" / "deeper" / "more.jpg").write_bytes(sample_files("Positive")[9].read_bytes())
+    (unpacked / "Rejected").mkdir()
+    (unpacked / "Rejected" / "x.jpg").write_bytes(sample_files("Positive")[8].read_bytes())
+    assert_clean_failure(run("data_prep.py", "--src", tmp_path), f"did you mean --src '{unpacked}'?")
+    assert_clean_failure(run("data_prep.py", "--src", unpacked / "Positive" / "deeper" / "more.jpg"),
+                         "is a file; give the folder that holds Negative and Positive sub-folders")
+    assert_clean_failure(run("data_prep.py", "--src", unpacked, "--out", unpacked / "Positive" / "cache"),
+                         "is inside the image folder")
+    result = run("data_prep.py", "--src", unpacked, "--out", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    assert "ignoring folder(s) Rejected" in result.stdout
+    assert "Positive: 4 files" in result.stdout and "(sub-folders included)" in result.stdout
