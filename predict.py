@@ -41,7 +41,8 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from data_prep import CLASS_NAMES, PATCH_SIZE, ImageError, fit_to_model, list_images, read_scaled  # noqa: E402
+from data_prep import (CLASS_NAMES, PATCH_SIZE, ImageError, decode_image, fit_to_model,  # noqa: E402
+                       list_images, read_scaled)
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -67,6 +68,10 @@ def parse_args(argv=None):
     parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
     parser.add_argument("--figures", action=argparse.BooleanOptionalAction,
                         help="figure for every image (default: only for files named on the command line)")
+    parser.add_argument("--save-tiles", type=Path, metavar="DIR",
+                        help="save every tile (or whole image) classified, at the photo's resolution, into "
+                             "DIR/crack/ and DIR/no_crack/: sort the wrong ones into Positive/ and Negative/ "
+                             "to teach the model your surface")
     parser.add_argument("--show", action="store_true", help="also show each figure in a window")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per model call (default: {BATCH_SIZE})")
     args = parser.parse_args(argv)
@@ -200,6 +205,21 @@ def cracked_share(image_shape, grid, cracked):
 
 # ----------------------------------------------------------------------------------------------
 # Figures
+
+
+def save_tiles(path, boxes, probabilities, threshold, folder):
+    """Each tile of a photo as a JPEG like a dataset patch, named after the photo, its position and
+    crack probability, in folder/crack/ or folder/no_crack/. boxes: (x, y, width, height) in photo
+    pixels, or None for the whole image."""
+    image = cv2.cvtColor(decode_image(path), cv2.COLOR_RGB2BGR)  # full resolution, as patches are cut
+    for box, p in zip(boxes or [(0, 0, image.shape[1], image.shape[0])], probabilities):
+        x, y, width, height = box
+        verdict = "crack" if p >= threshold else "no_crack"
+        target = folder / verdict / f"{path.stem}_x{x:05d}_y{y:05d}_p{p:.2f}.jpg"
+        tmp = target.with_name(f".partial-{target.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp), image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        os.replace(tmp, target)
 
 
 def figure_path(image_path, folder, used):
@@ -381,6 +401,10 @@ def main(argv=None):
                          + ("" if args.model.suffix == ".keras" else " (expected a .keras file from train.py)"))
     if not images:
         raise SystemExit("error: no images to classify")
+    for folder in args.inputs:  # saved tiles are images: inside an input folder they would be read back
+        if args.save_tiles and folder.is_dir() and args.save_tiles.resolve().is_relative_to(folder.resolve()):
+            raise SystemExit(f"error: --save-tiles {args.save_tiles} is inside the input folder {folder}; "
+                             "choose another")
 
     # TensorFlow takes seconds to import, so it waits until the inputs are known to be usable.
     classify, info = load_classifier(args.model)
@@ -410,6 +434,8 @@ def main(argv=None):
             print(describe(path, result))
             if drawn is not None:
                 save_figure(draw_figure(*drawn, result), figure_path(path, args.out, used_names), args.show)
+            if args.save_tiles:
+                save_tiles(path, None, [p], threshold, args.save_tiles)
         pending.clear()
 
     for path, named, image, shrink in read_ahead(read, images, ahead=2 * args.batch_size):
@@ -427,9 +453,11 @@ def main(argv=None):
                                                      args.batch_size, threshold)
         results[path] = result
         print(describe(path, result))
-        # As cut: a JPEG decoded at half scale has whole half-scale pixels, so 227 becomes 228.
-        tile_rows += [(str(path), x * shrink, y * shrink, s * shrink, s * shrink, f"{p:.5f}")
-                      for (x, y, s), p in zip(grid, probabilities)]
+        # In photo pixels, as cut: at half-scale decoding a tile has whole half-scale pixels (227 -> 228).
+        boxes = [(x * shrink, y * shrink, s * shrink, s * shrink) for x, y, s in grid]
+        tile_rows += [(str(path), *box, f"{p:.5f}") for box, p in zip(boxes, probabilities)]
+        if args.save_tiles:
+            save_tiles(path, boxes, probabilities, threshold, args.save_tiles)
         if draw:
             figure = draw_figure(image, shrink, result, grid, probabilities, threshold)
             save_figure(figure, figure_path(path, args.out, used_names), args.show)
