@@ -21,9 +21,14 @@ import predict
 
 
 def make_test_photo(path):
-    patches = [data_prep.decode_image(p) for p in sorted((REPO / "sample_data").rglob("*.jpg"))]
-    rows = [np.hstack([patches[(r * 18 + c) % len(patches)] for c in range(18)]) for r in range(14)]
-    image = np.vstack(rows)[:3000, :4000]
+    """A 4000x3000 JPEG of one clean sample patch, mirrored so that it has no seams, with five
+    cracked sample patches planted in it (README's example figure is predict.py run on it)."""
+    clean = data_prep.decode_image(REPO / "sample_data" / "Negative" / "00264.jpg")
+    tile = np.vstack([np.hstack([clean, clean[:, ::-1]]), np.hstack([clean[::-1], clean[::-1, ::-1]])])
+    image = np.tile(tile, (7, 9, 1))[:3000, :4000].copy()
+    cracks = sorted((REPO / "sample_data" / "Positive").glob("*.jpg"))[:5]
+    for crack, (column, row) in zip(cracks, [(2, 2), (9, 3), (14, 8), (5, 10), (11, 11)]):
+        image[row * 227:(row + 1) * 227, column * 227:(column + 1) * 227] = data_prep.decode_image(crack)
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
 
 

@@ -1,0 +1,54 @@
+"""README.md: every path it names exists, and its quick start works as written."""
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+from conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def section(title):
+    start = README.index(f"## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start:end if end > 0 else None]
+
+
+def code_blocks(text, language):
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def test_every_path_the_readme_names_exists():
+    named = set(re.findall(r"(?<![\w/.-])((?:pretrained|sample_data|benchmarks|tests)/[\w./-]*\w|\w+\.py)\b", README))
+    assert "pretrained/example_photo_prediction.png" in named and "predict.py" in named
+    for path in sorted(named):
+        if path.endswith(".py") and "/" not in path and not (REPO / path).exists():
+            continue  # a module named in prose, not a file of ours (there are none today)
+        assert (REPO / path).exists(), path
+
+
+def test_the_quick_start_works_as_written(tmp_path):
+    """The quick start's commands, run in order in a copy of the repository, print what it says."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "cache", "models",
+                                                              "demo", "predictions"))
+    commands = [line.split("#")[0].strip() for block in code_blocks(section("Quick start"), "bash")
+                for line in block.splitlines()]
+    commands = [c for c in commands if c.startswith("python ") and "pytest" not in c]
+    assert len(commands) == 4, commands
+    outputs = []
+    for command in commands:
+        args = shlex.split(command)[1:]
+        result = subprocess.run([sys.executable, *args], cwd=copy, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        outputs.append(result.stdout)
+    expected = code_blocks(section("Quick start"), "text")[0].splitlines()[1:]  # after the model line
+    assert [line for line in outputs[0].splitlines()[1:3]] == expected
+    assert (copy / "predictions" / "08545_prediction.png").is_file()
+    assert (copy / "demo" / "model" / "crack_cnn.keras").is_file()
+    verdict = outputs[3].splitlines()[1]
+    assert verdict.startswith("sample_data/Positive/08545.jpg: crack (crack probability")
+    assert float(verdict.rsplit(" ", 1)[1].rstrip(")")) > 0.9
