@@ -364,6 +364,8 @@ def save_examples(x, y, path, seed):
 
 def prepare_output_folder(out):
     """A fresh temporary folder beside `out`; refuses to replace a folder that is not a cache."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} is a file; give a folder")
     if out.exists() and not (out / "meta.json").is_file() and any(out.iterdir()):
         raise SystemExit(f"error: {out} exists and is not a data_prep cache; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -487,4 +489,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OSError as error:  # disk full, no permission, a file where a folder should be: one line
+        sys.exit(f"error: {error.filename or ''}: {error.strerror or error}")

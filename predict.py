@@ -401,6 +401,12 @@ def main(argv=None):
                          + ("" if args.model.suffix == ".keras" else " (expected a .keras file from train.py)"))
     if not images:
         raise SystemExit("error: no images to classify")
+    for option, path in (("--csv", args.csv), ("--tiles-csv", args.tiles_csv)):
+        if path is not None and path.is_dir():
+            raise SystemExit(f"error: {option} {path} is a folder; give a file name")
+    for option, path in (("--out", args.out), ("--save-tiles", args.save_tiles)):
+        if path is not None and path.exists() and not path.is_dir():
+            raise SystemExit(f"error: {option} {path} is a file; give a folder")
     for folder in args.inputs:  # saved tiles are images: inside an input folder they would be read back
         if args.save_tiles and folder.is_dir() and args.save_tiles.resolve().is_relative_to(folder.resolve()):
             raise SystemExit(f"error: --save-tiles {args.save_tiles} is inside the input folder {folder}; "
@@ -478,4 +484,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except OSError as error:  # disk full, no permission, a file where a folder should be: one line
+        sys.exit(f"error: {error.filename or ''}: {error.strerror or error}")

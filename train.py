@@ -414,6 +414,8 @@ def write_json(data, path):
 def main(argv=None):
     args = parse_args(argv)
     data, meta = load_cache(args.cache)  # before importing TensorFlow: a bad cache fails fast
+    if args.out.exists() and not args.out.is_dir():
+        raise SystemExit(f"error: --out {args.out} is a file; give a folder")
 
     import matplotlib
     matplotlib.use("Agg")
@@ -515,4 +517,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OSError as error:  # disk full, no permission, a file where a folder should be: one line
+        sys.exit(f"error: {error.filename or ''}: {error.strerror or error}")

@@ -304,3 +304,17 @@ def test_tile_grid_covers_edges_with_overlap():
     image = np.zeros((300, 5000, 3), np.uint8)
     grid = predict.tile_grid(image, 1, 454, 227)
     assert {s for _, _, s in grid} == {300}  # never taller than a thin photo
+
+
+@pytest.mark.parametrize("script, args", [
+    ("predict.py", ["--out", "{file}"]), ("predict.py", ["--save-tiles", "{file}"]),
+    ("predict.py", ["--csv", "{folder}"]), ("predict.py", ["--tiles-csv", "{folder}"]),
+    ("train.py", ["--out", "{file}"]), ("data_prep.py", ["--out", "{file}"])])
+def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, sample_cache, script, args):
+    (tmp_path / "a_file").write_text("mine")
+    (tmp_path / "a_folder").mkdir()
+    args = [a.format(file=tmp_path / "a_file", folder=tmp_path / "a_folder") for a in args]
+    inputs = {"predict.py": [SAMPLE_DATA / "Positive" / "08545.jpg"], "train.py": ["--cache", sample_cache],
+              "data_prep.py": ["--src", SAMPLE_DATA]}[script]
+    assert_clean_failure(run(script, *inputs, *args), "give a f")
+    assert (tmp_path / "a_file").read_text() == "mine" and not list((tmp_path / "a_folder").iterdir())
