@@ -224,31 +224,49 @@ def choose_strategy(tf, args):
     return strategy, worker == 0
 
 
-def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None):
-    """A tf.data pipeline of (uint8 image, float label) batches gathered from numpy arrays.
+def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None, sources=None):
+    """A tf.data pipeline of (uint8 image, float label, weight) batches gathered from numpy arrays.
 
     Only a batch's rows are read at a time, so a memory-mapped cache larger than RAM works and
     no float copy of the data set is ever made (the model scales pixels itself).
+
+    `sources` (each row's --src index, from a cache of several sources) makes every source weigh
+    the same: a shuffled training set draws its rows from each source equally often (a site folder
+    of 100 images next to 20,000 dataset images is not drowned), and otherwise each row's weight is
+    inversely proportional to its source's size, so the validation loss is the mean of the
+    sources' losses and early stopping watches all of them.
     """
     image_shape = x.shape[1:]
+    weights = np.ones(len(x), np.float32)
+    balanced = sources is not None and len(np.unique(sources)) > 1
+    if balanced:
+        counts = np.bincount(sources)
+        weights = (len(x) / (np.count_nonzero(counts) * counts[sources])).astype(np.float32)
 
     def gather(rows):
         rows = np.sort(rows)  # in file order: sequential reads from a memory map
-        return x[rows], y[rows].astype(np.float32)
+        return x[rows], y[rows].astype(np.float32), weights[rows]
 
     def read_batch(rows):
-        images, labels = tf.numpy_function(gather, [rows], (tf.uint8, tf.float32))
-        return tf.ensure_shape(images, (None, *image_shape)), tf.ensure_shape(labels, (None,))
+        images, labels, row_weights = tf.numpy_function(gather, [rows], (tf.uint8, tf.float32, tf.float32))
+        return (tf.ensure_shape(images, (None, *image_shape)), tf.ensure_shape(labels, (None,)),
+                tf.ensure_shape(row_weights, (None,)))
 
-    dataset = tf.data.Dataset.range(len(x))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and balanced:
+        per_source = [tf.data.Dataset.from_tensor_slices(np.flatnonzero(sources == s)).repeat()
+                      .shuffle(np.count_nonzero(sources == s), seed=seed, reshuffle_each_iteration=True)
+                      for s in np.unique(sources)]
+        dataset = tf.data.Dataset.sample_from_datasets(per_source, seed=seed).take(len(x))
+        weights[:] = 1  # the sampling already balances the sources
+    else:
+        dataset = tf.data.Dataset.range(len(x))
+        if shuffle:
+            dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(read_batch, num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(3, drop_remainder=True)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda batch, s: (random_symmetry(tf, batch[0], s), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            lambda batch, s: (random_symmetry(tf, batch[0], s), *batch[1:]), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -273,7 +291,7 @@ def predict_probabilities(model, tf, x, batch_size=256):
     strategy would wait for every worker to predict too.
     """
     dataset = make_dataset(tf, x, np.zeros(len(x), np.uint8), batch_size)
-    return np.concatenate([model(images, training=False).numpy().ravel() for images, _ in dataset])
+    return np.concatenate([model(images, training=False).numpy().ravel() for images, _, _ in dataset])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -438,8 +456,15 @@ def main(argv=None):
     print(describe_cache(args.cache, meta))
     print(f"{len(train_x)} training, {len(val_x)} validation, {len(test_x)} test images of "
           f"{meta['image_size']}x{meta['image_size']} px")
-    train_ds = make_dataset(tf, train_x, train_y, args.batch_size, shuffle=True, augment=args.augment, seed=args.seed)
-    val_ds = make_dataset(tf, val_x, val_y, args.batch_size)
+    sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
+               for split in SPLITS}
+    if sources["train"] is not None:
+        print("every source weighs the same in training and validation: "
+              + ", ".join(f"{np.count_nonzero(sources['train'] == i)} training images from {src}"
+                          for i, src in enumerate(meta["sources"])))
+    train_ds = make_dataset(tf, train_x, train_y, args.batch_size, shuffle=True, augment=args.augment,
+                            seed=args.seed, sources=sources["train"])
+    val_ds = make_dataset(tf, val_x, val_y, args.batch_size, sources=sources["val"])
     if args.augment:
         save_augmentation_examples(tf, train_x, args.seed, args.out / "augmentation.png")
 
@@ -480,6 +505,15 @@ def main(argv=None):
         prob = predict_probabilities(model, tf, test_x)
         report.update(binary_report(test_y, prob, THRESHOLD))
         print_report(report)
+        if sources["test"] is not None:  # how the model does on each source, e.g. your site
+            report["per_source"] = {}
+            for i, src in enumerate(meta["sources"]):
+                rows = sources["test"] == i
+                correct = (prob[rows] >= THRESHOLD) == test_y[rows]
+                cracks = test_y[rows] == 1
+                report["per_source"][src] = {"images": int(rows.sum()), "accuracy": float(correct.mean()),
+                                             "crack_recall": float(correct[cracks].mean()) if cracks.any() else None}
+                print(f"test accuracy {correct.mean():.4f} on {rows.sum()} images from {src}")
         plot_confusion_matrix(plt, report["confusion_matrix"]["counts"], args.out / "confusion_matrix.png")
         plot_roc(plt, test_y, prob, report["roc_auc"], args.out / "roc_curve.png")
         rng = np.random.default_rng(args.seed)

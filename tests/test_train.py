@@ -192,3 +192,19 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
     assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
     assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "crack_cnn.keras"),
                          "takes 64 px images but the cache holds 32 px", "--size 64")
+
+
+def test_sources_of_different_sizes_weigh_the_same():
+    from model import tf
+    from train import make_dataset
+
+    sources = np.r_[np.zeros(900, int), np.ones(100, int)]  # a dataset and a small site folder
+    x = np.where(sources == 1, 255, 0).astype(np.uint8).reshape(1000, 1, 1, 1).repeat(3, axis=3)
+    y = np.zeros(1000, np.uint8)
+    drawn = np.concatenate([batch[0].numpy()[:, 0, 0, 0] for batch in
+                            make_dataset(tf, x, y, 50, shuffle=True, seed=1, sources=sources)])
+    assert len(drawn) == 1000  # an epoch is as long as ever
+    assert 0.4 < np.mean(drawn == 255) < 0.6  # but half of its rows come from the site
+    _, _, weights = next(iter(make_dataset(tf, x, y, 1000, sources=sources)))
+    weights = weights.numpy()
+    assert np.isclose(weights[:900].sum(), weights[900:].sum()) and np.isclose(weights.mean(), 1)
