@@ -54,7 +54,8 @@ def main():
     from model import tf  # noqa: F401  (the import is what is timed)
     import_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    classify, size = predict.load_classifier(args.model)
+    classify, info = predict.load_classifier(args.model)
+    size = info["image_size"]
     load_seconds = time.perf_counter() - start
     image = data_prep.load_image(one_image, size)[None]
     start = time.perf_counter()
@@ -77,7 +78,7 @@ def main():
         photo, shrink = predict.read_input(args.photo, size, predict.PATCH_SIZE)
         result, grid, probabilities = predict.classify_photo(photo, shrink, classify, size, predict.PATCH_SIZE,
                                                              predict.PATCH_SIZE // 2, predict.BATCH_SIZE, 0.5)
-        figure = predict.draw_figure(photo, result, grid, probabilities)
+        figure = predict.draw_figure(photo, shrink, result, grid, probabilities)
         predict.save_figure(figure, work / "photo_prediction.png", show=False)
         return len(grid)
 
