@@ -159,6 +159,17 @@ def load_image(path, size):
     return fit_to_model(read_scaled(path, size)[0], size)
 
 
+def surface_texture(images):
+    """The grain of each model input (N x size x size x 3 uint8): the median absolute Laplacian of
+    its grey levels. A median, so a crack's or an edge's own pixels do not count, only the surface's.
+    Bare concrete has grain at the dataset's scale; a painted wall, or a photo taken far closer
+    than the dataset's, is smoother than any training image (train.py stores the floor)."""
+    grey = np.dot(images[..., :3].astype(np.float32), [0.299, 0.587, 0.114])
+    laplacian = (grey[:, :-2, 1:-1] + grey[:, 2:, 1:-1] + grey[:, 1:-1, :-2] + grey[:, 1:-1, 2:]
+                 - 4 * grey[:, 1:-1, 1:-1])
+    return np.median(np.abs(laplacian).reshape(len(images), -1), axis=1)
+
+
 # ----------------------------------------------------------------------------------------------
 # Finding and splitting the data
 

@@ -42,11 +42,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from data_prep import (CLASS_NAMES, PATCH_SIZE, ImageError, decode_image, fit_to_model,  # noqa: E402
-                       list_images, read_scaled)
+                       list_images, read_scaled, surface_texture)
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
 BATCH_SIZE = 128  # images or tiles per model call
+UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
 FIGURE_MIN_SIDE = 480  # smaller images are enlarged by a whole factor, pixels kept sharp
 COLOUR_BAR_MIN_HEIGHT = 160
@@ -175,20 +176,41 @@ def tile_grid(image, shrink, tile, stride):
 
 
 def classify_tiles(image, grid, classify, size, batch_size):
-    """Crack probability of each tile, cut and classified batch by batch (never all at once)."""
-    probabilities = []
+    """Crack probability and surface texture of each tile, cut and classified batch by batch."""
+    probabilities, textures = [], []
     for start in range(0, len(grid), batch_size):
-        batch = [fit_to_model(image[y:y + s, x:x + s], size) for x, y, s in grid[start:start + batch_size]]
-        probabilities.append(classify(np.stack(batch)))
-    return np.concatenate(probabilities)
+        batch = np.stack([fit_to_model(image[y:y + s, x:x + s], size) for x, y, s in grid[start:start + batch_size]])
+        probabilities.append(classify(batch))
+        textures.append(surface_texture(batch))
+    return np.concatenate(probabilities), np.concatenate(textures)
 
 
-def classify_photo(image, shrink, classify, size, tile, stride, batch_size, threshold):
-    """(result, tile grid, tile probabilities) for a photo: crack when any tile reaches the threshold."""
+def judge(probabilities, textures, rule):
+    """(verdict, reason) for an image from its tiles' crack probabilities and textures.
+
+    "crack" needs a tile at or above the model's sure threshold, where its validation calls were
+    99.9% right; a tile between the threshold and that is weak evidence. And when most of the
+    image is smoother than 99.5% of the training images, the model is outside what it learned,
+    so its alarms there are "uncertain" too. Both limits are measured by train.py (calibrate).
+    """
+    if not np.any(probabilities >= rule["threshold"]):
+        return "no crack", ""
+    smooth = float(np.mean(textures < rule["smooth_below"]))
+    if smooth >= UNFAMILIAR_SHARE:
+        return "uncertain", (f"{smooth:.0%} of the image is smoother than 99.5% of the training images: a painted "
+                             "surface, or photographed far closer than the dataset (a larger --tile may help)")
+    if probabilities.max() < rule["sure_threshold"]:
+        return "uncertain", f"weak evidence: no tile reaches {rule['sure_threshold']:.2f}, the model's sure threshold"
+    return "crack", ""
+
+
+def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule):
+    """(result, tile grid, tile probabilities) for a photo; the verdict is judge()'s."""
     grid = tile_grid(image, shrink, tile, stride)
-    probabilities = classify_tiles(image, grid, classify, size, batch_size)
-    cracked = probabilities >= threshold
-    result = {"probability": float(probabilities.max()), "verdict": "crack" if cracked.any() else "no crack",
+    probabilities, textures = classify_tiles(image, grid, classify, size, batch_size)
+    cracked = probabilities >= rule["threshold"]
+    verdict, reason = judge(probabilities, textures, rule)
+    result = {"probability": float(probabilities.max()), "verdict": verdict, "reason": reason,
               "tiles": len(grid), "cracked_tiles": int(cracked.sum()),
               "cracked_share": cracked_share(image.shape, grid, cracked)}
     return result, grid, probabilities
@@ -233,9 +255,10 @@ def figure_path(image_path, folder, used):
 
 def verdict_lines(result):
     verdict = result["verdict"].upper()
+    reason = [result["reason"]] if result["reason"] else []
     if result["tiles"] == 1:
-        return [f"{verdict}: crack probability {result['probability']:.3f}"]
-    return [f"{verdict}: highest tile probability {result['probability']:.3f}",
+        return [f"{verdict}: crack probability {result['probability']:.3f}", *reason]
+    return [f"{verdict}: highest tile probability {result['probability']:.3f}", *reason,
             f"{result['cracked_tiles']} of {result['tiles']} tiles cracked "
             f"({result['cracked_share']:.1%} of the photo)"]
 
@@ -375,20 +398,21 @@ def write_csv(path, header, rows):
     os.replace(tmp, path)
 
 
-CSV_COLUMNS = ["path", "crack_probability", "verdict", "tiles", "cracked_tiles", "cracked_share", "error"]
+CSV_COLUMNS = ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share", "error"]
 
 
 def csv_row(path, result, failure):
     if failure is not None:
-        return [str(path), "", "error", "", "", "", failure]
-    return [str(path), f"{result['probability']:.5f}", result["verdict"], result["tiles"], result["cracked_tiles"],
-            f"{result['cracked_share']:.4f}", ""]
+        return [str(path), "", "error", "", "", "", "", failure]
+    return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
+            result["cracked_tiles"], f"{result['cracked_share']:.4f}", ""]
 
 
 def describe(path, result):
+    reason = f"{result['reason']}; " if result["reason"] else ""
     if result["tiles"] == 1:
-        return f"{path}: {result['verdict']} (crack probability {result['probability']:.3f})"
-    return (f"{path}: {result['verdict']} (highest tile probability {result['probability']:.3f}; "
+        return f"{path}: {result['verdict']} ({reason}crack probability {result['probability']:.3f})"
+    return (f"{path}: {result['verdict']} ({reason}highest tile probability {result['probability']:.3f}; "
             f"{result['cracked_tiles']} of {result['tiles']} tiles cracked, "
             f"{result['cracked_share']:.1%} of the photo)")
 
@@ -416,8 +440,12 @@ def main(argv=None):
     classify, info = load_classifier(args.model)
     size = info["image_size"]
     threshold = info["threshold"] if args.threshold is None else args.threshold
+    # A model saved before train.py calibrated its models has no sure threshold or texture floor.
+    rule = {"threshold": threshold, "sure_threshold": max(threshold, info.get("sure_threshold", threshold)),
+            "smooth_below": info.get("smooth_below", 0.0)}
     which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
-    print(f"model: {args.model} ({which}; {size}x{size} px input, threshold {threshold})")
+    print(f"model: {args.model} ({which}; {size}x{size} px input, threshold {threshold}, "
+          f"sure from {rule['sure_threshold']})")
 
     def read(item):
         path, named = item
@@ -433,8 +461,10 @@ def main(argv=None):
     def flush_patches():
         if not pending:
             return
-        for (path, _, drawn), p in zip(pending, classify(np.stack([x for _, x, _ in pending]))):
-            result = {"probability": float(p), "verdict": "crack" if p >= threshold else "no crack",
+        batch = np.stack([x for _, x, _ in pending])
+        for (path, _, drawn), p, texture in zip(pending, classify(batch), surface_texture(batch)):
+            verdict, reason = judge(np.array([p]), np.array([texture]), rule)
+            result = {"probability": float(p), "verdict": verdict, "reason": reason,
                       "tiles": 1, "cracked_tiles": int(p >= threshold), "cracked_share": float(p >= threshold)}
             results[path] = result
             print(describe(path, result))
@@ -456,7 +486,7 @@ def main(argv=None):
                 flush_patches()
             continue
         result, grid, probabilities = classify_photo(image, shrink, classify, size, args.tile, args.stride,
-                                                     args.batch_size, threshold)
+                                                     args.batch_size, rule)
         results[path] = result
         print(describe(path, result))
         # In photo pixels, as cut: at half-scale decoding a tile has whole half-scale pixels (227 -> 228).
@@ -476,9 +506,9 @@ def main(argv=None):
         write_csv(args.tiles_csv, ["image", "x", "y", "width", "height", "probability"], tile_rows)
     if len(results) > 1:
         seconds = time.time() - start
-        cracks = sum(r["verdict"] == "crack" for r in results.values())
+        counts = collections.Counter(r["verdict"] for r in results.values())
         print(f"{len(results)} images classified in {seconds:.1f} s ({len(results) / seconds:.0f} images/s): "
-              f"{cracks} crack, {len(results) - cracks} no crack"
+              + ", ".join(f"{counts[v]} {v}" for v in ("crack", "uncertain", "no crack"))
               + (f", {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
 

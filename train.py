@@ -41,7 +41,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from data_prep import CLASS_NAMES, PATCH_SIZE, SPLITS, save_image_grid  # noqa: E402
+from data_prep import CLASS_NAMES, PATCH_SIZE, SPLITS, save_image_grid, surface_texture  # noqa: E402
 
 DEFAULT_EPOCHS = 30
 PATIENCE = 5  # epochs without a better validation loss before stopping
@@ -50,6 +50,7 @@ MODEL_NAME = "crack_cnn.keras"
 # being thrown away in the first steps, and a few epochs are enough to adapt.
 FINE_TUNE_LEARNING_RATE = 1e-4
 FINE_TUNE_EPOCHS = 10
+SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # crack probabilities tried as "sure" (see calibrate)
 WAIT_FOR_WORKERS = 300  # seconds; machines of a cluster are rarely started in the same minute
 POLL_SECONDS = 5  # between "waiting for" lines
 
@@ -399,6 +400,21 @@ def save_prediction_grid(x, y, prob, rows, threshold, path, heading):
 # ----------------------------------------------------------------------------------------------
 
 
+def calibrate(model, tf, train_x, val_x, val_y, threshold):
+    """What predict.py needs to judge its own evidence, measured on this model's data:
+
+    smooth_below: the texture (data_prep.surface_texture) that 99.5% of training images exceed;
+      a photo mostly smoother than that is unlike anything the model learned from.
+    sure_threshold: the lowest crack probability from which the validation split's calls are at
+      least 99.9% right; between the threshold and it, predict says "uncertain".
+    """
+    texture = np.concatenate([surface_texture(np.asarray(train_x[i:i + 4096])) for i in range(0, len(train_x), 4096)])
+    prob = predict_probabilities(model, tf, val_x)
+    sure = next((t for t in SURE_CANDIDATES if np.sum((prob >= t) & (val_y == 1)) >= 0.999 * np.sum(prob >= t)),
+                SURE_CANDIDATES[-1])
+    return {"smooth_below": round(float(np.percentile(texture, 0.5)), 3), "sure_threshold": max(sure, threshold)}
+
+
 def load_starting_model(keras, path, image_size):
     """A trained model to fine-tune; it must take the cache's image size."""
     try:
@@ -497,6 +513,7 @@ def main(argv=None):
     os.replace(history_tmp, args.out / "history.csv")
     save_model(model, args.out / MODEL_NAME, {
         "class_names": CLASS_NAMES, "image_size": meta["image_size"], "threshold": THRESHOLD,
+        **calibrate(model, tf, train_x, val_x, val_y, THRESHOLD),
         "patch_size": PATCH_SIZE, "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
         "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
 

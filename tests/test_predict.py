@@ -318,3 +318,44 @@ def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, sample_cache, sc
               "data_prep.py": ["--src", SAMPLE_DATA]}[script]
     assert_clean_failure(run(script, *inputs, *args), "give a f")
     assert (tmp_path / "a_file").read_text() == "mine" and not list((tmp_path / "a_folder").iterdir())
+
+
+# ----------------------------------------------------------------------------------------------
+# Verdicts: crack, uncertain, no crack
+
+
+def test_judge_says_crack_only_on_sure_evidence_from_a_familiar_surface():
+    rule = {"threshold": 0.5, "sure_threshold": 0.8, "smooth_below": 2.5}
+    grain = np.full(4, 7.0)  # texture of ordinary concrete
+    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
+    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
+    verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
+    assert verdict == "uncertain" and reason.startswith("weak evidence: no tile reaches 0.80")
+    verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.99]), np.array([1.0, 1.0, 7.0, 7.0]), rule)
+    assert verdict == "uncertain" and reason.startswith("50% of the image is smoother than")
+    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4), rule) == ("no crack", "")  # nothing to doubt
+
+
+def test_a_smooth_wall_with_a_wire_is_uncertain_and_says_why(tmp_path):
+    rng = np.random.default_rng(0)
+    wall = np.full((1200, 1600, 3), (205, 200, 170), np.float64) + rng.normal(0, 1.0, (1200, 1600, 3))
+    wall = cv2.GaussianBlur(wall.clip(0, 255).astype(np.uint8), (0, 0), 3)
+    cv2.line(wall, (0, 300), (1600, 900), (60, 60, 60), 6)  # a straight dark line, as a wire or a joint
+    write_rgb(tmp_path / "painted.png", wall)
+    result = run("predict.py", tmp_path / "painted.png", "--csv", tmp_path / "out.csv", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = read_csv(tmp_path / "out.csv")[0]
+    assert row["verdict"] == "uncertain" and "smoother than 99.5% of the training images" in row["reason"]
+    assert f"{tmp_path / 'painted.png'}: uncertain (100% of the image is smoother" in result.stdout
+    assert tuple(banner_colour(predict_figure(tmp_path / "painted_prediction.png"))[:2]) == (200, 110)
+
+
+def test_weak_evidence_is_uncertain(photos, tmp_path):
+    folder, _ = photos
+    # a threshold far below the model's sure threshold: the clean photo's faint tiles count, weakly
+    result = run("predict.py", folder / "clean.png", "--threshold", "0.0001", "--csv", tmp_path / "out.csv",
+                 "--no-figures")
+    assert result.returncode == 0, result.stderr
+    row = read_csv(tmp_path / "out.csv")[0]
+    assert row["verdict"] == "uncertain" and row["reason"].startswith("weak evidence")
+    assert "0 crack, 1 uncertain, 0 no crack" not in result.stdout  # one image: no summary line

@@ -36,6 +36,8 @@ def test_training_writes_model_and_reports(trained_dir):
     assert len(rows) == 2 and {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
     info = read_model_info(trained_dir / "crack_cnn.keras")  # the model says what its output means
     assert info["class_names"] == ["Negative", "Positive"] and info["image_size"] == 64 and info["threshold"] == 0.5
+    # and what predict needs to judge its evidence, measured on the cache: see train.calibrate
+    assert 0.5 <= info["sure_threshold"] <= 0.99 and 0 < info["smooth_below"] < 10
 
 
 def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
