@@ -1,15 +1,16 @@
-"""Classify images of concrete as crack / no crack with the model trained by train.py.
+"""Classify images of concrete as crack / uncertain / no crack with a model trained by train.py.
 
     python predict.py photo.jpg                        # verdict, and predictions/photo_prediction.png
     python predict.py wall.jpg --out results/ --show   # figure in results/, also shown on screen
     python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
     python predict.py photo.jpg --model models/crack_cnn.keras   # your model instead of the bundled one
+    python predict.py site/ --save-tiles site_tiles    # every tile as an image, to sort and train on
 
 An image up to about a patch in size (either side under twice --tile) is resized to the model's
 input and classified whole. A larger photo, such as a 12 MP phone picture, is cut into --tile px
 tiles every --stride px: that is the scale the training patches were cut at, whereas shrinking
-the whole photo would make a crack thinner than a pixel. The photo is a crack when any tile
-is; its figure maps the crack probability over the photo and outlines the cracked tiles.
+the whole photo would make a crack thinner than a pixel. The verdict weighs the tiles' evidence
+(see judge); the figure maps the crack probability over the photo and outlines cracked areas.
 
 Folders are searched recursively and classified in batches; explicitly named files get a
 figure each, images found in folders only with --figures. The exit status is 1 when any input

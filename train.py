@@ -3,12 +3,18 @@
     python train.py                               # cache/ -> models/
     python train.py --epochs 5 --tensorboard      # then: tensorboard --logdir models/logs
     python train.py --distribute                  # all local GPUs (or 2 CPU replicas without one)
+    python train.py --cache cache_site --init-from pretrained/crack_cnn.keras   # fine-tune on your site
 
 Training stops early when the validation loss stops improving and keeps the best weights. The
-test split is used once, at the end. Written to --out (default models/):
-  crack_cnn.keras        the trained model (takes raw RGB uint8 pixels)
+test split is used once, at the end. A cache made from several --src folders is balanced: each
+source gives half (a third, ...) of every training batch and weighs the same in the validation
+loss. With TF_CONFIG set, --distribute trains on several machines (see join_workers).
+Written to --out (default models/):
+  crack_cnn.keras        the trained model (takes raw RGB uint8 pixels; says what its output
+                         means and how sure it can be, see calibrate)
   history.csv            loss and metrics per epoch
-  metrics.json           test accuracy, precision, recall, F1, ROC AUC, confusion matrix, timing
+  metrics.json           test accuracy, precision, recall, F1, ROC AUC, confusion matrix, timing,
+                         and the test accuracy on each source
   training_curves.png, confusion_matrix.png, roc_curve.png,
   test_predictions.png, misclassified.png, augmentation.png (with --augment)
   logs/                  TensorBoard logs (with --tensorboard)
