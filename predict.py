@@ -205,6 +205,14 @@ def judge(probabilities, textures, rule):
     return "crack", ""
 
 
+def verdict_rule(info, threshold=None):
+    """judge()'s limits from a model's info; `threshold` (--threshold) replaces the model's own."""
+    threshold = info["threshold"] if threshold is None else threshold
+    # A model saved before train.py calibrated its models has no sure threshold or texture floor.
+    return {"threshold": threshold, "sure_threshold": max(threshold, info.get("sure_threshold", threshold)),
+            "smooth_below": info.get("smooth_below", 0.0)}
+
+
 def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule):
     """(result, tile grid, tile probabilities) for a photo; the verdict is judge()'s."""
     grid = tile_grid(image, shrink, tile, stride)
@@ -440,10 +448,8 @@ def main(argv=None):
     # TensorFlow takes seconds to import, so it waits until the inputs are known to be usable.
     classify, info = load_classifier(args.model)
     size = info["image_size"]
-    threshold = info["threshold"] if args.threshold is None else args.threshold
-    # A model saved before train.py calibrated its models has no sure threshold or texture floor.
-    rule = {"threshold": threshold, "sure_threshold": max(threshold, info.get("sure_threshold", threshold)),
-            "smooth_below": info.get("smooth_below", 0.0)}
+    rule = verdict_rule(info, args.threshold)
+    threshold = rule["threshold"]
     which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
     print(f"model: {args.model} ({which}; {size}x{size} px input, threshold {threshold}, "
           f"sure from {rule['sure_threshold']})")

@@ -77,7 +77,8 @@ def main():
     def whole_photo():
         photo, shrink = predict.read_input(args.photo, size, predict.PATCH_SIZE)
         result, grid, probabilities = predict.classify_photo(photo, shrink, classify, size, predict.PATCH_SIZE,
-                                                             predict.PATCH_SIZE // 2, predict.BATCH_SIZE, 0.5)
+                                                             predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
+                                                             predict.verdict_rule(info))
         figure = predict.draw_figure(photo, shrink, result, grid, probabilities)
         predict.save_figure(figure, work / "photo_prediction.png", show=False)
         return len(grid)
