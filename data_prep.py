@@ -186,8 +186,10 @@ def find_class_folders(src):
     if missing:
         hint = ""
         # The Mendeley zip unpacks to "Concrete Crack Images for Classification/{Positive,Negative}".
-        inner = [p for p in sorted(src.rglob("*")) if p.is_dir() and len(p.relative_to(src).parts) <= 2
-                 and {n.lower() for n in CLASS_NAMES} <= {c.name.lower() for c in p.iterdir() if c.is_dir()}]
+        children = sorted(p for p in src.iterdir() if p.is_dir())
+        nearby = children + sorted(q for p in children for q in p.iterdir() if q.is_dir())  # two levels, not a deep walk
+        inner = [p for p in nearby
+                 if {n.lower() for n in CLASS_NAMES} <= {c.name.lower() for c in p.iterdir() if c.is_dir()}]
         if inner:
             hint = f"; did you mean --src '{inner[0]}'?"
         raise SystemExit(f"error: {src} has no {' or '.join(missing)} folder "
