@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -128,7 +127,8 @@ class LongRun:
             for copy in range(15):
                 for path in sample_files(name):
                     (src / name / f"{copy}_{path.name}").symlink_to(path)
-        self.stderr = ""
+        self.stderr, self.ended = "", False
+        self.changed = threading.Condition()
         self.process = subprocess.Popen([sys.executable, str(REPO / "data_prep.py"), "--src", str(src),
                                          "--out", str(tmp_path / "cache"), "--size", "128", "--workers", "1"],
                                         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -138,13 +138,19 @@ class LongRun:
 
     def _read(self):
         while chunk := self.process.stderr.read(1):
-            self.stderr += chunk
+            with self.changed:
+                self.stderr += chunk
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
 
-    def wait_until(self, state, what):
-        """Poll for an observable state of the run (no fixed sleep); fails if the run ends first."""
-        while not state():
-            assert self.process.poll() is None, f"data_prep ended before {what}: {self.stderr}"
-            time.sleep(0.01)
+    def wait_until(self, text, what):
+        """Block until the run has printed `text` on stderr (a state it has reached); fails if it ends first."""
+        with self.changed:
+            while text not in self.stderr:
+                assert not self.ended, f"data_prep ended before {what}: {self.stderr}"
+                self.changed.wait()
 
     def finish(self):
         self.process.wait(timeout=120)
@@ -152,13 +158,9 @@ class LongRun:
         return self.process.returncode
 
 
-def decoded_rows(run):
-    return "decoding " in run.stderr and "/6000 images" in run.stderr
-
-
-MOMENTS = {
-    "starting workers": lambda run: "decoding 6000 images with 1 process" in run.stderr,
-    "decoding": decoded_rows,
+MOMENTS = {  # what data_prep prints when it gets there
+    "starting workers": "decoding 6000 images with 1 process",
+    "decoding": "/6000 images (",  # the first progress line: rows are being decoded
 }
 
 
@@ -168,7 +170,7 @@ def test_ctrl_c_at_any_moment_gives_one_line_and_keeps_the_previous_cache(tmp_pa
     assert previous.returncode == 0, previous.stderr
     meta_before = (tmp_path / "cache" / "meta.json").read_bytes()
     long_run = LongRun(tmp_path)
-    long_run.wait_until(lambda: MOMENTS[moment](long_run), moment)
+    long_run.wait_until(MOMENTS[moment], moment)
     long_run.process.send_signal(signal.SIGINT)
     assert long_run.finish() == 130
     assert "Traceback" not in long_run.stderr and "Fatal" not in long_run.stderr, long_run.stderr
@@ -179,8 +181,8 @@ def test_ctrl_c_at_any_moment_gives_one_line_and_keeps_the_previous_cache(tmp_pa
 
 def test_ctrl_c_while_the_cache_is_completed_either_stops_cleanly_or_finishes(tmp_path):
     long_run = LongRun(tmp_path)
-    long_run.wait_until(lambda: list(tmp_path.glob(".cache.partial-*/train_y.npy")), "writing the labels")
-    long_run.process.send_signal(signal.SIGINT)  # while examples.png is drawn, or just after
+    long_run.wait_until("decoding 6000/6000 images", "the end of decoding")
+    long_run.process.send_signal(signal.SIGINT)  # while the labels or examples.png are written, or just after
     status = long_run.finish()
     assert "Traceback" not in long_run.stderr and "Fatal" not in long_run.stderr, long_run.stderr
     if status == 130:
@@ -192,7 +194,7 @@ def test_ctrl_c_while_the_cache_is_completed_either_stops_cleanly_or_finishes(tm
 
 def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
     long_run = LongRun(tmp_path)
-    long_run.wait_until(lambda: decoded_rows(long_run), "decoding")
+    long_run.wait_until(MOMENTS["decoding"], "decoding")
     long_run.process.send_signal(signal.SIGTERM)
     assert long_run.finish() == 130
     assert not (tmp_path / "cache").exists()
@@ -202,7 +204,7 @@ def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
 
 def test_killed_run_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
     long_run = LongRun(tmp_path, start_new_session=True)
-    long_run.wait_until(lambda: decoded_rows(long_run), "decoding")
+    long_run.wait_until(MOMENTS["decoding"], "decoding")
     os.killpg(long_run.process.pid, signal.SIGKILL)  # no chance to clean up
     long_run.finish()
     assert not (tmp_path / "cache").exists() and list(tmp_path.glob(".cache.partial-*"))
