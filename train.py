@@ -576,5 +576,5 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
-    except OSError as error:  # disk full, no permission, a file where a folder should be: one line
-        sys.exit(f"error: {error.filename or ''}: {error.strerror or error}")
+    except OSError as failure:  # disk full, no permission, a file where a folder should be: one line
+        sys.exit(f"error: {failure.filename or ''}: {failure.strerror or failure}")
