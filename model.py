@@ -70,7 +70,10 @@ def build_model(image_size, learning_rate=LEARNING_RATE):
 
 
 def compile_model(model, learning_rate):
-    """Adam on binary cross-entropy, with the metrics train.py reports; for new and loaded models."""
+    """Adam on binary cross-entropy, with the metrics train.py reports; for new and loaded models.
+
+    learning_rate: a number, or a keras.optimizers.schedules schedule (train.py uses a cosine decay).
+    """
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",
