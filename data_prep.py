@@ -164,10 +164,13 @@ def surface_texture(images):
     its grey levels. A median, so a crack's or an edge's own pixels do not count, only the surface's.
     Bare concrete has grain at the dataset's scale; a painted wall, or a photo taken far closer
     than the dataset's, is smoother than any training image (train.py stores the floor)."""
-    grey = np.dot(images[..., :3].astype(np.float32), [0.299, 0.587, 0.114])
-    laplacian = (grey[:, :-2, 1:-1] + grey[:, 2:, 1:-1] + grey[:, 1:-1, :-2] + grey[:, 1:-1, 2:]
-                 - 4 * grey[:, 1:-1, 1:-1])
-    return np.median(np.abs(laplacian).reshape(len(images), -1), axis=1)
+    # The batch as one tall image, so that OpenCV converts and filters it in one call each (a 12 MP
+    # photo has ~1,000 tiles); only each tile's inner pixels, untouched by its neighbours, count.
+    n, height, width, _ = images.shape
+    grey = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * height, width, 3).astype(np.float32),
+                        cv2.COLOR_RGB2GRAY)
+    laplacian = cv2.Laplacian(grey, cv2.CV_32F, ksize=1).reshape(n, height, width)[:, 1:-1, 1:-1]
+    return np.median(np.abs(laplacian).reshape(n, -1), axis=1)
 
 
 # ----------------------------------------------------------------------------------------------

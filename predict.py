@@ -43,7 +43,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from data_prep import (CLASS_NAMES, PATCH_SIZE, ImageError, decode_image, fit_to_model,  # noqa: E402
-                       list_images, read_scaled, surface_texture)
+                       list_images, quiet_stderr, read_scaled, surface_texture)
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -59,7 +59,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL,
-                        help="trained .keras model (default: the bundled pretrained/crack_cnn.keras)")
+                        help="model from train.py, .keras or .tflite (default: the bundled pretrained/crack_cnn.keras)")
+    parser.add_argument("--backend", choices=["auto", "litert", "tensorflow"], default="auto",
+                        help="what runs the model: the LiteRT runtime (quick to start; needs the .tflite beside "
+                             "the .keras) or TensorFlow (default: auto, LiteRT when it can)")
     parser.add_argument("--out", type=Path, default=FIGURES, help=f"folder for the figures (default: {FIGURES})")
     parser.add_argument("--csv", type=Path, help="write one row per image: path, probability, verdict, ..., error")
     parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
@@ -106,24 +109,96 @@ def find_images(inputs):
     return found, failures
 
 
-def load_classifier(model_path):
+def choose_backend(model_path, backend):
+    """(path to load, backend name, note or "") for --model and --backend.
+
+    LiteRT starts in a fraction of a second where TensorFlow takes seconds, so it is used when
+    its runtime is installed and the model has a .tflite version (train.py writes one beside
+    the .keras file; a .tflite of another training run is not used). Otherwise TensorFlow runs
+    the .keras file, with a note saying why.
+    """
+    tflite_path = model_path.with_suffix(".tflite")
+    keras_path = model_path.with_suffix(".keras") if model_path.suffix == ".tflite" else model_path
+    if backend == "tensorflow":
+        if not keras_path.is_file():
+            raise SystemExit(f"error: --backend tensorflow needs {keras_path}, which does not exist")
+        return keras_path, "tensorflow", ""
+    has_runtime = litert_installed()
+    if backend == "litert" or model_path.suffix == ".tflite":
+        if has_runtime and tflite_path.is_file():
+            return tflite_path, "litert", ""
+        if not tflite_path.is_file():
+            raise SystemExit(f"error: --backend litert needs {tflite_path}, which does not exist")
+        if model_path.suffix == ".tflite" and backend == "auto" and keras_path.is_file():
+            return keras_path, "tensorflow", f"note: the LiteRT runtime is not installed; using {keras_path} with TensorFlow"
+        raise SystemExit(f"error: {tflite_path} needs the LiteRT runtime: pip install ai-edge-litert "
+                         "(wheels for Linux x86_64/aarch64, macOS arm64, Windows x86_64)")
+    if not tflite_path.is_file():
+        return keras_path, "tensorflow", ""
+    if not has_runtime:
+        return keras_path, "tensorflow", ("note: the LiteRT runtime is not installed (pip install ai-edge-litert), "
+                                          "so TensorFlow runs the model: slower to start")
+    if same_model_info(keras_path, tflite_path):
+        return tflite_path, "litert", ""
+    return keras_path, "tensorflow", f"note: {tflite_path} is from another training run than {keras_path}: not used"
+
+
+def litert_installed():
+    import importlib.util
+
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def same_model_info(keras_path, tflite_path):
+    from model import read_model_info
+
+    try:
+        return read_model_info(keras_path) == read_model_info(tflite_path)
+    except (OSError, ValueError):
+        return False
+
+
+def load_classifier(model_path, backend):
     """(classify, info): classify maps a uint8 batch to crack probabilities; info says what they mean."""
-    from model import keras, read_model_info, tf  # model.py imports TensorFlow quietly
+    from model import read_model_info
 
     try:
         info = read_model_info(model_path)
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as exc:  # Keras raises many types for a damaged or foreign file
+        classify, input_shape = (litert_classifier if backend == "litert" else keras_classifier)(model_path)
+    except Exception as exc:  # Keras and LiteRT raise many types for a damaged or foreign file
         raise SystemExit(f"error: cannot load model {model_path}: {str(exc).splitlines()[0]}")
     size = info["image_size"]
-    if model.input_shape[1:] != (size, size, 3) or model.output_shape[1:] != (1,) or \
-            info["class_names"] != CLASS_NAMES:
+    if tuple(input_shape[1:]) != (size, size, 3) or info["class_names"] != CLASS_NAMES:
         raise SystemExit(f"error: {model_path} is not a crack classifier of this project "
-                         f"(input {model.input_shape}, output {model.output_shape}, classes {info['class_names']})")
+                         f"(input {input_shape}, classes {info['class_names']})")
+    return classify, info
+
+
+def keras_classifier(path):
+    from model import keras, tf  # model.py imports TensorFlow quietly
+
+    model = keras.models.load_model(path, compile=False)
+    if model.output_shape[1:] != (1,):
+        raise ValueError(f"it gives {model.output_shape[1:]} outputs per image, not 1")
     # One traced graph for every batch size: no re-tracing when the last batch is shorter.
     infer = tf.function(lambda x: model(x, training=False),
-                        input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)])
-    return (lambda batch: infer(np.asarray(batch)).numpy().ravel()), info
+                        input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)])
+    return (lambda batch: infer(np.asarray(batch)).numpy().ravel()), model.input_shape
+
+
+def litert_classifier(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path), num_threads=os.cpu_count()).get_signature_runner()
+    (name, details), = runner.get_input_details().items()
+    (output, _), = runner.get_output_details().items()
+
+    def classify(batch):
+        return runner(**{name: np.asarray(batch, np.uint8)})[output].ravel()
+
+    with quiet_stderr():  # the first call prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        classify(np.zeros((1, *details["shape"][1:]), np.uint8))
+    return classify, details["shape_signature"]
 
 
 def read_input(path, size, tile):
@@ -177,12 +252,19 @@ def tile_grid(image, shrink, tile, stride):
 
 
 def classify_tiles(image, grid, classify, size, batch_size):
-    """Crack probability and surface texture of each tile, cut and classified batch by batch."""
-    probabilities, textures = [], []
-    for start in range(0, len(grid), batch_size):
+    """Crack probability and surface texture of each tile, cut and classified batch by batch.
+
+    The next batch is cut and resized on another thread while the model classifies this one
+    (OpenCV and both model runtimes release the GIL), so a photo takes little more than the model.
+    """
+    def cut(start):
         batch = np.stack([fit_to_model(image[y:y + s, x:x + s], size) for x, y, s in grid[start:start + batch_size]])
+        return batch, surface_texture(batch)
+
+    probabilities, textures = [], []
+    for batch, texture in read_ahead(cut, range(0, len(grid), batch_size), ahead=1):
         probabilities.append(classify(batch))
-        textures.append(surface_texture(batch))
+        textures.append(texture)
     return np.concatenate(probabilities), np.concatenate(textures)
 
 
@@ -431,7 +513,8 @@ def main(argv=None):
     images, failures = find_images(args.inputs)
     if not args.model.is_file():
         raise SystemExit(f"error: model file {args.model} does not exist"
-                         + ("" if args.model.suffix == ".keras" else " (expected a .keras file from train.py)"))
+                         + ("" if args.model.suffix in (".keras", ".tflite") else
+                            " (expected a .keras or .tflite file from train.py)"))
     if not images:
         raise SystemExit("error: no images to classify")
     for option, path in (("--csv", args.csv), ("--tiles-csv", args.tiles_csv)):
@@ -445,14 +528,17 @@ def main(argv=None):
             raise SystemExit(f"error: --save-tiles {args.save_tiles} is inside the input folder {folder}; "
                              "choose another")
 
-    # TensorFlow takes seconds to import, so it waits until the inputs are known to be usable.
-    classify, info = load_classifier(args.model)
+    # The model is loaded once the inputs are known to be usable: TensorFlow takes seconds to import.
+    model_path, backend, note = choose_backend(args.model, args.backend)
+    classify, info = load_classifier(model_path, backend)
     size = info["image_size"]
     rule = verdict_rule(info, args.threshold)
     threshold = rule["threshold"]
     which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
-    print(f"model: {args.model} ({which}; {size}x{size} px input, threshold {threshold}, "
-          f"sure from {rule['sure_threshold']})")
+    print(f"model: {model_path} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
+          f"{size}x{size} px input, threshold {threshold}, sure from {rule['sure_threshold']})")
+    if note:
+        print(note)
 
     def read(item):
         path, named = item

@@ -1,15 +1,19 @@
-"""Time predict.py: one image end to end, a folder's throughput, and a 12 MP photo against the raw model.
+"""Time predict.py with each backend, TensorFlow and LiteRT, side by side.
 
     python benchmarks/bench_predict.py                       # sample_data/ and a 4000x3000 test photo
     python benchmarks/bench_predict.py --photo my_wall.jpg --folder ../dataset/Positive
 
-The test photo is a mosaic of sample patches saved as a 4000x3000 JPEG; --photo uses yours.
+For each backend: one photo end to end (the whole command, figure included) and its peak memory,
+importing the runtime, a folder's images/s end to end, and the whole-photo pass (decoding,
+tiling, classifying, drawing) against the model alone on the same tiles. The test photo is a
+mosaic of sample patches saved as a 4000x3000 JPEG; --photo uses yours. LiteRT needs the
+ai-edge-litert package and a .tflite beside the model.
 """
 
 import argparse
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -32,6 +36,36 @@ def make_test_photo(path):
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
 
 
+def import_seconds(backend):
+    """Seconds to import what runs the model, in a fresh interpreter (nothing cached)."""
+    module = "ai_edge_litert.interpreter" if backend == "litert" else "model; model.tf"
+    code = f"import time; start = time.perf_counter(); import {module}; print(time.perf_counter() - start)"
+    return float(subprocess.check_output([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.DEVNULL))
+
+
+def whole_photo_and_model(photo, backend, model, runs, work):
+    """(seconds for the whole-photo pass, seconds for the model alone on its tiles, tiles)."""
+    path, backend, _ = predict.choose_backend(model, backend)
+    classify, info = predict.load_classifier(path, backend)
+    size = info["image_size"]
+
+    def whole_photo():
+        image, shrink = predict.read_input(photo, size, predict.PATCH_SIZE)
+        result, grid, probabilities = predict.classify_photo(image, shrink, classify, size, predict.PATCH_SIZE,
+                                                             predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
+                                                             predict.verdict_rule(info))
+        figure = predict.draw_figure(image, shrink, result, grid, probabilities)
+        predict.save_figure(figure, work / "photo_prediction.png", show=False)
+        return len(grid)
+
+    photo_seconds, tiles = median_seconds(whole_photo, runs)
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, 256, (min(predict.BATCH_SIZE, tiles - i), size, size, 3), dtype=np.uint8)
+               for i in range(0, tiles, predict.BATCH_SIZE)]
+    model_seconds, _ = median_seconds(lambda: [classify(b) for b in batches], runs)
+    return photo_seconds, model_seconds, tiles
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=predict.BUNDLED_MODEL)
@@ -43,54 +77,33 @@ def main():
     if args.photo is None:
         args.photo = work / "photo_4000x3000.jpg"
         make_test_photo(args.photo)
-    one_image = next(args.folder.rglob("*.jpg"))
-    print(f"{machine()}\nmedian of {args.runs} runs\n")
-
-    # 1. One image, the whole command, and where its time goes.
-    command = [sys.executable, str(REPO / "predict.py"), str(one_image), "--model", str(args.model), "--no-figures"]
-    seconds = np.median([run_measured(command)[0] for _ in range(args.runs)])
-    print(f"python predict.py one.jpg: {seconds:.2f} s end to end")
-    start = time.perf_counter()
-    from model import tf  # noqa: F401  (the import is what is timed)
-    import_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    classify, info = predict.load_classifier(args.model)
-    size = info["image_size"]
-    load_seconds = time.perf_counter() - start
-    image = data_prep.load_image(one_image, size)[None]
-    start = time.perf_counter()
-    classify(image)
-    first_call = time.perf_counter() - start
-    later_call, _ = median_seconds(lambda: classify(image), 20)
-    print(f"  import TensorFlow {import_seconds:.2f} s, load model {load_seconds:.2f} s, "
-          f"first call (tracing) {first_call:.3f} s, later calls {later_call * 1000:.1f} ms\n")
-
-    # 2. A folder, the whole command.
+    backends = ["tensorflow"] + (["litert"] if predict.litert_installed() else [])
     count = sum(1 for p in args.folder.rglob("*") if p.suffix.lower() in data_prep.IMAGE_EXTENSIONS)
-    command = [sys.executable, str(REPO / "predict.py"), str(args.folder), "--model", str(args.model),
-               "--csv", str(work / "out.csv")]
-    seconds = np.median([run_measured(command)[0] for _ in range(args.runs)])
-    print(f"python predict.py FOLDER: {count} images in {seconds:.1f} s = {count / seconds:.0f} images/s "
-          f"end to end (including {import_seconds + load_seconds:.1f} s of start-up)\n")
-
-    # 3. A large photo after the model is loaded: decoding, tiling, classifying, drawing.
-    def whole_photo():
-        photo, shrink = predict.read_input(args.photo, size, predict.PATCH_SIZE)
-        result, grid, probabilities = predict.classify_photo(photo, shrink, classify, size, predict.PATCH_SIZE,
-                                                             predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
-                                                             predict.verdict_rule(info))
-        figure = predict.draw_figure(photo, shrink, result, grid, probabilities)
-        predict.save_figure(figure, work / "photo_prediction.png", show=False)
-        return len(grid)
-
-    photo_seconds, tiles = median_seconds(whole_photo, args.runs)
-    batches = [np.random.default_rng(0).integers(0, 256, (min(predict.BATCH_SIZE, tiles - i), size, size, 3),
-                                                 dtype=np.uint8) for i in range(0, tiles, predict.BATCH_SIZE)]
-    model_seconds, _ = median_seconds(lambda: [classify(b) for b in batches], args.runs)
     height, width = cv2.imread(str(args.photo), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape
-    print(f"photo {args.photo.name} (about {width * 8}x{height * 8}): {tiles} tiles")
-    print(f"  whole-photo pass {photo_seconds:.2f} s, raw model on {tiles} tiles {model_seconds:.2f} s, "
-          f"ratio {photo_seconds / model_seconds:.2f}x")
+    print(f"{machine()}\nmedian of {args.runs} runs; photo {args.photo.name} (about {width * 8}x{height * 8}), "
+          f"folder {args.folder} ({count} images)\n")
+
+    rows = {}
+    for backend in backends:
+        predict_command = [sys.executable, str(REPO / "predict.py"), "--model", str(args.model), "--backend", backend]
+        photo_runs = [run_measured(predict_command + [str(args.photo), "--out", str(work)]) for _ in range(args.runs)]
+        folder_seconds = np.median([run_measured(predict_command + [str(args.folder), "--csv", str(work / "out.csv")])[0]
+                                    for _ in range(args.runs)])
+        whole, alone, tiles = whole_photo_and_model(args.photo, backend, args.model, args.runs, work)
+        rows[backend] = [
+            f"{np.median([s for s, _ in photo_runs]):.2f} s",
+            f"{max(m for _, m in photo_runs) / 2**20:.0f} MB",
+            f"{import_seconds(backend):.2f} s",
+            f"{count / folder_seconds:.0f} images/s",
+            f"{whole:.2f} s",
+            f"{alone:.2f} s ({tiles} tiles)",
+            f"{whole / alone:.2f}x",
+        ]
+    labels = ["one photo, end to end", "  peak memory", "import the runtime", "folder, end to end",
+              "whole-photo pass (model loaded)", "model alone on its tiles", "  photo-to-model ratio"]
+    print(f"{'':34}" + "".join(f"{b:>22}" for b in backends))
+    for i, label in enumerate(labels):
+        print(f"{label:34}" + "".join(f"{rows[b][i]:>22}" for b in backends))
 
 
 if __name__ == "__main__":

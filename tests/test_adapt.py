@@ -58,7 +58,7 @@ def test_saved_tiles_sorted_and_merged_fine_tune_a_model_that_predict_uses(tmp_p
     result = run("predict.py", photo, "--model", tmp_path / "tuned" / "crack_cnn.keras", "--tiles-csv",
                  tmp_path / "t2.csv")
     assert result.returncode == 0, result.stderr
-    assert "(--model;" in result.stdout and f"{photo}: crack" in result.stdout
+    assert "(--model, run by" in result.stdout and f"{photo}: crack" in result.stdout
 
 
 def test_tiles_are_never_saved_where_they_would_be_read_back(tmp_path):

@@ -359,3 +359,100 @@ def test_weak_evidence_is_uncertain(photos, tmp_path):
     row = read_csv(tmp_path / "out.csv")[0]
     assert row["verdict"] == "uncertain" and row["reason"].startswith("weak evidence")
     assert "0 crack, 1 uncertain, 0 no crack" not in result.stdout  # one image: no summary line
+
+
+# ----------------------------------------------------------------------------------------------
+# Backends: LiteRT (the .tflite beside the .keras) and TensorFlow give the same answers
+
+HIDE_MODULE = """import os, runpy, sys
+sys.modules[sys.argv[1]] = None  # as if the package were not installed
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_without(module, *args, cwd=None):
+    """predict.py run in an interpreter where `module` cannot be imported."""
+    import subprocess
+    import sys
+
+    from conftest import REPO, WORKDIR
+
+    return subprocess.run([sys.executable, "-c", HIDE_MODULE, module, str(REPO / "predict.py"), *map(str, args)],
+                          cwd=cwd or WORKDIR, capture_output=True, text=True, timeout=600)
+
+
+needs_litert = pytest.mark.skipif(not predict.litert_installed(), reason="no ai-edge-litert wheel for this platform")
+
+
+@needs_litert
+@pytest.mark.parametrize("model", ["bundled", "trained"])
+def test_both_backends_give_the_same_probabilities(model, trained_dir, negative_patches, positive_patches):
+    keras_path = PRETRAINED if model == "bundled" else trained_dir / "crack_cnn.keras"
+    batch = np.stack([data_prep.fit_to_model(p, 64) for p in negative_patches + positive_patches])
+    by_tensorflow, _ = predict.load_classifier(keras_path, "tensorflow")
+    by_litert, _ = predict.load_classifier(keras_path.with_suffix(".tflite"), "litert")
+    np.testing.assert_allclose(by_litert(batch), by_tensorflow(batch), atol=1e-4)
+    np.testing.assert_allclose(by_litert(batch[:3]), by_tensorflow(batch[:3]), atol=1e-4)  # any batch size
+
+
+@needs_litert
+def test_both_backends_give_the_same_verdicts_on_photos(photos, photo_run, tmp_path):
+    folder, _ = photos
+    litert_run, litert_rows, litert_tiles, _ = photo_run  # --backend auto: LiteRT where it is installed
+    result = run("predict.py", folder, "--model", PRETRAINED, "--backend", "tensorflow", "--csv", tmp_path / "p.csv",
+                 "--tiles-csv", tmp_path / "t.csv")
+    assert result.returncode == 0, result.stderr
+    assert "run by LiteRT" in litert_run.stdout.splitlines()[0]
+    assert "run by TensorFlow" in result.stdout.splitlines()[0]
+    rows = {r["path"].rsplit("/", 1)[1]: r for r in read_csv(tmp_path / "p.csv")}
+    assert {name: r["verdict"] for name, r in rows.items()} == {n: r["verdict"] for n, r in litert_rows.items()}
+    tiles = read_csv(tmp_path / "t.csv")
+    assert [(t["image"], t["x"], t["y"]) for t in tiles] == [(t["image"], t["x"], t["y"]) for t in litert_tiles]
+    np.testing.assert_allclose([float(t["probability"]) for t in tiles],
+                               [float(t["probability"]) for t in litert_tiles], atol=1e-4)
+
+
+def test_without_the_litert_runtime_tensorflow_runs_the_model_and_says_so(tmp_path):
+    image = copy_sample("Positive", 1, tmp_path, "crack.jpg")
+    result = run_without("ai_edge_litert", image)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "run by TensorFlow" in lines[0]
+    assert lines[1].startswith("note: the LiteRT runtime is not installed")
+    assert f"{image}: crack" in result.stdout
+    # a .tflite alone cannot be run without it: one line saying what to install
+    alone = tmp_path / "alone.tflite"
+    alone.write_bytes(PRETRAINED.with_suffix(".tflite").read_bytes())
+    assert_clean_failure(run_without("ai_edge_litert", image, "--model", alone), "pip install ai-edge-litert")
+
+
+@needs_litert
+def test_with_litert_predict_never_imports_tensorflow(photos, tmp_path):
+    folder, _ = photos
+    result = run_without("tensorflow", folder / "planted.png", SAMPLE_DATA / "Negative", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "run by LiteRT" in result.stdout.splitlines()[0]
+    assert "planted.png: crack" in result.stdout and (tmp_path / "planted_prediction.png").is_file()
+
+
+@needs_litert
+def test_a_tflite_file_alone_is_a_whole_model(tmp_path):
+    alone = tmp_path / "phone.tflite"  # e.g. copied to a Raspberry Pi without the .keras
+    alone.write_bytes(PRETRAINED.with_suffix(".tflite").read_bytes())
+    image = copy_sample("Positive", 2, tmp_path, "crack.jpg")
+    result = run("predict.py", image, "--model", alone)
+    assert result.returncode == 0, result.stderr
+    assert f"model: {alone} (--model, run by LiteRT; 64x64 px input, threshold 0.5" in result.stdout
+    assert f"{image}: crack" in result.stdout
+
+
+@needs_litert
+def test_a_tflite_of_another_training_run_is_not_used(tmp_path, trained_dir):
+    (tmp_path / "m.keras").write_bytes((trained_dir / "crack_cnn.keras").read_bytes())
+    (tmp_path / "m.tflite").write_bytes(PRETRAINED.with_suffix(".tflite").read_bytes())  # stale
+    result = run("predict.py", copy_sample("Negative", 2, tmp_path, "clean.jpg"), "--model", tmp_path / "m.keras")
+    assert result.returncode == 0, result.stderr
+    assert "run by TensorFlow" in result.stdout.splitlines()[0]
+    assert "is from another training run" in result.stdout.splitlines()[1]

@@ -16,7 +16,7 @@ from conftest import REPO, assert_clean_failure, run
 
 from model import keras, read_model_info
 
-REPORT_FILES = ["crack_cnn.keras", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
+REPORT_FILES = ["crack_cnn.keras", "crack_cnn.tflite", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
                 "roc_curve.png", "test_predictions.png", "misclassified.png", "augmentation.png"]
 
 
@@ -34,7 +34,11 @@ def test_training_writes_model_and_reports(trained_dir):
     with open(trained_dir / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
+    # the learning rate falls along a cosine to zero at the last epoch
+    assert float(rows[0]["learning_rate"]) == pytest.approx(0.5e-3, rel=0.05) and float(rows[1]["learning_rate"]) < 1e-9
+    assert metrics["seconds_to_val_accuracy_0.995"] in [None] + [float(r["seconds"]) for r in rows]
     info = read_model_info(trained_dir / "crack_cnn.keras")  # the model says what its output means
+    assert read_model_info(trained_dir / "crack_cnn.tflite") == info  # and so does its LiteRT version
     assert info["class_names"] == ["Negative", "Positive"] and info["image_size"] == 64 and info["threshold"] == 0.5
     # and what predict needs to judge its evidence, measured on the cache: see train.calibrate
     assert 0.5 <= info["sure_threshold"] <= 0.99 and 0 < info["smooth_below"] < 10
@@ -219,3 +223,18 @@ def test_sources_of_different_sizes_weigh_the_same():
     _, _, weights = next(iter(make_dataset(tf, x, y, 1000, sources=sources)))
     weights = weights.numpy()
     assert np.isclose(weights[:900].sum(), weights[900:].sum()) and np.isclose(weights.mean(), 1)
+
+
+def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, trained_dir, tmp_path):
+    import predict
+
+    result = run("train.py", "--cache", sample_cache, "--out", tmp_path, "--epochs", "2", "--int8-litert")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "crack_cnn.tflite").stat().st_size < 0.4 * (trained_dir / "crack_cnn.tflite").stat().st_size
+    assert read_model_info(tmp_path / "crack_cnn.tflite")["litert_int8"] is True
+    if not predict.litert_installed():
+        pytest.skip("no ai-edge-litert wheel for this platform")
+    x = np.load(sample_cache / "test_x.npy")
+    by_keras, _ = predict.load_classifier(tmp_path / "crack_cnn.keras", "tensorflow")
+    by_litert, _ = predict.load_classifier(tmp_path / "crack_cnn.tflite", "litert")
+    np.testing.assert_allclose(by_litert(x), by_keras(x), atol=0.05)
