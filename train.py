@@ -5,8 +5,9 @@
     python train.py --distribute                  # all local GPUs (or 2 CPU replicas without one)
     python train.py --cache cache_site --init-from pretrained/crack_cnn.keras   # fine-tune on your site
 
-Training stops early when the validation loss stops improving and keeps the best weights. The
-test split is used once, at the end. A cache made from several --src folders is balanced: each
+The learning rate falls along a cosine to zero over --epochs, and the weights of the epoch with
+the lowest validation loss are kept (--patience also stops early). The test split is used
+once, at the end. A cache made from several --src folders is balanced: each
 source gives half (a third, ...) of every training batch and weighs the same in the validation
 loss. With TF_CONFIG set, --distribute trains on several machines (see join_workers).
 Written to --out (default models/):
@@ -53,7 +54,7 @@ from data_prep import CLASS_NAMES, PATCH_SIZE, SPLITS, save_image_grid, surface_
 
 # The learning rate falls along a cosine from its start to zero over the epochs: big steps first,
 # small ones last, so a run ends settled instead of jumping between epochs (see the README's seeds table).
-DEFAULT_EPOCHS = 20
+DEFAULT_EPOCHS = 30
 TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took to first reach it
 MODEL_NAME = "crack_cnn.keras"
 LITERT_NAME = "crack_cnn.tflite"
@@ -253,7 +254,7 @@ def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None, 
     the same: a shuffled training set draws its rows from each source equally often (a site folder
     of 100 images next to 20,000 dataset images is not drowned), and otherwise each row's weight is
     inversely proportional to its source's size, so the validation loss is the mean of the
-    sources' losses and early stopping watches all of them.
+    sources' losses and choosing the best epoch weighs all of them.
     """
     image_shape = x.shape[1:]
     weights = np.ones(len(x), np.float32)
