@@ -252,13 +252,25 @@ def tile_grid(image, shrink, tile, stride):
 
 
 def classify_tiles(image, grid, classify, size, batch_size):
-    """Crack probability and surface texture of each tile, cut and classified batch by batch.
+    """Crack probability and surface texture of each tile, classified batch by batch.
 
-    The next batch is cut and resized on another thread while the model classifies this one
-    (OpenCV and both model runtimes release the GIL), so a photo takes little more than the model.
+    The photo is resized once so that a tile becomes size x size pixels, and each tile is cut
+    from that (area averaging, as data_prep resizes a patch; a tile's edge may shift by half a
+    model pixel). The next batch is cut on another thread while the model classifies this one
+    (OpenCV, numpy and both model runtimes release the GIL), so a photo takes little more than
+    the model.
     """
+    side = grid[0][2]
+    scale = size / side
+    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    height, width = resized.shape[:2]
+    if min(height, width) < size:  # a thin photo rounded down: pad the last row or column
+        resized = cv2.copyMakeBorder(resized, 0, max(0, size - height), 0, max(0, size - width), cv2.BORDER_REPLICATE)
+        height, width = resized.shape[:2]
+    corners = [(min(round(x * scale), width - size), min(round(y * scale), height - size)) for x, y, _ in grid]
+
     def cut(start):
-        batch = np.stack([fit_to_model(image[y:y + s, x:x + s], size) for x, y, s in grid[start:start + batch_size]])
+        batch = np.stack([resized[y:y + size, x:x + size] for x, y in corners[start:start + batch_size]])
         return batch, surface_texture(batch)
 
     probabilities, textures = [], []
