@@ -83,8 +83,11 @@ def parse_args(argv=None):
                         help="fine-tune this trained .keras model (e.g. pretrained/crack_cnn.keras) instead of "
                              f"starting from random weights; defaults become --epochs {FINE_TUNE_EPOCHS}")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                        help="random flips, 90-degree rotations and capture conditions (exposure, contrast, "
-                             "colour, gamma, noise) of training batches (default: on)")
+                        help="random flips and 90-degree rotations of training batches (default: on)")
+    parser.add_argument("--capture", action=argparse.BooleanOptionalAction,
+                        help="with --augment, also random capture conditions: contrast, brightness, colour, "
+                             "white balance, tone curve, noise (default: on; off with --init-from, since a "
+                             "site's own camera and light are what fine-tuning learns)")
     parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
     parser.add_argument("--distribute", action="store_true",
@@ -99,6 +102,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.epochs is None:
         args.epochs = FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS
+    if args.capture is None:
+        args.capture = not args.init_from
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
     if args.init_from and not args.init_from.is_file():
@@ -244,7 +249,7 @@ def choose_strategy(tf, args):
     return strategy, worker == 0
 
 
-def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None, sources=None):
+def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, capture=False, seed=None, sources=None):
     """A tf.data pipeline of (uint8 image, float label, weight) batches gathered from numpy arrays.
 
     Only a batch's rows are read at a time, so a memory-mapped cache larger than RAM works and
@@ -286,7 +291,7 @@ def make_dataset(tf, x, y, batch_size, shuffle=False, augment=False, seed=None, 
     if augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(3, drop_remainder=True)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda batch, s: (augment_images(tf, batch[0], s), *batch[1:]), num_parallel_calls=tf.data.AUTOTUNE)
+            lambda batch, s: (augment_images(tf, batch[0], s, capture), *batch[1:]), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -329,9 +334,11 @@ def random_capture(tf, images, seed):
     return tf.clip_by_value(x, 0.0, 1.0) * 255.0
 
 
-def augment_images(tf, images, seeds):
-    """A random symmetry and random capture conditions for each image of a uint8 batch (float out)."""
-    return random_capture(tf, random_symmetry(tf, images, seeds), seeds[:2])
+def augment_images(tf, images, seeds, capture=True):
+    """A random symmetry and (with capture) random capture conditions for each image of a uint8 batch
+    (float out)."""
+    images = random_symmetry(tf, images, seeds)
+    return random_capture(tf, images, seeds[:2]) if capture else images
 
 
 def predict_probabilities(model, tf, x, batch_size=256):
@@ -482,14 +489,14 @@ def load_starting_model(keras, path, image_size):
     return model
 
 
-def save_augmentation_examples(tf, x, seed, path, count=6):
+def save_augmentation_examples(tf, x, seed, path, capture=True, count=6):
     """The first training images beside augmented copies of them: what augmentation feeds the model."""
     originals = np.asarray(x[:count])
     seeds = tf.constant([seed, seed + 1, seed + 2], tf.int64)
-    augmented = np.round(augment_images(tf, tf.constant(originals), seeds).numpy()).astype(np.uint8)
+    augmented = np.round(augment_images(tf, tf.constant(originals), seeds, capture).numpy()).astype(np.uint8)
     images = [image for pair in zip(originals, augmented) for image in pair]
     save_image_grid(images, ["original", "augmented"] * len(originals), path,
-                    "Augmentation: flips, 90-degree rotations, capture conditions", columns=4)
+                    "Augmentation: flips, 90-degree rotations" + (", capture conditions" if capture else ""), columns=4)
     return originals, augmented
 
 
@@ -539,10 +546,10 @@ def main(argv=None):
               + ", ".join(f"{np.count_nonzero(sources['train'] == i)} training images from {src}"
                           for i, src in enumerate(meta["sources"])))
     train_ds = make_dataset(tf, train_x, train_y, args.batch_size, shuffle=True, augment=args.augment,
-                            seed=args.seed, sources=sources["train"])
+                            capture=args.capture, seed=args.seed, sources=sources["train"])
     val_ds = make_dataset(tf, val_x, val_y, args.batch_size, sources=sources["val"])
     if args.augment:
-        save_augmentation_examples(tf, train_x, args.seed, args.out / "augmentation.png")
+        save_augmentation_examples(tf, train_x, args.seed, args.out / "augmentation.png", args.capture)
 
     steps = args.epochs * -(-len(train_x) // args.batch_size)
     learning_rate = keras.optimizers.schedules.CosineDecay(
@@ -629,6 +636,7 @@ def main(argv=None):
         "seconds_per_epoch": round(train_seconds / epochs_run, 1),
         "batch_size": args.batch_size,
         "augment": args.augment,
+        "capture": args.augment and args.capture,
         "seed": args.seed,
         "replicas": strategy.num_replicas_in_sync,
         "mixed_precision": args.mixed_precision,

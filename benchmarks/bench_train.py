@@ -51,7 +51,8 @@ def main():
     baseline = images_per_second(in_memory, n, args.epochs, size, batch_size=args.batch_size)
     print(f"model.fit on in-memory arrays:       {baseline:7.0f} images/s")
     for augment in (False, True):
-        pipeline = train.make_dataset(tf, x[:n], y[:n], args.batch_size, shuffle=True, augment=augment, seed=0)
+        pipeline = train.make_dataset(tf, x[:n], y[:n], args.batch_size, shuffle=True, augment=augment, capture=augment,
+                                      seed=0)
         rate = images_per_second((pipeline,), n, args.epochs, size, shuffle=False)
         print(f"train.py pipeline, augment={str(augment):5}:  {rate:7.0f} images/s ({rate / baseline:.2f}x)")
 

@@ -203,6 +203,9 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
     assert f"fine-tuning {trained_dir / 'crack_cnn.keras'}" in result.stdout
     info = read_model_info(tmp_path / "tuned" / "crack_cnn.keras")
     assert info["init_from"] == str(trained_dir / "crack_cnn.keras") and info["image_size"] == 64
+    # adapting to a site learns its camera and light: no random capture conditions, unlike training from scratch
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["capture"] is False
+    assert json.loads((trained_dir / "metrics.json").read_text())["capture"] is True
     small = tmp_path / "cache32"
     assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
     assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "crack_cnn.keras"),
