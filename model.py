@@ -17,6 +17,7 @@ import argparse
 import functools
 import json
 import os
+import struct
 import zipfile
 
 from data_prep import DEFAULT_SIZE, quiet_stderr
@@ -153,22 +154,26 @@ def read_model_info(path):
             return json.loads(read_tflite_metadata(path)[INFO_NAME])
         with zipfile.ZipFile(path) as archive:
             return json.loads(archive.read(INFO_NAME))
-    except (zipfile.BadZipFile, KeyError, ValueError, IndexError) as error:  # JSON errors are ValueErrors
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
         raise ValueError(f"it does not say what its output means ({INFO_NAME} inside it: {error}); "
                          "save it with train.py") from None
 
 
 def read_tflite_metadata(path):
     """{name: bytes} of a .tflite file's metadata, read with the flat buffer schema that comes with
-    the LiteRT runtime (or TensorFlow's copy of it)."""
+    the LiteRT runtime (or TensorFlow's copy of it); raises ValueError if it is not a flat buffer."""
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:
         from tensorflow.lite.python import schema_py_generated as schema
     with open(path, "rb") as f:
-        flat = schema.Model.GetRootAs(f.read())
-    entries = [flat.Metadata(i) for i in range(flat.MetadataLength())]
-    return {m.Name().decode(): flat.Buffers(m.Buffer()).DataAsNumpy().tobytes() for m in entries}
+        data = f.read()
+    try:
+        flat = schema.Model.GetRootAs(data)
+        entries = [flat.Metadata(i) for i in range(flat.MetadataLength())]
+        return {m.Name().decode(): flat.Buffers(m.Buffer()).DataAsNumpy().tobytes() for m in entries}
+    except (struct.error, IndexError, AttributeError, UnicodeDecodeError):  # offsets pointing nowhere
+        raise ValueError("it is not a LiteRT flat buffer (damaged, or another format)") from None
 
 
 def main():

@@ -5,6 +5,11 @@
     python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
     python predict.py photo.jpg --model models/crack_cnn.keras   # your model instead of the bundled one
     python predict.py site/ --save-tiles site_tiles    # every tile as an image, to sort and train on
+    python predict.py photo.jpg --model crack_cnn.tflite         # on a device without TensorFlow
+
+The model runs in the LiteRT runtime (ai-edge-litert) when it is installed and the model has a
+.tflite version beside it (train.py writes one): a photo then takes well under a second, without
+importing TensorFlow. Otherwise TensorFlow runs the .keras file (see choose_backend).
 
 An image up to about a patch in size (either side under twice --tile) is resized to the model's
 input and classified whole. A larger photo, such as a 12 MP phone picture, is cut into --tile px
@@ -138,7 +143,13 @@ def choose_backend(model_path, backend):
     if not has_runtime:
         return keras_path, "tensorflow", ("note: the LiteRT runtime is not installed (pip install ai-edge-litert), "
                                           "so TensorFlow runs the model: slower to start")
-    if same_model_info(keras_path, tflite_path):
+    from model import read_model_info
+
+    try:
+        same = read_model_info(keras_path) == read_model_info(tflite_path)
+    except (OSError, ValueError) as error:
+        return keras_path, "tensorflow", f"note: {tflite_path} is not used: {error}"
+    if same:
         return tflite_path, "litert", ""
     return keras_path, "tensorflow", f"note: {tflite_path} is from another training run than {keras_path}: not used"
 
@@ -147,15 +158,6 @@ def litert_installed():
     import importlib.util
 
     return importlib.util.find_spec("ai_edge_litert") is not None
-
-
-def same_model_info(keras_path, tflite_path):
-    from model import read_model_info
-
-    try:
-        return read_model_info(keras_path) == read_model_info(tflite_path)
-    except (OSError, ValueError):
-        return False
 
 
 def load_classifier(model_path, backend):

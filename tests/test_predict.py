@@ -456,3 +456,16 @@ def test_a_tflite_of_another_training_run_is_not_used(tmp_path, trained_dir):
     assert result.returncode == 0, result.stderr
     assert "run by TensorFlow" in result.stdout.splitlines()[0]
     assert "is from another training run" in result.stdout.splitlines()[1]
+
+
+@needs_litert
+def test_a_damaged_tflite_is_named_not_a_traceback(tmp_path, trained_dir):
+    image = copy_sample("Positive", 4, tmp_path, "crack.jpg")
+    (tmp_path / "m.keras").write_bytes((trained_dir / "crack_cnn.keras").read_bytes())
+    (tmp_path / "m.tflite").write_bytes((trained_dir / "crack_cnn.tflite").read_bytes()[:5000])  # cut short
+    result = run("predict.py", image, "--model", tmp_path / "m.keras")
+    assert result.returncode == 0, result.stderr  # the .keras beside it still works
+    assert result.stdout.splitlines()[1] == (f"note: {tmp_path / 'm.tflite'} is not used: it is not a LiteRT "
+                                             "flat buffer (damaged, or another format)")
+    assert_clean_failure(run("predict.py", image, "--model", tmp_path / "m.tflite"),
+                         "cannot load model", "not a LiteRT flat buffer")
