@@ -144,12 +144,15 @@ def read_scaled(path, size, patch_px=PATCH_SIZE):
 
 
 def fit_to_model(image, size):
-    """Resize an RGB array to size x size; INTER_AREA keeps thin cracks when shrinking."""
-    if image.shape[:2] == (size, size):
-        return image
-    shrinking = image.shape[0] * image.shape[1] > size * size
+    """Resize an RGB array to size x size (see resize)."""
+    return image if image.shape[:2] == (size, size) else resize(image, size, size)
+
+
+def resize(image, width, height):
+    """Resize an RGB array; INTER_AREA keeps thin cracks when shrinking. Raises ImageError."""
+    shrinking = image.shape[0] * image.shape[1] > width * height
     try:
-        return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     except cv2.error as error:
         raise ImageError(f"OpenCV cannot resize it ({error.err})") from None
 

@@ -48,7 +48,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from data_prep import (CLASS_NAMES, PATCH_SIZE, ImageError, decode_image, fit_to_model,  # noqa: E402
-                       list_images, quiet_stderr, read_scaled, surface_texture)
+                       list_images, quiet_stderr, read_scaled, resize, surface_texture)
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -264,7 +264,7 @@ def classify_tiles(image, grid, classify, size, batch_size):
     """
     side = grid[0][2]
     scale = size / side
-    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = resize(image, round(image.shape[1] * scale), round(image.shape[0] * scale))
     height, width = resized.shape[:2]
     if min(height, width) < size:  # a thin photo rounded down: pad the last row or column
         resized = cv2.copyMakeBorder(resized, 0, max(0, size - height), 0, max(0, size - width), cv2.BORDER_REPLICATE)
