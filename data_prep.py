@@ -167,13 +167,28 @@ def surface_texture(images):
     its grey levels. A median, so a crack's or an edge's own pixels do not count, only the surface's.
     Bare concrete has grain at the dataset's scale; a painted wall, or a photo taken far closer
     than the dataset's, is smoother than any training image (train.py stores the floor)."""
+    magnitude = laplacian_magnitude(images).reshape(len(images), -1)
+    middle = magnitude.shape[1] // 2  # the upper median: no mean of two values, so smoother_than is exact
+    return np.partition(magnitude, middle, axis=1)[:, middle]
+
+
+def smoother_than(images, floor):
+    """surface_texture(images) < floor, without sorting: a median lies below the floor exactly
+    when more than half the values do. Counting is ~10x quicker, which a 12 MP photo's ~1,000
+    tiles notice (predict.py)."""
+    magnitude = laplacian_magnitude(images)
+    return np.count_nonzero(magnitude < floor, axis=(1, 2)) > magnitude[0].size // 2
+
+
+def laplacian_magnitude(images):
+    """|Laplacian| of the grey levels of each image's inner pixels (N x size-2 x size-2, float32)."""
     # The batch as one tall image, so that OpenCV converts and filters it in one call each (a 12 MP
     # photo has ~1,000 tiles); only each tile's inner pixels, untouched by its neighbours, count.
     n, height, width, _ = images.shape
     grey = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * height, width, 3).astype(np.float32),
                         cv2.COLOR_RGB2GRAY)
     laplacian = cv2.Laplacian(grey, cv2.CV_32F, ksize=1).reshape(n, height, width)[:, 1:-1, 1:-1]
-    return np.median(np.abs(laplacian).reshape(n, -1), axis=1)
+    return np.abs(laplacian)
 
 
 # ----------------------------------------------------------------------------------------------

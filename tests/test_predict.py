@@ -326,14 +326,29 @@ def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, sample_cache, sc
 
 def test_judge_says_crack_only_on_sure_evidence_from_a_familiar_surface():
     rule = {"threshold": 0.5, "sure_threshold": 0.8, "smooth_below": 2.5}
-    grain = np.full(4, 7.0)  # texture of ordinary concrete
+    grain = np.zeros(4, bool)  # no tile smoother than the floor: ordinary concrete
     assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
     assert predict.judge(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
     verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
     assert verdict == "uncertain" and reason.startswith("weak evidence: no tile reaches 0.80")
-    verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.99]), np.array([1.0, 1.0, 7.0, 7.0]), rule)
+    verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
     assert verdict == "uncertain" and reason.startswith("50% of the image is smoother than")
-    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4), rule) == ("no crack", "")  # nothing to doubt
+    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
+
+
+def test_tile_smoothness_counts_what_smoother_than_finds_in_each_cut_tile():
+    # A photo with smooth paint on the left and grain on the right, so tiles differ; the quick count
+    # over the whole photo must agree with data_prep's test on every tile cut out, at every floor.
+    rng = np.random.default_rng(1)
+    photo = np.full((300, 420, 3), 150, np.uint8)
+    photo[:, 200:] = rng.integers(100, 200, (300, 220, 3))
+    corners = np.array([(x, y) for y in range(0, 300 - 64 + 1, 31) for x in range(0, 420 - 64 + 1, 29)])
+    tiles = np.stack([photo[y:y + 64, x:x + 64] for x, y in corners])
+    for floor in (0.5, 2.587, 40.0, 90.0):
+        expected = data_prep.smoother_than(tiles, floor)
+        assert np.array_equal(predict.tile_smoothness(photo, corners, 64, floor), expected)
+        assert np.array_equal(expected, data_prep.surface_texture(tiles) < floor)
+    assert 0 < np.mean(predict.tile_smoothness(photo, corners, 64, 2.587)) < 1
 
 
 def test_a_smooth_wall_with_a_wire_is_uncertain_and_says_why(tmp_path):
