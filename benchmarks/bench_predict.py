@@ -4,8 +4,9 @@
     python benchmarks/bench_predict.py --photo my_wall.jpg --folder ../dataset/Positive
 
 For each backend: one photo end to end (the whole command, figure included) and its peak memory,
-importing the runtime, a folder's images/s end to end, and the whole-photo pass (decoding,
-tiling, classifying, drawing) against the model alone on the same tiles. The test photo is a
+importing the runtime, a folder's images/s end to end, and the whole-photo pass once the model
+is loaded (decoding, tiling, classifying, judging; then also drawing and writing the figure)
+against the model alone on the same tiles. The test photo is a
 mosaic of sample patches saved as a 4000x3000 JPEG; --photo uses yours. LiteRT needs the
 ai-edge-litert package and a .tflite beside the model.
 """
@@ -98,12 +99,12 @@ def main():
             f"{max(m for _, m in photo_runs) / 2**20:.0f} MB",
             f"{import_seconds(backend):.2f} s",
             f"{count / folder_seconds:.0f} images/s",
-            f"{whole:.2f} s ({whole / alone:.1f}x)",
-            f"{verdict:.2f} s ({verdict / alone:.1f}x)",
-            f"{alone:.2f} s ({tiles} tiles)",
+            f"{verdict:.3f} s ({verdict / alone:.2f}x)",
+            f"{whole:.3f} s ({whole / alone:.2f}x)",
+            f"{alone:.3f} s ({tiles} tiles)",
         ]
     labels = ["one photo, end to end", "  peak memory", "import the runtime", "folder, end to end",
-              "photo pass, model loaded (x model)", "  the same without the figure", "model alone on its tiles"]
+              "photo pass to the verdict (x model)", "  and with the figure", "model alone on its tiles"]
     print(f"{'':34}" + "".join(f"{b:>22}" for b in backends))
     for i, label in enumerate(labels):
         print(f"{label:34}" + "".join(f"{rows[b][i]:>22}" for b in backends))
