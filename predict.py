@@ -304,9 +304,9 @@ def judge(probabilities, smooth, rule):
     """
     if not np.any(probabilities >= rule["threshold"]):
         return "no crack", ""
-    smooth = float(np.mean(smooth))
-    if smooth >= UNFAMILIAR_SHARE:
-        return "uncertain", (f"{smooth:.0%} of the image is smoother than 99.5% of the training images: a painted "
+    smooth_share = float(np.mean(smooth))
+    if smooth_share >= UNFAMILIAR_SHARE:
+        return "uncertain", (f"{smooth_share:.0%} of the image is smoother than 99.5% of the training images: a painted "
                              "surface, or photographed far closer than the dataset (a larger --tile may help)")
     if probabilities.max() < rule["sure_threshold"]:
         return "uncertain", f"weak evidence: no tile reaches {rule['sure_threshold']:.2f}, the model's sure threshold"
