@@ -401,7 +401,7 @@ def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=
         colours = colour_map(heat)
         # Only where a crack is likely, and at most half opaque: the photo stays visible everywhere.
         alpha = 0.5 * np.clip((heat - 0.2) / 0.8, 0, 1)
-        shown = cv2.blendLinear(shown, np.ascontiguousarray(colours), 1 - alpha, alpha)
+        shown = cv2.blendLinear(shown, colours, 1 - alpha, alpha)
         outline_cracked_areas(shown, heat, threshold)
         shown = np.hstack([pad_to_height(shown, COLOUR_BAR_MIN_HEIGHT), colour_bar(max(shown.shape[0], COLOUR_BAR_MIN_HEIGHT))])
     return add_banner(shown, verdict_lines(result), VERDICT_COLOURS[result["verdict"]])
@@ -419,7 +419,7 @@ def heat_map(shape, grid, probabilities, scale):
 
 def colour_map(values):
     """RGB colours of probabilities 0-1, as on the colour bar."""
-    return cv2.applyColorMap(np.uint8(np.clip(values, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.clip(values, 0, 1) * 255), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
 
 
 def outline_cracked_areas(shown, heat, threshold):

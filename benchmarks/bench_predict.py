@@ -6,20 +6,21 @@
 For each backend: one photo end to end (the whole command, figure included) and its peak memory,
 importing the runtime, a folder's images/s end to end, and the whole-photo pass once the model
 is loaded (decoding, tiling, classifying, judging; then also drawing and writing the figure)
-against the model alone on the same tiles. The test photo is a
-mosaic of sample patches saved as a 4000x3000 JPEG; --photo uses yours. LiteRT needs the
-ai-edge-litert package and a .tflite beside the model.
+against the model alone on the same tiles. The test photo is a mosaic of sample patches saved as
+a 4000x3000 JPEG; --photo uses yours. LiteRT needs the ai-edge-litert package and a .tflite
+beside the model.
 """
 
 import argparse
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import REPO, machine, median_seconds, run_measured
+from common import REPO, machine, run_measured
 
 import data_prep
 import predict
@@ -44,6 +45,12 @@ def import_seconds(backend):
     return float(subprocess.check_output([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.DEVNULL))
 
 
+def seconds(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
 def whole_photo_and_model(photo, backend, model, runs, work):
     """Seconds for the whole-photo pass with and without the figure, and for the model alone on its
     tiles; and the number of tiles."""
@@ -61,12 +68,15 @@ def whole_photo_and_model(photo, backend, model, runs, work):
             predict.save_figure(drawn, work / "photo_prediction.png", show=False)
         return len(grid)
 
-    photo_seconds, tiles = median_seconds(whole_photo, runs)
-    verdict_seconds, _ = median_seconds(lambda: whole_photo(figure=False), runs)
+    tiles = whole_photo(figure=False)  # warm-up, and the tile count
     rng = np.random.default_rng(0)
     batches = [rng.integers(0, 256, (min(predict.BATCH_SIZE, tiles - i), size, size, 3), dtype=np.uint8)
                for i in range(0, tiles, predict.BATCH_SIZE)]
-    model_seconds, _ = median_seconds(lambda: [classify(b) for b in batches], runs)
+    # Interleaved, run by run, so that the ratios compare times taken under the same load: on a
+    # shared machine the model alone can vary by half from one minute to the next.
+    tasks = [whole_photo, lambda: whole_photo(figure=False), lambda: [classify(b) for b in batches]]
+    timings = [[seconds(task) for task in tasks] for _ in range(runs)]
+    photo_seconds, verdict_seconds, model_seconds = np.median(timings, axis=0)
     return photo_seconds, verdict_seconds, model_seconds, tiles
 
 
