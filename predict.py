@@ -57,6 +57,10 @@ UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is o
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
 FIGURE_MIN_SIDE = 480  # smaller images are enlarged by a whole factor, pixels kept sharp
 COLOUR_BAR_MIN_HEIGHT = 160
+# Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
+# a half; a crack rarely does. Gaps of up to half a tile are bridged, segments under a quarter are
+# grain, and a line is taken out with 3 model pixels (11 photo pixels) either side.
+LINE_MIN_TILES, LINE_GAP_TILES, LINE_PIECE_TILES, LINE_STRIP_TILES = 1.5, 0.5, 0.25, 3 / 64
 # Figures are written quickly rather than small: zlib's fastest level, and (OpenCV 4.12+) the one PNG
 # filter "up" instead of a trial of each per row: 35 ms instead of 57 ms for a 1290 x 980 figure.
 PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1] + ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
@@ -257,13 +261,12 @@ def tile_grid(image, shrink, tile, stride):
     return [(x, y, side) for y in tile_starts(height, side, step) for x in tile_starts(width, side, step)]
 
 
-def classify_tiles(image, grid, classify, size, batch_size, floor):
-    """Crack probability of each tile, classified batch by batch, and whether it is smoother than
-    `floor` (see tile_smoothness).
+def model_scale(image, grid, size):
+    """(resized, corners): the photo resized once so that a tile becomes size x size pixels, and each
+    tile's top-left corner in it.
 
-    The photo is resized once so that a tile becomes size x size pixels, and each tile is cut
-    from that (area averaging, as data_prep resizes a patch; a tile's edge may shift by half a
-    model pixel): cutting is then slicing, which costs next to nothing beside the model.
+    Tiles are then cut by slicing, which costs next to nothing beside the model (area averaging, as
+    data_prep resizes a patch; a tile's edge may shift by half a model pixel).
     """
     side = grid[0][2]
     scale = size / side
@@ -273,9 +276,12 @@ def classify_tiles(image, grid, classify, size, batch_size, floor):
         resized = cv2.copyMakeBorder(resized, 0, max(0, size - height), 0, max(0, size - width), cv2.BORDER_REPLICATE)
         height, width = resized.shape[:2]
     corners = np.array([(min(round(x * scale), width - size), min(round(y * scale), height - size)) for x, y, _ in grid])
-    probabilities = [classify(np.stack([resized[y:y + size, x:x + size] for x, y in corners[start:start + batch_size]]))
-                     for start in range(0, len(corners), batch_size)]
-    return np.concatenate(probabilities), tile_smoothness(resized, corners, size, floor)
+    return resized, corners
+
+
+def classify_in_batches(classify, tiles, batch_size):
+    return np.concatenate([classify(np.stack(tiles[start:start + batch_size]))
+                           for start in range(0, len(tiles), batch_size)])
 
 
 def tile_smoothness(resized, corners, size, floor):
@@ -322,15 +328,113 @@ def verdict_rule(info, threshold=None):
 
 
 def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule):
-    """(result, tile grid, tile probabilities) for a photo; the verdict is judge()'s."""
+    """(result, tile grid, tile probabilities, straight lines) for a photo; the verdict is judge()'s.
+
+    A tile that fires only because of a long straight line (see straight_lines) does not count:
+    its probability becomes that of the tile with the lines taken out (without_straight_lines),
+    if lower. The lines are returned in decoded-image pixels, for the figure.
+    """
     grid = tile_grid(image, shrink, tile, stride)
-    probabilities, smooth = classify_tiles(image, grid, classify, size, batch_size, rule["smooth_below"])
-    cracked = probabilities >= rule["threshold"]
-    verdict, reason = judge(probabilities, smooth, rule)
-    result = {"probability": float(probabilities.max()), "verdict": verdict, "reason": reason,
+    resized, corners = model_scale(image, grid, size)
+    probabilities = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
+    fired = probabilities >= rule["threshold"]
+    lines = straight_lines(resized, size) if fired.any() else np.zeros((0, 4), np.float32)
+    crossed = [i for i in np.flatnonzero(fired) if any(crosses(line, corners[i], size) for line in lines)]
+    counted = probabilities.copy()
+    if crossed:
+        line_free = classify_in_batches(classify, without_straight_lines(resized, corners[crossed], lines, size),
+                                        batch_size)
+        counted[crossed] = np.minimum(probabilities[crossed], line_free)  # lines explain alarms away, never add one
+    cracked = counted >= rule["threshold"]
+    verdict, reason = judge(counted, tile_smoothness(resized, corners, size, rule["smooth_below"]), rule)
+    used = [line for line in lines if any(crosses(line, corners[i], size) for i in crossed)]
+    result = {"probability": float(counted.max()), "verdict": verdict, "reason": reason,
               "tiles": len(grid), "cracked_tiles": int(cracked.sum()),
-              "cracked_share": cracked_share(image.shape, grid, cracked)}
-    return result, grid, probabilities
+              "cracked_share": cracked_share(image.shape, grid, cracked),
+              "line_tiles": int(np.sum(fired & ~cracked))}
+    scale = grid[0][2] / size
+    return result, grid, counted, probabilities, np.array(used, np.float32).reshape(-1, 4) * scale
+
+
+def straight_lines(resized, size):
+    """The long straight lines of a photo at model scale, (N, 4) as x1, y1, x2, y2: joints, edges of
+    slabs and frames, photo borders. The network calls any dark line a crack; these are not.
+
+    OpenCV's line segment detector finds straight edges with no threshold to tune (it keeps a
+    segment only where its pixels line up beyond chance). A probabilistic Hough transform proposes
+    the lines on which segments lie, across short gaps (moss, a stain, a crossing joint), at least
+    LINE_MIN_TILES tiles long; a line is kept where segments running along it cover half its
+    length. A crack's edge turns every few pixels: its segments are short, point every way, and do
+    not add up to such a line. A joint may be found more than once (its two edges): harmless.
+    """
+    grey = cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY)
+    segments = cv2.createLineSegmentDetector().detect(grey)[0]
+    segments = np.zeros((0, 4), np.float32) if segments is None else segments.reshape(-1, 4)
+    segments = segments[np.hypot(*(segments[:, 2:] - segments[:, :2]).T) >= LINE_PIECE_TILES * size]  # shorter: grain
+    pieces = np.zeros_like(grey)
+    for x1, y1, x2, y2 in np.round(segments).astype(int):
+        cv2.line(pieces, (x1, y1), (x2, y2), 255, 2)  # 2 px wide: pieces a pixel off one line still vote for it
+    length = round(LINE_MIN_TILES * size)
+    proposed = cv2.HoughLinesP(pieces, 1, np.pi / 360, threshold=round(0.6 * length), minLineLength=length,
+                               maxLineGap=round(LINE_GAP_TILES * size))
+    proposed = np.zeros((0, 4), np.float32) if proposed is None else proposed.reshape(-1, 4).astype(np.float32)
+    return np.array([line for line in proposed if covered_share(segments, line) >= 0.5], np.float32).reshape(-1, 4)
+
+
+def covered_share(segments, line):
+    """The share of a line's length that segments running along it cover (a joint's two edges count twice)."""
+    along = running_along(segments, line)
+    return np.hypot(*(segments[along, 2:] - segments[along, :2]).T).sum() / np.hypot(*(line[2:] - line[:2]))
+
+
+def running_along(segments, line, tolerance=2.0):
+    """Which segments run along a line: parallel within 5 degrees, their middles within `tolerance`
+    pixels of it and not beyond its ends."""
+    start, end = line[:2], line[2:]
+    length = np.hypot(*(end - start))
+    unit = (end - start) / length
+    normal = np.array([-unit[1], unit[0]])
+    directions = segments[:, 2:] - segments[:, :2]
+    middles = (segments[:, :2] + segments[:, 2:]) / 2 - start
+    return ((np.abs(directions @ unit) >= np.cos(np.radians(5)) * np.hypot(*directions.T))
+            & (np.abs(middles @ normal) <= tolerance)
+            & (middles @ unit >= -tolerance) & (middles @ unit <= length + tolerance))
+
+
+def crosses(line, corner, size):
+    """Whether a line (x1, y1, x2, y2) passes through the size x size tile at corner (x, y)."""
+    x1, y1, x2, y2 = (round(float(v)) for v in line)
+    return cv2.clipLine((int(corner[0]), int(corner[1]), size, size), (x1, y1), (x2, y2))[0]
+
+
+def without_straight_lines(resized, corners, lines, size):
+    """Each tile with the straight lines crossing it taken out: whatever lies beyond a line, seen from
+    the tile's centre, is replaced by the mirror image of the near side, the line itself and
+    LINE_STRIP_TILES on either side included. A joint, an edge or a band along the border is gone;
+    a crack on the near side stays, and one on the far side is seen by a neighbouring tile (tiles
+    overlap by half).
+    """
+    strip = LINE_STRIP_TILES * size
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    tiles = []
+    for corner in corners:
+        px, py = xs + corner[0], ys + corner[1]
+        centre = corner + size / 2
+        for _ in range(2):  # a pixel mirrored over one line may land beyond another where joints cross
+            for line in (line for line in lines if crosses(line, corner, size)):
+                start, end = line[:2], line[2:]
+                length = np.hypot(*(end - start))
+                along_unit = (end - start) / length
+                normal = np.array([-along_unit[1], along_unit[0]])
+                side = 1 if (centre - start) @ normal >= 0 else -1
+                distance = side * ((px - start[0]) * normal[0] + (py - start[1]) * normal[1])  # > 0: near side
+                along = (px - start[0]) * along_unit[0] + (py - start[1]) * along_unit[1]
+                beyond = (distance < strip) & (along > -strip) & (along < length + strip)
+                shift = np.where(beyond, 2 * (strip - distance) * side, 0)  # mirrored over the strip's near edge
+                px, py = px + shift * normal[0], py + shift * normal[1]
+        tiles.append(cv2.remap(resized, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT))
+    return tiles
 
 
 def cracked_share(image_shape, grid, cracked):
@@ -375,14 +479,16 @@ def verdict_lines(result):
     reason = [result["reason"]] if result["reason"] else []
     if result["tiles"] == 1:
         return [f"{verdict}: crack probability {result['probability']:.3f}", *reason]
-    return [f"{verdict}: highest tile probability {result['probability']:.3f}", *reason,
-            f"{result['cracked_tiles']} of {result['tiles']} tiles cracked "
-            f"({result['cracked_share']:.1%} of the photo)"]
+    lines = [f"{verdict}: highest tile probability {result['probability']:.3f}", *reason,
+             f"{result['cracked_tiles']} of {result['tiles']} tiles cracked ({result['cracked_share']:.1%} of the photo)"]
+    if result.get("line_tiles"):
+        lines.append(straight_line_note(result, "").replace(" (joints, edges)", ", drawn white (joints, edges)"))
+    return lines
 
 
-def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=0.5):
-    """The image (decoded at 1/shrink) with its verdict above it; a photo also gets a heat map and
-    its cracked areas outlined.
+def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=0.5, lines=()):
+    """The image (decoded at 1/shrink) with its verdict above it; a photo also gets a heat map, its
+    cracked areas outlined and the straight lines whose alarms were not counted drawn white.
 
     Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of milliseconds
     instead of more than a second, less than classifying the tiles.
@@ -403,6 +509,9 @@ def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=
         alpha = 0.5 * np.clip((heat - 0.2) / 0.8, 0, 1)
         shown = cv2.blendLinear(shown, colours, 1 - alpha, alpha)
         outline_cracked_areas(shown, heat, threshold)
+        for x1, y1, x2, y2 in np.round(np.asarray(lines) * scale).astype(int):
+            cv2.line(shown, (x1, y1), (x2, y2), (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.line(shown, (x1, y1), (x2, y2), (255, 255, 255), 1, cv2.LINE_AA)
         shown = np.hstack([pad_to_height(shown, COLOUR_BAR_MIN_HEIGHT), colour_bar(max(shown.shape[0], COLOUR_BAR_MIN_HEIGHT))])
     return add_banner(shown, verdict_lines(result), VERDICT_COLOURS[result["verdict"]])
 
@@ -515,14 +624,15 @@ def write_csv(path, header, rows):
     os.replace(tmp, path)
 
 
-CSV_COLUMNS = ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share", "error"]
+CSV_COLUMNS = ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
+               "straight_line_tiles", "error"]
 
 
 def csv_row(path, result, failure):
     if failure is not None:
-        return [str(path), "", "error", "", "", "", "", failure]
+        return [str(path), "", "error", "", "", "", "", "", failure]
     return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
-            result["cracked_tiles"], f"{result['cracked_share']:.4f}", ""]
+            result["cracked_tiles"], f"{result['cracked_share']:.4f}", result.get("line_tiles", 0), ""]
 
 
 def describe(path, result):
@@ -531,7 +641,14 @@ def describe(path, result):
         return f"{path}: {result['verdict']} ({reason}crack probability {result['probability']:.3f})"
     return (f"{path}: {result['verdict']} ({reason}highest tile probability {result['probability']:.3f}; "
             f"{result['cracked_tiles']} of {result['tiles']} tiles cracked, "
-            f"{result['cracked_share']:.1%} of the photo)")
+            f"{result['cracked_share']:.1%} of the photo{straight_line_note(result, '; ')})")
+
+
+def straight_line_note(result, separator):
+    """What the straight lines explained away, if anything (see classify_photo)."""
+    if not result.get("line_tiles"):
+        return ""
+    return f"{separator}{result['line_tiles']} more fired only on long straight lines (joints, edges): not counted"
 
 
 def main(argv=None):
@@ -604,17 +721,17 @@ def main(argv=None):
             if len(pending) >= args.batch_size:
                 flush_patches()
             continue
-        result, grid, probabilities = classify_photo(image, shrink, classify, size, args.tile, args.stride,
-                                                     args.batch_size, rule)
+        result, grid, probabilities, as_seen, lines = classify_photo(image, shrink, classify, size, args.tile,
+                                                                     args.stride, args.batch_size, rule)
         results[path] = result
         print(describe(path, result))
         # In photo pixels, as cut: at half-scale decoding a tile has whole half-scale pixels (227 -> 228).
         boxes = [(x * shrink, y * shrink, s * shrink, s * shrink) for x, y, s in grid]
-        tile_rows += [(str(path), *box, f"{p:.5f}") for box, p in zip(boxes, probabilities)]
+        tile_rows += [(str(path), *box, f"{p:.5f}", f"{q:.5f}") for box, p, q in zip(boxes, probabilities, as_seen)]
         if args.save_tiles:
             save_tiles(path, boxes, probabilities, threshold, args.save_tiles)
         if draw:
-            figure = draw_figure(image, shrink, result, grid, probabilities, threshold)
+            figure = draw_figure(image, shrink, result, grid, probabilities, threshold, lines)
             save_figure(figure, figure_path(path, args.out, used_names), args.show)
     flush_patches()
 
@@ -622,7 +739,8 @@ def main(argv=None):
         in_order = dict.fromkeys([path for path, _ in images] + list(failures))  # each input once
         write_csv(args.csv, CSV_COLUMNS, [csv_row(path, results.get(path), failures.get(path)) for path in in_order])
     if args.tiles_csv:
-        write_csv(args.tiles_csv, ["image", "x", "y", "width", "height", "probability"], tile_rows)
+        write_csv(args.tiles_csv, ["image", "x", "y", "width", "height", "probability",
+                                   "probability_with_straight_lines"], tile_rows)
     if len(results) > 1:
         seconds = time.time() - start
         counts = collections.Counter(r["verdict"] for r in results.values())

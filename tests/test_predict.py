@@ -215,7 +215,24 @@ def photos(tmp_path_factory, negative_patches, positive_patches):
     cases["odd_size.png"] = ({(1, 1)}, image.shape)
     write_rgb(folder / "tiny.png", cv2.resize(positive_patches[7], (60, 40), interpolation=cv2.INTER_AREA))
     cases["tiny.png"] = (None, (40, 60, 3))
+    # Paving or a block wall: straight dark joints every 300 px, and a dark band along one side
+    image = with_joints_and_band(mosaic(negative_patches[0], positive_patches[0], 8, 6, set()))
+    write_rgb(folder / "joints.png", image)
+    cases["joints.png"] = (set(), image.shape)
+    image = with_joints_and_band(mosaic(negative_patches[0], positive_patches[0], 8, 6, {(1, 1), (5, 3)}))
+    write_rgb(folder / "joints_planted.png", image)
+    cases["joints_planted.png"] = ({(1, 1), (5, 3)}, image.shape)
     return folder, cases
+
+
+def with_joints_and_band(image, every=300):
+    image = image.copy()
+    for k in range(0, image.shape[1], every):
+        image[:, k:k + 6] = image[:, k:k + 6] * 0.45
+    for k in range(0, image.shape[0], every):
+        image[k:k + 6, :] = image[k:k + 6, :] * 0.45
+    image[:, -60:] = image[:, -60:] * 0.3
+    return image
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +307,54 @@ def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
             assert differs[:, round(3 * CELL * scale):round(3.5 * CELL * scale)].mean() < 0.05  # column 3 is clean
 
 
+def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
+    result, rows, tiles, figures = photo_run
+    folder, cases = photos
+    row = rows["joints.png"]
+    assert row["verdict"] == "no crack" and row["cracked_tiles"] == "0", row
+    mine = [t for t in tiles if t["image"] == str(folder / "joints.png")]
+    fired = [t for t in mine if float(t["probability_with_straight_lines"]) >= 0.5]
+    assert len(fired) == int(row["straight_line_tiles"]) > len(mine) / 2  # the network alone calls joints cracks
+    assert all(float(t["probability"]) < 0.5 for t in mine)
+    line = next(s for s in result.stdout.splitlines() if "joints.png" in s)
+    assert line.split(": ")[1].startswith("no crack") and "fired only on long straight lines" in line
+    # The figure is the photo, untinted (no tile counts), with the lines it did not count drawn down the joints.
+    figure = predict_figure(figures / "joints_prediction.png")
+    decoded = data_prep.read_scaled(folder / "joints.png", 64)[0]
+    scale = 1200 / decoded.shape[1]
+    expected = cv2.resize(decoded, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    drawn = np.abs(figure[-expected.shape[0]:, :expected.shape[1]].astype(int) - expected).max(axis=2) > 40
+    scale = 1200 / cases["joints.png"][1][1]
+    for k in range(300, 1800, 300):  # along each vertical joint, down most of the photo
+        assert drawn[:, round(k * scale) - 8:round((k + 6) * scale) + 8].any(axis=1).mean() > 0.8, k
+    assert not drawn[round(330 * scale):round(570 * scale), round(630 * scale):round(870 * scale)].any()  # a slab
+
+
+def test_cracks_between_joints_are_still_found(photos, photo_run):
+    folder, cases = photos
+    _, rows, tiles, _ = photo_run
+    planted, _ = cases["joints_planted.png"]
+    assert rows["joints_planted.png"]["verdict"] == "crack"
+    assert_flags_only_planted(tiles, folder / "joints_planted.png", planted)
+
+
+def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, negative_patches):
+    crack = positive_patches[0]
+    for image, expected in ((mosaic(crack, crack, 6, 4, set()), 0),  # seamless: a crack's copies do not line up
+                            (mosaic(negative_patches[0], crack, 6, 4, {(1, 1), (4, 2)}), 0),
+                            (with_joints_and_band(mosaic(negative_patches[0], crack, 6, 4, set())), None)):
+        resized, _ = predict.model_scale(image, predict.tile_grid(image, 1, 227, 113), 64)
+        lines = predict.straight_lines(resized, 64)
+        if expected is not None:
+            assert len(lines) == expected
+            continue
+        scale = 64 / 227
+        vertical = lines[np.abs(lines[:, 0] - lines[:, 2]) < 2]
+        for k in (300, 600, 900, 1200):  # every vertical joint, at its place, most of the photo's height
+            on_it = vertical[np.abs(vertical[:, 0] - (k + 3) * scale) < 3]
+            assert len(on_it) and np.max(np.abs(on_it[:, 3] - on_it[:, 1])) > 0.8 * resized.shape[0], k
+
+
 def test_tiling_can_be_turned_off(photos, tmp_path):
     folder, _ = photos
     result = run("predict.py", folder / "planted.png", "--model", PRETRAINED, "--tile", "0",
@@ -351,11 +416,14 @@ def test_tile_smoothness_counts_what_smoother_than_finds_in_each_cut_tile():
     assert 0 < np.mean(predict.tile_smoothness(photo, corners, 64, 2.587)) < 1
 
 
-def test_a_smooth_wall_with_a_wire_is_uncertain_and_says_why(tmp_path):
+def test_a_smooth_wall_with_a_cable_is_uncertain_and_says_why(tmp_path):
     rng = np.random.default_rng(0)
     wall = np.full((1200, 1600, 3), (205, 200, 170), np.float64) + rng.normal(0, 1.0, (1200, 1600, 3))
     wall = cv2.GaussianBlur(wall.clip(0, 255).astype(np.uint8), (0, 0), 3)
-    cv2.line(wall, (0, 300), (1600, 900), (60, 60, 60), 6)  # a straight dark line, as a wire or a joint
+    # A sagging cable: dark, thin and curved, so no straight line explains it away (see the joints test)
+    x = np.arange(0, 1600, 10)
+    cable = np.stack([x, 300 + 500 * np.sin(x / 1600 * np.pi)], axis=1).astype(np.int32)
+    cv2.polylines(wall, [cable], False, (60, 60, 60), 6)
     write_rgb(tmp_path / "painted.png", wall)
     result = run("predict.py", tmp_path / "painted.png", "--csv", tmp_path / "out.csv", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
