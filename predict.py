@@ -328,7 +328,8 @@ def verdict_rule(info, threshold=None):
 
 
 def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule):
-    """(result, tile grid, tile probabilities, straight lines) for a photo; the verdict is judge()'s.
+    """(result, tile grid, tile probabilities that count, as the model saw them, straight lines) for
+    a photo; the verdict is judge()'s.
 
     A tile that fires only because of a long straight line (see straight_lines) does not count:
     its probability becomes that of the tile with the lines taken out (without_straight_lines),
