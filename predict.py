@@ -340,21 +340,25 @@ def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule
     probabilities = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
     fired = probabilities >= rule["threshold"]
     lines = straight_lines(resized, size) if fired.any() else np.zeros((0, 4), np.float32)
-    crossed = [i for i in np.flatnonzero(fired) if any(crosses(line, corners[i], size) for line in lines)]
+    crossing = {}  # fired tile -> the lines through it
+    for i in np.flatnonzero(fired) if len(lines) else []:
+        through = lines[np.array([crosses(line, corners[i], size) for line in lines])]
+        if len(through):
+            crossing[i] = through
     counted = probabilities.copy()
-    if crossed:
-        line_free = classify_in_batches(classify, without_straight_lines(resized, corners[crossed], lines, size),
-                                        batch_size)
+    if crossing:
+        crossed = list(crossing)
+        line_free = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
+                                                   for i in crossed], batch_size)
         counted[crossed] = np.minimum(probabilities[crossed], line_free)  # lines explain alarms away, never add one
     cracked = counted >= rule["threshold"]
     verdict, reason = judge(counted, tile_smoothness(resized, corners, size, rule["smooth_below"]), rule)
-    used = [line for line in lines if any(crosses(line, corners[i], size) for i in crossed)]
     result = {"probability": float(counted.max()), "verdict": verdict, "reason": reason,
               "tiles": len(grid), "cracked_tiles": int(cracked.sum()),
               "cracked_share": cracked_share(image.shape, grid, cracked),
-              "line_tiles": int(np.sum(fired & ~cracked))}
-    scale = grid[0][2] / size
-    return result, grid, counted, probabilities, np.array(used, np.float32).reshape(-1, 4) * scale
+              "straight_line_tiles": int(np.sum(fired & ~cracked))}
+    used = np.unique(np.concatenate(list(crossing.values())), axis=0) if crossing else np.zeros((0, 4), np.float32)
+    return result, grid, counted, probabilities, used * (grid[0][2] / size)
 
 
 def straight_lines(resized, size):
@@ -408,34 +412,30 @@ def crosses(line, corner, size):
     return cv2.clipLine((int(corner[0]), int(corner[1]), size, size), (x1, y1), (x2, y2))[0]
 
 
-def without_straight_lines(resized, corners, lines, size):
-    """Each tile with the straight lines crossing it taken out: whatever lies beyond a line, seen from
-    the tile's centre, is replaced by the mirror image of the near side, the line itself and
-    LINE_STRIP_TILES on either side included. A joint, an edge or a band along the border is gone;
-    a crack on the near side stays, and one on the far side is seen by a neighbouring tile (tiles
-    overlap by half).
+def without_straight_lines(resized, corner, lines, size):
+    """The tile at `corner` with the straight lines through it taken out: whatever lies beyond a line,
+    seen from the tile's centre, is replaced by the mirror image of the near side, the line itself
+    and LINE_STRIP_TILES on either side included. A joint, an edge or a band along the border is
+    gone; a crack on the near side stays, and one on the far side is seen by a neighbouring tile
+    (tiles overlap by half).
     """
     strip = LINE_STRIP_TILES * size
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    tiles = []
-    for corner in corners:
-        px, py = xs + corner[0], ys + corner[1]
-        centre = corner + size / 2
-        for _ in range(2):  # a pixel mirrored over one line may land beyond another where joints cross
-            for line in (line for line in lines if crosses(line, corner, size)):
-                start, end = line[:2], line[2:]
-                length = np.hypot(*(end - start))
-                along_unit = (end - start) / length
-                normal = np.array([-along_unit[1], along_unit[0]])
-                side = 1 if (centre - start) @ normal >= 0 else -1
-                distance = side * ((px - start[0]) * normal[0] + (py - start[1]) * normal[1])  # > 0: near side
-                along = (px - start[0]) * along_unit[0] + (py - start[1]) * along_unit[1]
-                beyond = (distance < strip) & (along > -strip) & (along < length + strip)
-                shift = np.where(beyond, 2 * (strip - distance) * side, 0)  # mirrored over the strip's near edge
-                px, py = px + shift * normal[0], py + shift * normal[1]
-        tiles.append(cv2.remap(resized, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT))
-    return tiles
+    px, py = xs + corner[0], ys + corner[1]
+    centre = corner + size / 2
+    for _ in range(2):  # a pixel mirrored over one line may land beyond another where joints cross
+        for line in lines:
+            start, end = line[:2], line[2:]
+            along_unit = (end - start) / np.hypot(*(end - start))
+            normal = np.array([-along_unit[1], along_unit[0]])
+            side = 1 if (centre - start) @ normal >= 0 else -1
+            distance = side * ((px - start[0]) * normal[0] + (py - start[1]) * normal[1])  # > 0: near side
+            along = (px - start[0]) * along_unit[0] + (py - start[1]) * along_unit[1]
+            beyond = (distance < strip) & (along > -strip) & (along < np.hypot(*(end - start)) + strip)
+            shift = np.where(beyond, 2 * (strip - distance) * side, 0)  # mirrored over the strip's near edge
+            px, py = px + shift * normal[0], py + shift * normal[1]
+    return cv2.remap(resized, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
 
 
 def cracked_share(image_shape, grid, cracked):
@@ -482,8 +482,8 @@ def verdict_lines(result):
         return [f"{verdict}: crack probability {result['probability']:.3f}", *reason]
     lines = [f"{verdict}: highest tile probability {result['probability']:.3f}", *reason,
              f"{result['cracked_tiles']} of {result['tiles']} tiles cracked ({result['cracked_share']:.1%} of the photo)"]
-    if result.get("line_tiles"):
-        lines.append(straight_line_note(result, "").replace(" (joints, edges)", ", drawn white (joints, edges)"))
+    if result.get("straight_line_tiles"):
+        lines.append(straight_line_note(result, "", drawn=", drawn white"))
     return lines
 
 
@@ -633,7 +633,7 @@ def csv_row(path, result, failure):
     if failure is not None:
         return [str(path), "", "error", "", "", "", "", "", failure]
     return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
-            result["cracked_tiles"], f"{result['cracked_share']:.4f}", result.get("line_tiles", 0), ""]
+            result["cracked_tiles"], f"{result['cracked_share']:.4f}", result.get("straight_line_tiles", 0), ""]
 
 
 def describe(path, result):
@@ -645,11 +645,12 @@ def describe(path, result):
             f"{result['cracked_share']:.1%} of the photo{straight_line_note(result, '; ')})")
 
 
-def straight_line_note(result, separator):
+def straight_line_note(result, separator, drawn=""):
     """What the straight lines explained away, if anything (see classify_photo)."""
-    if not result.get("line_tiles"):
+    if not result.get("straight_line_tiles"):
         return ""
-    return f"{separator}{result['line_tiles']} more fired only on long straight lines (joints, edges): not counted"
+    return (f"{separator}{result['straight_line_tiles']} more fired only on long straight lines{drawn} "
+            "(joints, edges): not counted")
 
 
 def main(argv=None):
