@@ -315,8 +315,8 @@ def random_capture(tf, images, seed):
     The data set's patches come from one camera on one campus; users' photos differ in exposure,
     contrast, white balance, colourfulness, tone curve and sensor noise. Varying these (by amounts
     a phone photo plausibly differs) raised validation accuracy and made false alarms on real walls
-    and paving fewer (README, "How the defaults were chosen"). Blur and rescaling are left out:
-    they erase the thin cracks a 64 px input still shows.
+    and paving fewer (README, "How the defaults were chosen"). Blur is left out: it erases the
+    thin cracks a 64 px input still shows; shrinking images (photos from farther away) did not help.
     """
     keys = tf.random.experimental.stateless_split(seed, num=7)
     n = tf.shape(images)[0]
