@@ -27,8 +27,22 @@ import signal
 import sys
 
 
+FITTING = {}  # "model": the model in model.fit, which Ctrl-C stops between batches (see exit_interrupted)
+
+
 def exit_interrupted(*_):
-    """Ctrl-C or SIGTERM at any moment: one line and status 130; `finally` blocks still clean up."""
+    """Ctrl-C or SIGTERM at any moment: one line and status 130; `finally` blocks still clean up.
+
+    During model.fit the model is told to stop after the batch at hand, and main() exits once fit
+    has returned: an exception raised in the middle of fit, with tf.data's threads at work, crashed
+    the interpreter now and then ("free(): invalid next size", status -6, about 1 run in 6). A
+    second Ctrl-C exits at once.
+    """
+    model = FITTING.pop("model", None)
+    if model is not None:
+        model.stop_training = True
+        FITTING["interrupted"] = True
+        return
     print("\ninterrupted: no model was written", file=sys.stderr)
     raise SystemExit(130)
 
@@ -576,12 +590,18 @@ def main(argv=None):
                  keras.callbacks.CSVLogger(str(history_tmp))]
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.out / "logs")))
+    FITTING["model"] = model
     try:
         history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
                             shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
-    except BaseException:  # Ctrl-C included: no half-written history is left behind
+    except BaseException:  # a second Ctrl-C included: no half-written history is left behind
         history_tmp.unlink(missing_ok=True)
         raise
+    finally:
+        FITTING.pop("model", None)
+    if FITTING.pop("interrupted", False):  # Ctrl-C stopped fit
+        history_tmp.unlink(missing_ok=True)
+        exit_interrupted()
     train_seconds = time.time() - start
     epochs_run = len(history.history["loss"])
 
