@@ -17,11 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from common import REPO, machine
 
-from data_prep import CLASS_NAMES
+from data_prep import CLASS_NAMES, find_class_folders, list_images
 from model import read_model_info
 from predict import BUNDLED_MODEL
+from train import binary_report
 
 VERDICTS = ["crack", "uncertain", "no crack"]
 
@@ -39,29 +41,23 @@ def predict_rows(inputs, model):
             return list(csv.DictReader(f))
 
 
-def label_of(path, patches):
-    """The class a patch's folder names (Positive/... or Negative/..., any case), or None."""
-    names = {name.lower(): name for name in CLASS_NAMES}
-    return names.get(Path(path).relative_to(patches).parts[0].lower())
-
-
 def report_patches(patches, model, threshold):
-    rows = [row for row in predict_rows([patches], model) if row["verdict"] != "error"]
-    labelled = [(label_of(row["path"], patches), float(row["crack_probability"]), row["verdict"]) for row in rows]
-    labelled = [item for item in labelled if item[0] is not None]
-    if not labelled:
-        raise SystemExit(f"error: no images in {patches}/Positive or {patches}/Negative")
-    by_class = {name: [(p, v) for label, p, v in labelled if label == name] for name in CLASS_NAMES}
-    negative, positive = CLASS_NAMES
-    correct = sum((p >= threshold) == (label == positive) for label, p, _ in labelled)
-    recall = {name: sum((p >= threshold) == (name == positive) for p, _ in items) / max(len(items), 1)
-              for name, items in by_class.items()}
-    print(f"patches: {patches}/ ({', '.join(f'{len(v)} {k}' for k, v in by_class.items())})")
-    print(f"  at the threshold {threshold}: accuracy {correct / len(labelled):.1%}, crack recall "
-          f"{recall[positive]:.1%}, no-crack recall {recall[negative]:.1%}")
+    folders = find_class_folders(patches)  # Positive/ and Negative/, any case, as data_prep finds them
+    labels = {str(path): label for label, name in enumerate(CLASS_NAMES) for path in list_images(folders[name])}
+    rows = [row for row in predict_rows(folders.values(), model) if row["path"] in labels]
+    if not rows:
+        raise SystemExit(f"error: no images in {', '.join(map(str, folders.values()))}")
+    y_true = np.array([labels[row["path"]] for row in rows])
+    report = binary_report(y_true, np.array([float(row["crack_probability"]) for row in rows]), threshold)
+    negative, positive = (report["per_class"][name] for name in CLASS_NAMES)
+    counts = ", ".join(f"{row['support']} {name}" for name, row in report["per_class"].items())
+    print(f"patches: {patches}/ ({counts})")
+    print(f"  at the threshold {threshold}: accuracy {report['accuracy']:.1%}, crack recall "
+          f"{positive['recall']:.1%}, no-crack recall {negative['recall']:.1%}")
     print(f"  {'verdicts':<10}" + "".join(f"{v:>11}" for v in VERDICTS))
-    for name, items in by_class.items():
-        print(f"  {name:<10}" + "".join(f"{sum(v == verdict for _, v in items):>11}" for verdict in VERDICTS))
+    for label, name in enumerate(CLASS_NAMES):
+        verdicts = [row["verdict"] for row, y in zip(rows, y_true) if y == label]
+        print(f"  {name:<10}" + "".join(f"{verdicts.count(verdict):>11}" for verdict in VERDICTS))
 
 
 def report_photos(photos, model):

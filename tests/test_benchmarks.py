@@ -17,4 +17,4 @@ def test_other_surfaces_scores_labelled_patches_and_lists_photos(tmp_path):
     assert "  at the threshold 0.5: accuracy 100.0%, crack recall 100.0%, no-crack recall 100.0%" in lines
     assert lines[lines.index("  verdicts        crack  uncertain   no crack") + 1].split() == ["Negative", "0", "0", "200"]
     assert any(line.split()[:2] == ["wall.jpg", "crack"] for line in lines)
-    assert_clean_failure(run("benchmarks/bench_other_surfaces.py", "--patches", photos), "no images in")
+    assert_clean_failure(run("benchmarks/bench_other_surfaces.py", "--patches", photos), "has no Negative or Positive folder")
