@@ -80,14 +80,8 @@ def whole_photo_and_model(photo, backend, model, runs, work):
     return photo_seconds, verdict_seconds, model_seconds, tiles
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=predict.BUNDLED_MODEL)
-    parser.add_argument("--folder", type=Path, default=REPO / "sample_data")
-    parser.add_argument("--photo", type=Path, help="a large photo (default: a generated 4000x3000 JPEG)")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp())
+def measure(args, work):
+    """Time both backends on args.photo and args.folder, writing into work/; print the table."""
     if args.photo is None:
         args.photo = work / "photo_4000x3000.jpg"
         make_test_photo(args.photo)
@@ -118,6 +112,17 @@ def main():
     print(f"{'':34}" + "".join(f"{b:>22}" for b in backends))
     for i, label in enumerate(labels):
         print(f"{label:34}" + "".join(f"{rows[b][i]:>22}" for b in backends))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=predict.BUNDLED_MODEL)
+    parser.add_argument("--folder", type=Path, default=REPO / "sample_data")
+    parser.add_argument("--photo", type=Path, help="a large photo (default: a generated 4000x3000 JPEG)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:  # the generated photo, figures and CSVs go with it
+        measure(args, Path(work))
 
 
 if __name__ == "__main__":

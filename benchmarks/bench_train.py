@@ -58,8 +58,9 @@ def main():
 
     cache_mb = sum(f.stat().st_size for f in args.cache.glob("*_x.npy")) / 2**20
     _, tensorflow_alone = run_measured([sys.executable, "-c", "import model; model.tf"], cwd=REPO)
-    seconds, peak = run_measured([sys.executable, str(REPO / "train.py"), "--cache", str(args.cache),
-                                  "--out", tempfile.mkdtemp(), "--epochs", "1"])
+    with tempfile.TemporaryDirectory() as out:
+        seconds, peak = run_measured([sys.executable, str(REPO / "train.py"), "--cache", str(args.cache),
+                                      "--out", out, "--epochs", "1"])
     print(f"\ntrain.py --epochs 1: {seconds:.0f} s, peak RSS {peak / 2**20:.0f} MB = cache {cache_mb:.0f} MB "
           f"+ importing TensorFlow {tensorflow_alone / 2**20:.0f} MB "
           f"+ {(peak - tensorflow_alone) / 2**20 - cache_mb:.0f} MB for training")

@@ -1,6 +1,7 @@
 """Shared fixtures: the real scripts run as a user runs them, on the bundled sample_data/."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,11 @@ SAMPLE_DATA = REPO / "sample_data"
 WORKDIR = Path(tempfile.mkdtemp(prefix="crack-tests-"))  # scripts run here: nothing lands in the repository
 PRETRAINED = REPO / "pretrained" / "crack_cnn.keras"
 sys.path.insert(0, str(REPO))
+
+
+def pytest_sessionfinish():
+    """WORKDIR goes when the run ends (pytest's own tmp_path folders are pruned by pytest)."""
+    shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
 def run(script, *args, cwd=None, timeout=600, env=None):
