@@ -341,10 +341,10 @@ def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule
     fired = probabilities >= rule["threshold"]
     lines = straight_lines(resized, size) if fired.any() else np.zeros((0, 4), np.float32)
     crossing = {}  # fired tile -> the lines through it
-    for i in np.flatnonzero(fired) if len(lines) else []:
-        through = lines[np.array([crosses(line, corners[i], size) for line in lines])]
-        if len(through):
-            crossing[i] = through
+    for i in np.flatnonzero(fired):
+        through = [line for line in lines if crosses(line, corners[i], size)]
+        if through:
+            crossing[i] = np.array(through)
     counted = probabilities.copy()
     if crossing:
         crossed = list(crossing)
@@ -426,12 +426,13 @@ def without_straight_lines(resized, corner, lines, size):
     for _ in range(2):  # a pixel mirrored over one line may land beyond another where joints cross
         for line in lines:
             start, end = line[:2], line[2:]
-            along_unit = (end - start) / np.hypot(*(end - start))
+            length = np.hypot(*(end - start))
+            along_unit = (end - start) / length
             normal = np.array([-along_unit[1], along_unit[0]])
             side = 1 if (centre - start) @ normal >= 0 else -1
             distance = side * ((px - start[0]) * normal[0] + (py - start[1]) * normal[1])  # > 0: near side
             along = (px - start[0]) * along_unit[0] + (py - start[1]) * along_unit[1]
-            beyond = (distance < strip) & (along > -strip) & (along < np.hypot(*(end - start)) + strip)
+            beyond = (distance < strip) & (along > -strip) & (along < length + strip)
             shift = np.where(beyond, 2 * (strip - distance) * side, 0)  # mirrored over the strip's near edge
             px, py = px + shift * normal[0], py + shift * normal[1]
     return cv2.remap(resized, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
