@@ -8,10 +8,11 @@ in any letter case, as in Özgenel's "Concrete Crack Images for Classification":
     python data_prep.py --src dataset/ --src my_site/  # merge your own labelled images
 
 Images are found recursively below each class folder; other folders are ignored (and named).
-Every image is decoded to RGB, resized to --size x --size, kept as uint8 and split (stratified,
-seeded) into train/val/test, each --src on its own so every source is split the same way. The
-cache holds {train,val,test}_{x,y}.npy, meta.json (sizes, counts, the source file and --src of
-every row, skipped files) and examples.png (a grid of labelled samples).
+Every image is decoded to RGB, resized to --size x --size (thin cracks kept dark, see resize()),
+kept as uint8 and split (stratified, seeded) into train/val/test, each --src on its own so every
+source is split the same way. The cache holds {train,val,test}_{x,y}.npy, meta.json (sizes,
+counts, the source file and --src of every row, skipped files) and examples.png (a grid of
+labelled samples).
 
 This file also owns the one function that turns an image file into model input, load_image();
 predict.py imports it, so training and prediction see pixels made exactly the same way.
@@ -87,15 +88,13 @@ def quiet_stderr():
 # Image loading: the single path from a file to model input, shared with predict.py
 
 
-def decode_image(path, shrink=1):
-    """Read an image file as an upright RGB uint8 array, decoded at 1/shrink of its size.
+def decode_image(path):
+    """Read an image file as an upright RGB uint8 array, every pixel of it. Raises ImageError.
 
-    Grayscale, RGBA and 16-bit files become 8-bit RGB; EXIF orientation is applied. With shrink
-    2, 4 or 8 a JPEG is decoded at reduced scale inside the decoder, which is several times
-    faster than decoding every pixel and resizing afterwards.
+    Grayscale, RGBA and 16-bit files become 8-bit RGB; EXIF orientation is applied. The JPEG
+    decoder's reduced scales (cv2.IMREAD_REDUCED_*, two to four times faster on a 12 MP photo)
+    are not used: they blur a hairline crack away before resize() could keep it.
     """
-    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
-             4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[shrink]
     try:
         data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it fails on non-ASCII paths on Windows
     except OSError as error:
@@ -106,41 +105,15 @@ def decode_image(path, shrink=1):
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise ImageError("truncated JPEG (no end-of-image marker)")
     try:
-        image = cv2.imdecode(data, flags)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if image is None:
             raise ImageError("not a readable image")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     except cv2.error as error:  # OpenCV refuses some damaged or exotic files with an exception
         raise ImageError(f"OpenCV cannot decode it ({error.err})") from None
-    return image
-
-
-def shrink_factor(patch_px, size):
-    """The coarsest JPEG reduction (1, 2, 4 or 8) that keeps a patch_px patch at least size px."""
-    shrink = 1
-    while shrink < 8 and patch_px / (shrink * 2) >= size:
-        shrink *= 2
-    return shrink
-
-
-def read_scaled(path, size, patch_px=PATCH_SIZE):
-    """Decode `path` at the scale load_image uses; returns (image, shrink).
-
-    An image smaller than a patch is decoded at full scale, so that it is never shrunk below
-    the model's input size and blown up again.
-    """
-    shrink = shrink_factor(patch_px, size)
-    try:
-        image = decode_image(path, shrink)
-    except ImageError:
-        if shrink == 1:
-            raise
-        image = None  # a reduced decode can fail where a full one works (a 1-pixel image)
-    if image is None or (shrink > 1 and min(image.shape[:2]) < size):
-        image, shrink = decode_image(path), 1
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"too small ({image.shape[1]}x{image.shape[0]} px; at least {MIN_SIDE} px a side)")
-    return image, shrink
+    return image
 
 
 def fit_to_model(image, size):
@@ -149,9 +122,19 @@ def fit_to_model(image, size):
 
 
 def resize(image, width, height):
-    """Resize an RGB array; INTER_AREA keeps thin cracks when shrinking. Raises ImageError."""
+    """Resize an RGB array so that a crack thinner than a pixel of the result stays dark.
+
+    Shrinking by a factor k averages k x k pixels into one (INTER_AREA), which alone would fade a
+    dark line one pixel wide to 1/k of its contrast: a hairline crack on a wide patch vanishes.
+    So each pixel first takes the darkest value of the k x k pixels around it (an erosion, a
+    minimum filter): the line becomes k pixels wide and keeps at least half of its contrast,
+    still one or two pixels wide after the average. Raises ImageError.
+    """
     shrinking = image.shape[0] * image.shape[1] > width * height
+    kernel = round(min(image.shape[1] / width, image.shape[0] / height))
     try:
+        if kernel > 1:
+            image = cv2.erode(image, np.ones((kernel, kernel), np.uint8))
         return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     except cv2.error as error:
         raise ImageError(f"OpenCV cannot resize it ({error.err})") from None
@@ -159,7 +142,7 @@ def resize(image, width, height):
 
 def load_image(path, size):
     """The model input for an image file: size x size x 3 uint8 RGB. Raises ImageError."""
-    return fit_to_model(read_scaled(path, size)[0], size)
+    return fit_to_model(decode_image(path), size)
 
 
 def surface_texture(images):

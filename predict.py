@@ -48,7 +48,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from data_prep import (CLASS_NAMES, PATCH_SIZE, ImageError, decode_image, fit_to_model,  # noqa: E402
-                       laplacian_magnitude, list_images, quiet_stderr, read_scaled, resize, smoother_than)
+                       laplacian_magnitude, list_images, quiet_stderr, resize, smoother_than)
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -211,16 +211,6 @@ def litert_classifier(path):
     return classify, details["shape_signature"]
 
 
-def read_input(path, size, tile):
-    """(image, shrink) for a path: data_prep's decoding, so a patch gets exactly its training pixels.
-
-    The decoding scale is the one data_prep uses for a dataset patch (or for a tile, if --tile is
-    smaller), so both a patch-sized image and each tile of a photo end up resized from the same
-    resolution as the training data.
-    """
-    return read_scaled(path, size, min(tile, PATCH_SIZE) or PATCH_SIZE)
-
-
 def read_ahead(function, items, ahead):
     """function(item) for each item in order, computed up to `ahead` items early on threads.
 
@@ -240,9 +230,9 @@ def read_ahead(function, items, ahead):
 # Photos: tiling
 
 
-def is_photo(image, shrink, tile):
-    """Much larger than a patch: either side at least twice the tile (in photo pixels)."""
-    return tile > 0 and max(image.shape[:2]) * shrink >= 2 * tile
+def is_photo(image, tile):
+    """Much larger than a patch: either side at least twice the tile."""
+    return tile > 0 and max(image.shape[:2]) >= 2 * tile
 
 
 def tile_starts(length, tile, stride):
@@ -253,20 +243,19 @@ def tile_starts(length, tile, stride):
     return starts
 
 
-def tile_grid(image, shrink, tile, stride):
-    """(x, y, side) of every tile in decoded-image pixels; square tiles, shrunk on a thin image."""
+def tile_grid(image, tile, stride):
+    """(x, y, side) of every tile in photo pixels; square tiles, shrunk on a thin image."""
     height, width = image.shape[:2]
-    side = min(max(1, round(tile / shrink)), height, width)
-    step = max(1, round(stride / shrink))
-    return [(x, y, side) for y in tile_starts(height, side, step) for x in tile_starts(width, side, step)]
+    side = min(tile, height, width)
+    return [(x, y, side) for y in tile_starts(height, side, stride) for x in tile_starts(width, side, stride)]
 
 
 def model_scale(image, grid, size):
     """(resized, corners): the photo resized once so that a tile becomes size x size pixels, and each
     tile's top-left corner in it.
 
-    Tiles are then cut by slicing, which costs next to nothing beside the model (area averaging, as
-    data_prep resizes a patch; a tile's edge may shift by half a model pixel).
+    Tiles are then cut by slicing, which costs next to nothing beside the model (the photo goes
+    through data_prep.resize, as a patch does; a tile's edge may shift by half a model pixel).
     """
     side = grid[0][2]
     scale = size / side
@@ -327,7 +316,7 @@ def verdict_rule(info, threshold=None):
             "smooth_below": info.get("smooth_below", 0.0)}
 
 
-def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule):
+def classify_photo(image, classify, size, tile, stride, batch_size, rule):
     """(result, tile grid, tile probabilities that count, as the model saw them, straight lines) for
     a photo; the verdict is judge()'s.
 
@@ -335,7 +324,7 @@ def classify_photo(image, shrink, classify, size, tile, stride, batch_size, rule
     its probability becomes that of the tile with the lines taken out (without_straight_lines),
     if lower. The lines are returned in decoded-image pixels, for the figure.
     """
-    grid = tile_grid(image, shrink, tile, stride)
+    grid = tile_grid(image, tile, stride)
     resized, corners = model_scale(image, grid, size)
     probabilities = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
     fired = probabilities >= rule["threshold"]
@@ -452,11 +441,11 @@ def cracked_share(image_shape, grid, cracked):
 # Figures
 
 
-def save_tiles(path, boxes, probabilities, threshold, folder):
-    """Each tile of a photo as a JPEG like a dataset patch, named after the photo, its position and
-    crack probability, in folder/crack/ or folder/no_crack/. boxes: (x, y, width, height) in photo
-    pixels, or None for the whole image."""
-    image = cv2.cvtColor(decode_image(path), cv2.COLOR_RGB2BGR)  # full resolution, as patches are cut
+def save_tiles(path, image, boxes, probabilities, threshold, folder):
+    """Each tile of a photo (RGB, full resolution, as patches are cut) as a JPEG like a dataset patch,
+    named after the photo, its position and crack probability, in folder/crack/ or folder/no_crack/.
+    boxes: (x, y, width, height) in photo pixels, or None for the whole image."""
+    image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     for box, p in zip(boxes or [(0, 0, image.shape[1], image.shape[0])], probabilities):
         x, y, width, height = box
         verdict = "crack" if p >= threshold else "no_crack"
@@ -488,8 +477,8 @@ def verdict_lines(result):
     return lines
 
 
-def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=0.5, lines=()):
-    """The image (decoded at 1/shrink) with its verdict above it; a photo also gets a heat map, its
+def draw_figure(image, result, grid=None, probabilities=None, threshold=0.5, lines=()):
+    """The image with its verdict above it; a photo also gets a heat map, its
     cracked areas outlined and the straight lines whose alarms were not counted drawn white.
 
     Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of milliseconds
@@ -498,10 +487,7 @@ def draw_figure(image, shrink, result, grid=None, probabilities=None, threshold=
     longest = max(image.shape[:2])
     # A large photo is shrunk to fit a screen; a small one is shown at its size or enlarged by a whole
     # factor with sharp pixels, never smaller than it is.
-    if longest * shrink > FIGURE_MAX_SIDE:
-        scale = FIGURE_MAX_SIDE / longest
-    else:
-        scale = shrink * max(1, FIGURE_MIN_SIDE // (longest * shrink))
+    scale = FIGURE_MAX_SIDE / longest if longest > FIGURE_MAX_SIDE else max(1, FIGURE_MIN_SIDE // longest)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
     shown = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
     if grid:
@@ -689,52 +675,51 @@ def main(argv=None):
     def read(item):
         path, named = item
         try:
-            return path, named, *read_input(path, size, args.tile)
+            return path, named, decode_image(path)
         except ImageError as exc:
-            return path, named, exc, None
+            return path, named, exc
 
     results, tile_rows, used_names = {}, [], set()
-    pending = []  # patch-sized images waiting to fill a batch: (path, model input, (image, shrink) if drawn)
+    pending = []  # patch-sized images waiting to fill a batch: (path, model input, image, whether drawn)
     start = time.time()
 
     def flush_patches():
         if not pending:
             return
-        batch = np.stack([x for _, x, _ in pending])
-        for (path, _, drawn), p, smooth in zip(pending, classify(batch), smoother_than(batch, rule["smooth_below"])):
+        batch = np.stack([x for _, x, _, _ in pending])
+        for (path, _, image, draw), p, smooth in zip(pending, classify(batch), smoother_than(batch, rule["smooth_below"])):
             verdict, reason = judge(np.array([p]), np.array([smooth]), rule)
             result = {"probability": float(p), "verdict": verdict, "reason": reason,
                       "tiles": 1, "cracked_tiles": int(p >= threshold), "cracked_share": float(p >= threshold)}
             results[path] = result
             print(describe(path, result))
-            if drawn is not None:
-                save_figure(draw_figure(*drawn, result), figure_path(path, args.out, used_names), args.show)
+            if draw:
+                save_figure(draw_figure(image, result), figure_path(path, args.out, used_names), args.show)
             if args.save_tiles:
-                save_tiles(path, None, [p], threshold, args.save_tiles)
+                save_tiles(path, image, None, [p], threshold, args.save_tiles)
         pending.clear()
 
-    for path, named, image, shrink in read_ahead(read, images, ahead=2 * args.batch_size):
+    for path, named, image in read_ahead(read, images, ahead=2 * args.batch_size):
         if isinstance(image, ImageError):
             error(f"{path}: {image}")
             failures[path] = str(image)
             continue
         draw = args.figures if args.figures is not None else named
-        if not is_photo(image, shrink, args.tile):
-            pending.append((path, fit_to_model(image, size), (image, shrink) if draw else None))
+        if not is_photo(image, args.tile):
+            pending.append((path, fit_to_model(image, size), image if draw or args.save_tiles else None, draw))
             if len(pending) >= args.batch_size:
                 flush_patches()
             continue
-        result, grid, probabilities, as_seen, lines = classify_photo(image, shrink, classify, size, args.tile,
+        result, grid, probabilities, as_seen, lines = classify_photo(image, classify, size, args.tile,
                                                                      args.stride, args.batch_size, rule)
         results[path] = result
         print(describe(path, result))
-        # In photo pixels, as cut: at half-scale decoding a tile has whole half-scale pixels (227 -> 228).
-        boxes = [(x * shrink, y * shrink, s * shrink, s * shrink) for x, y, s in grid]
+        boxes = [(x, y, s, s) for x, y, s in grid]
         tile_rows += [(str(path), *box, f"{p:.5f}", f"{q:.5f}") for box, p, q in zip(boxes, probabilities, as_seen)]
         if args.save_tiles:
-            save_tiles(path, boxes, probabilities, threshold, args.save_tiles)
+            save_tiles(path, image, boxes, probabilities, threshold, args.save_tiles)
         if draw:
-            figure = draw_figure(image, shrink, result, grid, probabilities, threshold, lines)
+            figure = draw_figure(image, result, grid, probabilities, threshold, lines)
             save_figure(figure, figure_path(path, args.out, used_names), args.show)
     flush_patches()
 

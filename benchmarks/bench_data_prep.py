@@ -1,6 +1,6 @@
 """Time data_prep.py against a plain single-process loop, and measure its peak memory.
 
-    python benchmarks/bench_data_prep.py --src ../dataset            # sizes 64 (reduced JPEG decoding) and 128
+    python benchmarks/bench_data_prep.py --src ../dataset            # sizes 64 and 128
     python benchmarks/bench_data_prep.py --src sample_data --runs 1
 
 The baseline is the loop most tutorials use (cv2.imread, cv2.resize, list.append, np.array),
@@ -38,7 +38,7 @@ def main():
     folders = data_prep.find_class_folders(args.src)
     files = [p for name in data_prep.CLASS_NAMES for p in data_prep.list_images(folders[name])]
     print(f"{machine()}\n{len(files)} images from {args.src}, median of {args.runs} runs\n")
-    print(f"{'size':>5} {'decoding':>10} {'loop img/s':>11} {'data_prep img/s':>16} {'speed-up':>9} "
+    print(f"{'size':>5} {'loop img/s':>11} {'data_prep img/s':>16} {'speed-up':>9} "
           f"{'peak RSS MB':>12} {'cache MB':>9} {'RSS/cache':>10}")
     for size in args.sizes:
         loop_seconds, _ = median_seconds(lambda: plain_loop(files, size), args.runs)
@@ -51,8 +51,7 @@ def main():
             shutil.rmtree(out.parent)
         prep_seconds = float(np.median([s for s, _ in runs]))
         peak = max(p for _, p in runs)
-        shrink = data_prep.shrink_factor(data_prep.PATCH_SIZE, size)
-        print(f"{size:>5} {f'1/{shrink}' if shrink > 1 else 'full':>10} {len(files) / loop_seconds:>11.0f} "
+        print(f"{size:>5} {len(files) / loop_seconds:>11.0f} "
               f"{len(files) / prep_seconds:>16.0f} {loop_seconds / prep_seconds:>8.2f}x "
               f"{peak / 2**20:>12.0f} {cache_bytes / 2**20:>9.0f} {peak / cache_bytes:>10.2f}")
 

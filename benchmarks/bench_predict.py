@@ -59,12 +59,12 @@ def whole_photo_and_model(photo, backend, model, runs, work):
     size = info["image_size"]
 
     def whole_photo(figure=True):
-        image, shrink = predict.read_input(photo, size, predict.PATCH_SIZE)
+        image = data_prep.decode_image(photo)
         result, grid, probabilities, _, lines = predict.classify_photo(
-            image, shrink, classify, size, predict.PATCH_SIZE, predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
+            image, classify, size, predict.PATCH_SIZE, predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
             predict.verdict_rule(info))
         if figure:
-            drawn = predict.draw_figure(image, shrink, result, grid, probabilities, lines=lines)
+            drawn = predict.draw_figure(image, result, grid, probabilities, lines=lines)
             predict.save_figure(drawn, work / "photo_prediction.png", show=False)
         return len(grid)
 

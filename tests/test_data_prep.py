@@ -220,7 +220,7 @@ def test_any_colour_mode_or_size_loads_as_rgb_uint8(tmp_path, kind, positive_pat
     image = data_prep.load_image(path, 64)
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
     if kind in ("rgba_png", "bmp"):
-        np.testing.assert_array_equal(image, data_prep.fit_to_model(data_prep.read_scaled(path, 64)[0], 64))
+        np.testing.assert_array_equal(image, data_prep.fit_to_model(data_prep.decode_image(path), 64))
 
 
 def write_variant(folder, kind, patch):
@@ -254,6 +254,21 @@ def make_source(folder, count, extra=None):
         for path in sample_files(name)[:count]:
             (folder / name / path.name).write_bytes(path.read_bytes())
     return folder
+
+
+@pytest.mark.parametrize("side", [227, 256, 900])
+def test_a_hairline_crack_stays_dark_when_shrunk_to_model_input(tmp_path, side):
+    # A crack one pixel wide on a patch (or a photo) several times the model input: area averaging
+    # alone would fade it to 1/k of its contrast (a quarter or less here) and the model could not see it.
+    surface = np.full((side, side, 3), 180, np.uint8)
+    surface[:, side // 2] = 60
+    path = tmp_path / "hairline.png"
+    write_rgb(path, surface)
+    image = data_prep.load_image(path, 64)
+    darkest_column = image.min(axis=(0, 2))
+    assert darkest_column.min() <= 120  # at least half of its contrast kept
+    assert np.count_nonzero(darkest_column < 170) <= 2  # still a line: one or two columns wide
+    assert image[:, :20].min() == 180  # the surface away from it is untouched
 
 
 def test_several_sources_are_each_split_alike_and_recorded(tmp_path):

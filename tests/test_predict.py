@@ -49,10 +49,9 @@ def test_named_images_get_a_verdict_and_a_figure_in_the_predictions_folder(tmp_p
     for path, (red, green) in ((crack, (200, 0)), (clean, (0, 130))):
         figure = predict_figure(work / "predictions" / f"{path.stem}_prediction.png")
         assert tuple(banner_colour(figure)[:2]) == (red, green)
-        # below the banner, the image enlarged twice with sharp pixels (227 px is under the 480 px
-        # minimum), drawn from the half-scale decoding the model's input is made from
-        decoded = data_prep.read_scaled(path, 64)[0]
-        expected = cv2.resize(decoded, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+        # below the banner, the image enlarged twice with sharp pixels (227 px is under the 480 px minimum)
+        decoded = data_prep.decode_image(path)
+        expected = cv2.resize(decoded, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         np.testing.assert_array_equal(figure[-len(expected):], expected)
 
 
@@ -157,8 +156,8 @@ def test_predict_feeds_the_model_exactly_what_data_prep_cached(tmp_path, positiv
     for split in data_prep.SPLITS:
         x = np.load(cache / f"{split}_x.npy")
         for row, path in enumerate(meta["files"][split]):
-            image, shrink = predict.read_input(path, 64, predict.PATCH_SIZE)
-            assert not predict.is_photo(image, shrink, predict.PATCH_SIZE)
+            image = data_prep.decode_image(path)
+            assert not predict.is_photo(image, predict.PATCH_SIZE)
             np.testing.assert_array_equal(x[row], data_prep.fit_to_model(image, 64), err_msg=path)
             compared += 1
     assert compared == 21
@@ -271,9 +270,8 @@ def test_tiles_cover_the_whole_photo_whatever_its_size(photos, photo_run):
         height, width = cases[name][1][:2]
         mine = [t for t in tiles if t["image"] == str(folder / name)]
         assert min(int(t["x"]) for t in mine) == 0 and min(int(t["y"]) for t in mine) == 0
-        # A JPEG decoded at half scale rounds an odd side up, so edges may be one pixel off.
-        assert abs(max(int(t["x"]) + int(t["width"]) for t in mine) - width) <= 1, name
-        assert abs(max(int(t["y"]) + int(t["height"]) for t in mine) - height) <= 1, name
+        assert max(int(t["x"]) + int(t["width"]) for t in mine) == width, name
+        assert max(int(t["y"]) + int(t["height"]) for t in mine) == height, name
 
 
 def test_a_tiny_image_is_classified_whole(photo_run):
@@ -289,14 +287,13 @@ def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
     assert "crack (highest tile probability" in line and "tiles cracked" in line and "% of the photo" in line
     for name in ("planted", "clean", "rotated", "wide", "odd_size", "tiny"):
         assert (figures / f"{name}_prediction.png").stat().st_size > 10_000
-    # The 1362x908 photo is fitted to 1200 px (from its half-scale decoding): untouched where no tile
-    # is suspicious, tinted and outlined over the planted cracks.
+    # The 1362x908 photo is fitted to 1200 px: untouched where no tile is suspicious, tinted and
+    # outlined over the planted cracks.
     for name in ("clean", "planted"):
         figure = predict_figure(figures / f"{name}_prediction.png")
         scale = 1200 / cases[f"{name}.png"][1][1]
-        decoded = data_prep.read_scaled(folder / f"{name}.png", 64)[0]
-        expected = cv2.resize(decoded, None, fx=1200 / decoded.shape[1], fy=1200 / decoded.shape[1],
-                              interpolation=cv2.INTER_LINEAR)
+        decoded = data_prep.decode_image(folder / f"{name}.png")
+        expected = cv2.resize(decoded, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         shown = figure[-expected.shape[0]:, :expected.shape[1]]
         differs = np.abs(shown.astype(int) - expected).max(axis=2) > 0
         if name == "clean":
@@ -324,9 +321,9 @@ def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     assert not list((saved / "crack").glob("joints_x*")) and len(list((saved / "no_crack").glob("joints_x*"))) == len(mine)
     # The figure is the photo, untinted (no tile counts), with the lines it did not count drawn down the joints.
     figure = predict_figure(figures / "joints_prediction.png")
-    decoded = data_prep.read_scaled(folder / "joints.png", 64)[0]
+    decoded = data_prep.decode_image(folder / "joints.png")
     scale = 1200 / decoded.shape[1]
-    expected = cv2.resize(decoded, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    expected = cv2.resize(decoded, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     drawn = np.abs(figure[-expected.shape[0]:, :expected.shape[1]].astype(int) - expected).max(axis=2) > 40
     scale = 1200 / cases["joints.png"][1][1]
     for k in range(300, 1800, 300):  # along each vertical joint, down most of the photo
@@ -347,7 +344,7 @@ def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, nega
     for image, expected in ((mosaic(crack, crack, 6, 4, set()), 0),  # seamless: a crack's copies do not line up
                             (mosaic(negative_patches[0], crack, 6, 4, {(1, 1), (4, 2)}), 0),
                             (with_joints_and_band(mosaic(negative_patches[0], crack, 6, 4, set())), None)):
-        resized, _ = predict.model_scale(image, predict.tile_grid(image, 1, 227, 113), 64)
+        resized, _ = predict.model_scale(image, predict.tile_grid(image, 227, 113), 64)
         lines = predict.straight_lines(resized, 64)
         if expected is not None:
             assert len(lines) == expected
@@ -356,7 +353,10 @@ def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, nega
         vertical = lines[np.abs(lines[:, 0] - lines[:, 2]) < 2]
         for k in (300, 600, 900, 1200):  # every vertical joint, at its place, most of the photo's height
             on_it = vertical[np.abs(vertical[:, 0] - (k + 3) * scale) < 3]
-            assert len(on_it) and np.max(np.abs(on_it[:, 3] - on_it[:, 1])) > 0.8 * resized.shape[0], k
+            covered = np.zeros(resized.shape[0], bool)  # a joint may be found as overlapping pieces: count their union
+            for _, y1, _, y2 in np.round(on_it).astype(int):
+                covered[min(y1, y2):max(y1, y2) + 1] = True
+            assert covered.mean() > 0.8, k
 
 
 def test_tiling_can_be_turned_off(photos, tmp_path):
@@ -371,7 +371,7 @@ def test_tile_grid_covers_edges_with_overlap():
     assert predict.tile_starts(1000, 227, 113) == [0, 113, 226, 339, 452, 565, 678, 773]
     assert predict.tile_starts(227, 227, 113) == [0]
     image = np.zeros((300, 5000, 3), np.uint8)
-    grid = predict.tile_grid(image, 1, 454, 227)
+    grid = predict.tile_grid(image, 454, 227)
     assert {s for _, _, s in grid} == {300}  # never taller than a thin photo
 
 
