@@ -322,7 +322,7 @@ def classify_photo(image, classify, size, tile, stride, batch_size, rule):
 
     A tile that fires only because of a long straight line (see straight_lines) does not count:
     its probability becomes that of the tile with the lines taken out (without_straight_lines),
-    if lower. The lines are returned in decoded-image pixels, for the figure.
+    if lower. The lines are returned in photo pixels, for the figure.
     """
     grid = tile_grid(image, tile, stride)
     resized, corners = model_scale(image, grid, size)
