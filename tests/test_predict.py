@@ -367,6 +367,16 @@ def test_tiling_can_be_turned_off(photos, tmp_path):
     assert read_csv(tmp_path / "whole.csv")[0]["tiles"] == "1"
 
 
+def test_a_hairline_crack_stays_dark_in_a_photos_tiles():
+    # A photo is resized once for all its tiles (model_scale): the same resize as a dataset patch,
+    # so a crack one pixel wide in a 12 MP photo reaches the model as dark as in a patch.
+    surface = np.full((908, 1362, 3), 180, np.uint8)
+    surface[:, 700] = 60
+    resized, _ = predict.model_scale(surface, predict.tile_grid(surface, 227, 113), 64)
+    darkest_column = resized.min(axis=(0, 2))
+    assert darkest_column.min() <= 120 and np.count_nonzero(darkest_column < 170) <= 2
+
+
 def test_tile_grid_covers_edges_with_overlap():
     assert predict.tile_starts(1000, 227, 113) == [0, 113, 226, 339, 452, 565, 678, 773]
     assert predict.tile_starts(227, 227, 113) == [0]
