@@ -228,6 +228,30 @@ def test_sources_of_different_sizes_weigh_the_same():
     assert np.isclose(weights[:900].sum(), weights[900:].sum()) and np.isclose(weights.mean(), 1)
 
 
+def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_weight():
+    from model import tf
+    from train import THIN_CRACKS, add_thin_cracks, make_dataset, thin_crack_shapes
+
+    shapes = thin_crack_shapes(200, 64, seed=0)
+    for shape in shapes:  # a thin line across much of the patch, not a blob or a speck
+        rows, cols = np.nonzero(shape > 0.1)
+        assert max(np.ptp(rows), np.ptp(cols)) >= 32 and (shape > 0.1).mean() < 0.15 and shape.max() > 0.3
+    labels = np.r_[np.zeros(2000), np.ones(2000)].astype(np.float32)
+    images, new_labels, weights = (t.numpy() for t in add_thin_cracks(
+        tf, tf.fill([4000, 64, 64, 3], 200.0), labels, tf.ones(4000), tf.constant(shapes), tf.constant([1, 2], tf.int64)))
+    drawn = (images < 200).any(axis=(1, 2, 3))
+    assert not drawn[labels == 1].any()  # a cracked image is not given a second crack
+    assert THIN_CRACKS - 0.03 < drawn[labels == 0].mean() < THIN_CRACKS + 0.03
+    assert (new_labels[drawn] == 1).all() and (new_labels[~drawn] == labels[~drawn]).all()
+    # the drawn ones are now cracked, yet cracks weigh no more than before in the loss
+    assert weights[new_labels == 1].sum() == pytest.approx(weights[new_labels == 0].sum(), rel=0.02)
+    # what train.py --thin-cracks feeds the model: the same, through the training pipeline
+    x, y = np.full((640, 64, 64, 3), 200, np.uint8), np.zeros(640, np.uint8)
+    batches = list(make_dataset(tf, x, y, 64, shuffle=True, augment=True, seed=3, crack_shapes=tf.constant(shapes)))
+    images, labels = (np.concatenate([batch[i].numpy() for batch in batches]) for i in (0, 1))
+    assert ((images < 199).any(axis=(1, 2, 3)) == (labels == 1)).all() and 0.1 < labels.mean() < 0.2
+
+
 def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, trained_dir, tmp_path):
     import predict
 
