@@ -108,7 +108,7 @@ def parse_args(argv=None):
                              "white balance, tone curve, noise (default: on; off with --init-from, since a "
                              "site's own camera and light are what fine-tuning learns)")
     parser.add_argument("--thin-cracks", action="store_true",
-                        help=f"with --augment, draw a hairline crack on {THIN_CRACKS:.0%} of the clean training "
+                        help=f"with --augment, draw a hairline crack on {THIN_CRACKS:.0%}% of the clean training "
                              "images and call them cracked: finds more fine cracks on other surfaces, costs a "
                              "little accuracy on the dataset (README, Limits; default: off)")
     parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
