@@ -405,20 +405,13 @@ def add_thin_cracks(tf, images, labels, weights, shapes, seed, share=THIN_CRACKS
     return images, labels, weights
 
 
-def augment_batch(tf, images, labels, weights, seeds, capture=True, crack_shapes=None):
-    """A training batch turned (random symmetry), given hairlines (with crack_shapes) and taken in
-    other light (with capture); float images out."""
+def augment_batch(tf, images, labels, weights, seeds, capture=True, crack_shapes=None, crack_share=THIN_CRACKS):
+    """A uint8 training batch turned (random symmetry), given hairlines (with crack_shapes) and taken
+    in other light (with capture); float images out."""
     images = random_symmetry(tf, images, seeds)
     if crack_shapes is not None:
-        images, labels, weights = add_thin_cracks(tf, images, labels, weights, crack_shapes, seeds[1:])
+        images, labels, weights = add_thin_cracks(tf, images, labels, weights, crack_shapes, seeds[1:], crack_share)
     return (random_capture(tf, images, seeds[:2]) if capture else images), labels, weights
-
-
-def augment_images(tf, images, seeds, capture=True):
-    """A random symmetry and (with capture) random capture conditions for each image of a uint8 batch
-    (float out)."""
-    images = random_symmetry(tf, images, seeds)
-    return random_capture(tf, images, seeds[:2]) if capture else images
 
 
 def predict_probabilities(model, tf, x, batch_size=256):
@@ -569,14 +562,21 @@ def load_starting_model(keras, path, image_size):
     return model
 
 
-def save_augmentation_examples(tf, x, seed, path, capture=True, count=6):
-    """The first training images beside augmented copies of them: what augmentation feeds the model."""
-    originals = np.asarray(x[:count])
+def save_augmentation_examples(tf, x, y, seed, path, capture=True, crack_shapes=None, count=6):
+    """The first training images beside augmented copies of them: what augmentation feeds the model.
+
+    With crack_shapes, half the clean ones get a hairline (training draws on fewer) so the figure shows some.
+    """
+    originals, labels = np.asarray(x[:count]), np.asarray(y[:count], np.float32)
     seeds = tf.constant([seed, seed + 1, seed + 2], tf.int64)
-    augmented = np.round(augment_images(tf, tf.constant(originals), seeds, capture).numpy()).astype(np.uint8)
-    images = [image for pair in zip(originals, augmented) for image in pair]
-    save_image_grid(images, ["original", "augmented"] * len(originals), path,
-                    "Augmentation: flips, 90-degree rotations" + (", capture conditions" if capture else ""), columns=4)
+    augmented, new_labels, _ = augment_batch(tf, tf.constant(originals), tf.constant(labels), tf.ones(count), seeds,
+                                             capture, crack_shapes, crack_share=0.5)
+    augmented = np.round(augmented.numpy()).astype(np.uint8)
+    titles = [title for old, new in zip(labels, new_labels.numpy())
+              for title in ("original", "hairline drawn" if new != old else "augmented")]
+    save_image_grid([image for pair in zip(originals, augmented) for image in pair], titles, path,
+                    "Augmentation: flips, 90-degree rotations" + (", capture conditions" if capture else "")
+                    + (", drawn hairlines" if crack_shapes is not None else ""), columns=4)
     return originals, augmented
 
 
@@ -631,7 +631,8 @@ def main(argv=None):
                             capture=args.capture, seed=args.seed, sources=sources["train"], crack_shapes=crack_shapes)
     val_ds = make_dataset(tf, val_x, val_y, args.batch_size, sources=sources["val"])
     if args.augment:
-        save_augmentation_examples(tf, train_x, args.seed, args.out / "augmentation.png", args.capture)
+        save_augmentation_examples(tf, train_x, train_y, args.seed, args.out / "augmentation.png", args.capture,
+                                   crack_shapes)
 
     steps = args.epochs * -(-len(train_x) // args.batch_size)
     learning_rate = keras.optimizers.schedules.CosineDecay(

@@ -181,7 +181,8 @@ def test_augmentation_figure_shows_the_training_images_turned_and_recoloured(sam
     from train import save_augmentation_examples
 
     x = np.load(sample_cache / "train_x.npy")
-    originals, augmented = save_augmentation_examples(tf, x, 7, tmp_path / "augmentation.png")
+    originals, augmented = save_augmentation_examples(tf, x, np.load(sample_cache / "train_y.npy"), 7,
+                                                      tmp_path / "augmentation.png")
     assert augmented.dtype == np.uint8 and len(augmented) == 6
     for original, image in zip(originals, augmented):
         # The same picture, turned: one of the 8 symmetries matches it far better than the others
@@ -228,9 +229,9 @@ def test_sources_of_different_sizes_weigh_the_same():
     assert np.isclose(weights[:900].sum(), weights[900:].sum()) and np.isclose(weights.mean(), 1)
 
 
-def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_weight():
+def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_weight(tmp_path):
     from model import tf
-    from train import THIN_CRACKS, add_thin_cracks, make_dataset, thin_crack_shapes
+    from train import THIN_CRACKS, add_thin_cracks, make_dataset, save_augmentation_examples, thin_crack_shapes
 
     shapes = thin_crack_shapes(200, 64, seed=0)
     for shape in shapes:  # a thin line across much of the patch, not a blob or a speck
@@ -250,6 +251,11 @@ def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_wei
     batches = list(make_dataset(tf, x, y, 64, shuffle=True, augment=True, seed=3, crack_shapes=tf.constant(shapes)))
     images, labels = (np.concatenate([batch[i].numpy() for batch in batches]) for i in (0, 1))
     assert ((images < 199).any(axis=(1, 2, 3)) == (labels == 1)).all() and 0.1 < labels.mean() < 0.2
+    # and the augmentation figure shows some: the drawn copies are darker along a line, not overall
+    originals, augmented = save_augmentation_examples(tf, x, y, 3, tmp_path / "augmentation.png", capture=False,
+                                                      crack_shapes=tf.constant(shapes))
+    darker = (augmented < 199).any(axis=(1, 2, 3))
+    assert 0 < darker.sum() < len(darker) and all((image < 199).mean() < 0.15 for image in augmented[darker])
 
 
 def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, trained_dir, tmp_path):
