@@ -7,7 +7,9 @@
 
 The learning rate falls along a cosine to zero over --epochs, and the weights of the epoch with
 the lowest validation loss are kept (--patience also stops early). The test split is used
-once, at the end. A cache made from several --src folders is balanced: each
+once, at the end. Training batches are flipped and turned at random, shown in other light
+(--capture) and some clean images given a drawn hairline (--thin-cracks); fine-tuning (--init-from)
+keeps only the flips and turns. A cache made from several --src folders is balanced: each
 source gives half (a third, ...) of every training batch and weighs the same in the validation
 loss. With TF_CONFIG set, --distribute trains on several machines (see join_workers).
 Written to --out (default models/):
@@ -73,14 +75,16 @@ DEFAULT_EPOCHS = 30
 TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took to first reach it
 MODEL_NAME = "crack_cnn.keras"
 LITERT_NAME = "crack_cnn.tflite"
-# With --thin-cracks, the share of clean training images given a drawn hairline and labelled cracked:
-# the dataset's cracks are mostly wide, and other surfaces' fine cracks go unseen (README, Limits).
+# The share of clean training images given a drawn hairline and labelled cracked (--thin-cracks): the
+# dataset's cracks are mostly wide, and a model trained on them alone misses other surfaces' fine ones
+# (README, "How the defaults were chosen"). Not when fine-tuning: drawn hairlines cost an adapted model accuracy.
 THIN_CRACKS = 0.15
 THIN_CRACK_SHAPES = 2048  # drawn once per run; flips, rotations and darkness vary them further
 INT8_EXAMPLES = 300  # training images that calibrate --int8-litert
-# Fine-tuning starts from weights that already work: a tenth of the learning rate keeps them from
-# being thrown away in the first steps, and a few epochs are enough to adapt.
-FINE_TUNE_LEARNING_RATE = 1e-4
+# Fine-tuning starts from weights that already work: a third of the learning rate keeps them from
+# being thrown away in the first steps, and a few epochs are enough to adapt (README, "Teach it your
+# surface": 1e-4 moved a model trained with drawn hairlines too little).
+FINE_TUNE_LEARNING_RATE = 3e-4
 FINE_TUNE_EPOCHS = 10
 SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # crack probabilities tried as "sure" (see calibrate)
 WAIT_FOR_WORKERS = 300  # seconds; machines of a cluster are rarely started in the same minute
@@ -107,10 +111,10 @@ def parse_args(argv=None):
                         help="with --augment, also random capture conditions: contrast, brightness, colour, "
                              "white balance, tone curve, noise (default: on; off with --init-from, since a "
                              "site's own camera and light are what fine-tuning learns)")
-    parser.add_argument("--thin-cracks", action="store_true",
+    parser.add_argument("--thin-cracks", action=argparse.BooleanOptionalAction,
                         help=f"with --augment, draw a hairline crack on {THIN_CRACKS:.0%}% of the clean training "
-                             "images and call them cracked: finds more fine cracks on other surfaces, costs a "
-                             "little accuracy on the dataset (README, Limits; default: off)")
+                             "images and call them cracked, so that fine cracks of other surfaces are found "
+                             "(default: on; off with --init-from)")
     parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
     parser.add_argument("--distribute", action="store_true",
@@ -127,6 +131,8 @@ def parse_args(argv=None):
         args.epochs = FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS
     if args.capture is None:
         args.capture = not args.init_from
+    if args.thin_cracks is None:
+        args.thin_cracks = not args.init_from
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
     if args.init_from and not args.init_from.is_file():

@@ -198,15 +198,19 @@ def test_augmentation_figure_shows_the_training_images_turned_and_recoloured(sam
 
 
 def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_path):
+    from train import THIN_CRACKS
+
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "tuned", "--init-from",
                  trained_dir / "crack_cnn.keras", "--epochs", "1")
     assert result.returncode == 0, result.stderr
     assert f"fine-tuning {trained_dir / 'crack_cnn.keras'}" in result.stdout
     info = read_model_info(tmp_path / "tuned" / "crack_cnn.keras")
     assert info["init_from"] == str(trained_dir / "crack_cnn.keras") and info["image_size"] == 64
-    # adapting to a site learns its camera and light: no random capture conditions, unlike training from scratch
-    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["capture"] is False
-    assert json.loads((trained_dir / "metrics.json").read_text())["capture"] is True
+    # adapting to a site learns its camera and light and its own cracks: no random capture conditions and
+    # no drawn hairlines, unlike training from scratch
+    tuned, scratch = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "tuned", trained_dir))
+    assert (tuned["capture"], tuned["thin_cracks"]) == (False, 0.0)
+    assert (scratch["capture"], scratch["thin_cracks"]) == (True, THIN_CRACKS)
     small = tmp_path / "cache32"
     assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
     assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "crack_cnn.keras"),
