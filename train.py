@@ -77,7 +77,7 @@ MODEL_NAME = "crack_cnn.keras"
 LITERT_NAME = "crack_cnn.tflite"
 # The share of clean training images given a drawn hairline and labelled cracked (--thin-cracks): the
 # dataset's cracks are mostly wide, and a model trained on them alone misses other surfaces' fine ones
-# (README, "How the defaults were chosen"). Not when fine-tuning: drawn hairlines cost an adapted model accuracy.
+# (README, "How the defaults were chosen"). Not when fine-tuning, which learns a site's own cracks.
 THIN_CRACKS = 0.15
 THIN_CRACK_SHAPES = 2048  # drawn once per run; flips, rotations and darkness vary them further
 INT8_EXAMPLES = 300  # training images that calibrate --int8-litert
