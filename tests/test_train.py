@@ -277,6 +277,6 @@ def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, traine
     np.testing.assert_allclose(by_litert(x), by_keras(x), atol=0.05)
 
 
-def test_help_lists_every_option():  # argparse formats help with %: a stray one breaks --help
+def test_help_prints_the_hairline_share():  # argparse formats help with %: a stray one breaks --help
     result = run("train.py", "--help")
     assert result.returncode == 0 and "--thin-cracks" in result.stdout and "15% of the" in result.stdout
