@@ -19,6 +19,7 @@ import numpy as np
 from common import REPO, machine, median_seconds, run_measured
 
 import data_prep
+from support.images import list_images
 
 
 def plain_loop(files, size):
@@ -35,8 +36,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--runs", type=int, default=3, help="runs of each, the median is printed")
     args = parser.parse_args()
-    folders = data_prep.find_class_folders(args.src)
-    files = [p for name in data_prep.CLASS_NAMES for p in data_prep.list_images(folders[name])]
+    files = [p for folder in data_prep.find_class_folders(args.src).values() for p in list_images(folder)]
     print(f"{machine()}\n{len(files)} images from {args.src}, median of {args.runs} runs\n")
     print(f"{'size':>5} {'loop img/s':>11} {'data_prep img/s':>16} {'speed-up':>9} "
           f"{'peak RSS MB':>12} {'cache MB':>9} {'RSS/cache':>10}")

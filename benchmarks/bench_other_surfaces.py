@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 from common import REPO, machine
 
-from data_prep import CLASS_NAMES, find_class_folders, list_images
-from model import read_model_info
+from data_prep import find_class_folders
 from predict import BUNDLED_MODEL
-from train import binary_report
+from support.evaluation import test_report
+from support.images import list_images
+from support.model_files import CRACK_CLASSES, read_model_info
 
 VERDICTS = ["crack", "uncertain", "no crack"]
 
@@ -42,20 +43,21 @@ def predict_rows(inputs, model):
 
 
 def report_patches(patches, model, threshold):
-    folders = find_class_folders(patches)  # Positive/ and Negative/, any case, as data_prep finds them
-    labels = {str(path): label for label, name in enumerate(CLASS_NAMES) for path in list_images(folders[name])}
+    folders = find_class_folders(patches, CRACK_CLASSES)  # Positive/ and Negative/, any case, as data_prep finds them
+    labels = {str(path): label for label, name in enumerate(CRACK_CLASSES) for path in list_images(folders[name])}
     rows = [row for row in predict_rows(folders.values(), model) if row["path"] in labels]
     if not rows:
         raise SystemExit(f"error: no images in {', '.join(map(str, folders.values()))}")
     y_true = np.array([labels[row["path"]] for row in rows])
-    report = binary_report(y_true, np.array([float(row["crack_probability"]) for row in rows]), threshold)
-    negative, positive = (report["per_class"][name] for name in CLASS_NAMES)
+    crack = np.array([float(row["crack_probability"]) for row in rows])
+    report = test_report(y_true, np.column_stack([1 - crack, crack]), CRACK_CLASSES, threshold)
+    negative, positive = (report["per_class"][name] for name in CRACK_CLASSES)
     counts = ", ".join(f"{row['support']} {name}" for name, row in report["per_class"].items())
     print(f"patches: {patches}/ ({counts})")
     print(f"  at the threshold {threshold}: accuracy {report['accuracy']:.1%}, crack recall "
           f"{positive['recall']:.1%}, no-crack recall {negative['recall']:.1%}")
     print(f"  {'verdicts':<10}" + "".join(f"{v:>11}" for v in VERDICTS))
-    for label, name in enumerate(CLASS_NAMES):
+    for label, name in enumerate(CRACK_CLASSES):
         verdicts = [row["verdict"] for row, y in zip(rows, y_true) if y == label]
         print(f"  {name:<10}" + "".join(f"{verdicts.count(verdict):>11}" for verdict in VERDICTS))
 

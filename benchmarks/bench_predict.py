@@ -22,25 +22,27 @@ import cv2
 import numpy as np
 from common import REPO, machine, run_measured
 
-import data_prep
 import predict
+from support import figures, photos
+from support.images import IMAGE_EXTENSIONS, decode_image
+from support.model_files import choose_backend, litert_installed, load_classifier
 
 
 def make_test_photo(path):
     """A 4000x3000 JPEG of one clean sample patch, mirrored so that it has no seams, with five
     cracked sample patches planted in it (README's example figure is predict.py run on it)."""
-    clean = data_prep.decode_image(REPO / "sample_data" / "Negative" / "00264.jpg")
+    clean = decode_image(REPO / "sample_data" / "Negative" / "00264.jpg")
     tile = np.vstack([np.hstack([clean, clean[:, ::-1]]), np.hstack([clean[::-1], clean[::-1, ::-1]])])
     image = np.tile(tile, (7, 9, 1))[:3000, :4000].copy()
     cracks = sorted((REPO / "sample_data" / "Positive").glob("*.jpg"))[:5]
     for crack, (column, row) in zip(cracks, [(2, 2), (9, 3), (14, 8), (5, 10), (11, 11)]):
-        image[row * 227:(row + 1) * 227, column * 227:(column + 1) * 227] = data_prep.decode_image(crack)
+        image[row * 227:(row + 1) * 227, column * 227:(column + 1) * 227] = decode_image(crack)
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
 
 
 def import_seconds(backend):
     """Seconds to import what runs the model, in a fresh interpreter (nothing cached)."""
-    module = "ai_edge_litert.interpreter" if backend == "litert" else "model; model.tf"
+    module = "ai_edge_litert.interpreter" if backend == "litert" else "support.tf_import"
     code = f"import time; start = time.perf_counter(); import {module}; print(time.perf_counter() - start)"
     return float(subprocess.check_output([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.DEVNULL))
 
@@ -54,18 +56,20 @@ def seconds(function):
 def whole_photo_and_model(photo, backend, model, runs, work):
     """Seconds for the whole-photo pass with and without the figure, and for the model alone on its
     tiles; and the number of tiles."""
-    path, backend, _ = predict.choose_backend(model, backend)
-    classify, info = predict.load_classifier(path, backend)
+    path, backend, _ = choose_backend(model, backend)
+    classify, info = load_classifier(path, backend)
     size = info["image_size"]
 
     def whole_photo(figure=True):
-        image = data_prep.decode_image(photo)
-        result, grid, probabilities, _, lines = predict.classify_photo(
+        image = decode_image(photo)
+        result, grid, probabilities, _, lines = photos.classify_photo(
             image, classify, size, predict.PATCH_SIZE, predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
-            predict.verdict_rule(info))
+            photos.verdict_rule(info))
         if figure:
-            drawn = predict.draw_figure(image, result, grid, probabilities, lines=lines)
-            predict.save_figure(drawn, work / "photo_prediction.png", show=False)
+            banner = [result["verdict"].upper(), *photos.summary(result)[1]]
+            drawn = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], []), grid,
+                                        probabilities[:, 1], lines=lines)
+            figures.save_figure(drawn, work / "photo_prediction.png")
         return len(grid)
 
     tiles = whole_photo(figure=False)  # warm-up, and the tile count
@@ -85,8 +89,8 @@ def measure(args, work):
     if args.photo is None:
         args.photo = work / "photo_4000x3000.jpg"
         make_test_photo(args.photo)
-    backends = ["tensorflow"] + (["litert"] if predict.litert_installed() else [])
-    count = sum(1 for p in args.folder.rglob("*") if p.suffix.lower() in data_prep.IMAGE_EXTENSIONS)
+    backends = ["tensorflow"] + (["litert"] if litert_installed() else [])
+    count = sum(1 for p in args.folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     height, width = cv2.imread(str(args.photo), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape
     print(f"{machine()}\nmedian of {args.runs} runs; photo {args.photo.name} (about {width * 8}x{height * 8}), "
           f"folder {args.folder} ({count} images)\n")

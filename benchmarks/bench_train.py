@@ -16,7 +16,10 @@ import numpy as np
 from common import REPO, machine, run_measured
 
 import train
-from model import build_model, keras, tf
+from model import build_model
+from support.batches import make_dataset
+from support.cache import load_cache
+from support.tf_import import keras
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -41,7 +44,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs, the first one not counted")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
-    data, meta = train.load_cache(args.cache)
+    data, meta = load_cache(args.cache)
     x, y = data["train"]
     n = min(args.images, len(x))
     size = meta["image_size"]
@@ -51,13 +54,13 @@ def main():
     baseline = images_per_second(in_memory, n, args.epochs, size, batch_size=args.batch_size)
     print(f"model.fit on in-memory arrays:       {baseline:7.0f} images/s")
     for augment in (False, True):
-        pipeline = train.make_dataset(tf, x[:n], y[:n], args.batch_size, shuffle=True, augment=augment, capture=augment,
+        pipeline = make_dataset(x[:n], y[:n], args.batch_size, shuffle=True, augment=augment, capture=augment,
                                       seed=0)
         rate = images_per_second((pipeline,), n, args.epochs, size, shuffle=False)
         print(f"train.py pipeline, augment={str(augment):5}:  {rate:7.0f} images/s ({rate / baseline:.2f}x)")
 
     cache_mb = sum(f.stat().st_size for f in args.cache.glob("*_x.npy")) / 2**20
-    _, tensorflow_alone = run_measured([sys.executable, "-c", "import model; model.tf"], cwd=REPO)
+    _, tensorflow_alone = run_measured([sys.executable, "-c", "import support.tf_import"], cwd=REPO)
     with tempfile.TemporaryDirectory() as out:
         seconds, peak = run_measured([sys.executable, str(REPO / "train.py"), "--cache", str(args.cache),
                                       "--out", out, "--epochs", "1"])

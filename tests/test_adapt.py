@@ -7,7 +7,7 @@ import shutil
 import cv2
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
 
-from model import read_model_info
+from support.model_files import read_model_info
 
 
 def test_saved_tiles_sorted_and_merged_fine_tune_a_model_that_predict_uses(tmp_path, negative_patches,

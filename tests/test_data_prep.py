@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, SAMPLE_DATA, assert_clean_failure, run, sample_files, write_rgb
 
 import data_prep
+from support import images
 
 
 def load_split(cache, split):
@@ -43,7 +44,7 @@ def test_cache_rows_are_the_loaded_images(sample_cache):
     x, _ = load_split(sample_cache, "test")
     meta = json.loads((sample_cache / "meta.json").read_text())
     for row, path in enumerate(meta["files"]["test"][:5]):
-        np.testing.assert_array_equal(x[row], data_prep.load_image(path, 64))
+        np.testing.assert_array_equal(x[row], images.load_image(path, 64))
 
 
 def test_same_seed_gives_same_split_and_other_seed_does_not(tmp_path):
@@ -100,13 +101,16 @@ def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
 
 
 def test_a_class_with_no_readable_image_fails(tmp_path):
+    src = tmp_path / "dataset"
     for name in ("Positive", "Negative"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "Positive" / "a.jpg").write_bytes(sample_files("Positive")[0].read_bytes())
-    (tmp_path / "Negative" / "b.jpg").write_text("junk")
-    result = run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "cache")
+        (src / name).mkdir(parents=True)
+    (src / "Positive" / "a.jpg").write_bytes(sample_files("Positive")[0].read_bytes())
+    (src / "Negative" / "b.jpg").write_text("junk")
+    result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
     assert_clean_failure(result, "no usable image", "Negative")
     assert not (tmp_path / "cache").exists()
+    # a cache written into the source folder would be read back as a class of its own next time
+    assert_clean_failure(run("data_prep.py", "--src", src, "--out", src / "cache"), "is inside the image folder")
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_cache(tmp_path):
@@ -217,10 +221,10 @@ def test_killed_run_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
 def test_any_colour_mode_or_size_loads_as_rgb_uint8(tmp_path, kind, positive_patches):
     patch = positive_patches[0]
     path = write_variant(tmp_path, kind, patch)
-    image = data_prep.load_image(path, 64)
+    image = images.load_image(path, 64)
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
     if kind in ("rgba_png", "bmp"):
-        np.testing.assert_array_equal(image, data_prep.fit_to_model(data_prep.decode_image(path), 64))
+        np.testing.assert_array_equal(image, images.fit_to_model(images.decode_image(path), 64))
 
 
 def write_variant(folder, kind, patch):
@@ -264,7 +268,7 @@ def test_a_hairline_crack_stays_dark_when_shrunk_to_model_input(tmp_path, side):
     surface[:, side // 2] = 60
     path = tmp_path / "hairline.png"
     write_rgb(path, surface)
-    image = data_prep.load_image(path, 64)
+    image = images.load_image(path, 64)
     darkest_column = image.min(axis=(0, 2))
     assert darkest_column.min() <= 120  # at least half of its contrast kept
     assert np.count_nonzero(darkest_column < 170) <= 2  # still a line: one or two columns wide
@@ -321,10 +325,10 @@ def test_folder_mistakes_get_a_message_that_says_what_to_do(tmp_path):
     (unpacked / "Rejected" / "x.jpg").write_bytes(sample_files("Positive")[8].read_bytes())
     assert_clean_failure(run("data_prep.py", "--src", tmp_path), f"did you mean --src '{unpacked}'?")
     assert_clean_failure(run("data_prep.py", "--src", unpacked / "Positive" / "deeper" / "more.jpg"),
-                         "is a file; give the folder that holds Negative and Positive sub-folders")
+                         "is a file; give the folder that holds one sub-folder per class")
     assert_clean_failure(run("data_prep.py", "--src", unpacked, "--out", unpacked / "Positive" / "cache"),
                          "is inside the image folder")
-    result = run("data_prep.py", "--src", unpacked, "--out", tmp_path / "cache")
+    result = run("data_prep.py", "--src", unpacked, "--out", tmp_path / "cache", "--classes", "Negative,Positive")
     assert result.returncode == 0, result.stderr
     assert "ignoring folder(s) Rejected" in result.stdout
     assert "Positive: 4 files" in result.stdout and "(sub-folders included)" in result.stdout

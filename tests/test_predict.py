@@ -10,6 +10,8 @@ from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run,
 
 import data_prep
 import predict
+from support import images, model_files
+from support import photos as tiling
 
 CELL = 227
 
@@ -50,7 +52,7 @@ def test_named_images_get_a_verdict_and_a_figure_in_the_predictions_folder(tmp_p
         figure = predict_figure(work / "predictions" / f"{path.stem}_prediction.png")
         assert tuple(banner_colour(figure)[:2]) == (red, green)
         # below the banner, the image enlarged twice with sharp pixels (227 px is under the 480 px minimum)
-        decoded = data_prep.decode_image(path)
+        decoded = images.decode_image(path)
         expected = cv2.resize(decoded, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         np.testing.assert_array_equal(figure[-len(expected):], expected)
 
@@ -156,9 +158,9 @@ def test_predict_feeds_the_model_exactly_what_data_prep_cached(tmp_path, positiv
     for split in data_prep.SPLITS:
         x = np.load(cache / f"{split}_x.npy")
         for row, path in enumerate(meta["files"][split]):
-            image = data_prep.decode_image(path)
-            assert not predict.is_photo(image, predict.PATCH_SIZE)
-            np.testing.assert_array_equal(x[row], data_prep.fit_to_model(image, 64), err_msg=path)
+            image = images.decode_image(path)
+            assert not tiling.is_photo(image, predict.PATCH_SIZE)
+            np.testing.assert_array_equal(x[row], images.fit_to_model(image, 64), err_msg=path)
             compared += 1
     assert compared == 21
 
@@ -292,7 +294,7 @@ def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
     for name in ("clean", "planted"):
         figure = predict_figure(figures / f"{name}_prediction.png")
         scale = 1200 / cases[f"{name}.png"][1][1]
-        decoded = data_prep.decode_image(folder / f"{name}.png")
+        decoded = images.decode_image(folder / f"{name}.png")
         expected = cv2.resize(decoded, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         shown = figure[-expected.shape[0]:, :expected.shape[1]]
         differs = np.abs(shown.astype(int) - expected).max(axis=2) > 0
@@ -321,7 +323,7 @@ def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     assert not list((saved / "crack").glob("joints_x*")) and len(list((saved / "no_crack").glob("joints_x*"))) == len(mine)
     # The figure is the photo, untinted (no tile counts), with the lines it did not count drawn down the joints.
     figure = predict_figure(figures / "joints_prediction.png")
-    decoded = data_prep.decode_image(folder / "joints.png")
+    decoded = images.decode_image(folder / "joints.png")
     scale = 1200 / decoded.shape[1]
     expected = cv2.resize(decoded, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     drawn = np.abs(figure[-expected.shape[0]:, :expected.shape[1]].astype(int) - expected).max(axis=2) > 40
@@ -344,8 +346,8 @@ def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, nega
     for image, expected in ((mosaic(crack, crack, 6, 4, set()), 0),  # seamless: a crack's copies do not line up
                             (mosaic(negative_patches[0], crack, 6, 4, {(1, 1), (4, 2)}), 0),
                             (with_joints_and_band(mosaic(negative_patches[0], crack, 6, 4, set())), None)):
-        resized, _ = predict.model_scale(image, predict.tile_grid(image, 227, 113), 64)
-        lines = predict.straight_lines(resized, 64)
+        resized, _ = tiling.model_scale(image, tiling.tile_grid(image, 227, 113), 64)
+        lines = tiling.straight_lines(resized, 64)
         if expected is not None:
             assert len(lines) == expected
             continue
@@ -372,16 +374,16 @@ def test_a_hairline_crack_stays_dark_in_a_photos_tiles():
     # so a crack one pixel wide in a 12 MP photo reaches the model as dark as in a patch.
     surface = np.full((908, 1362, 3), 180, np.uint8)
     surface[:, 700] = 60
-    resized, _ = predict.model_scale(surface, predict.tile_grid(surface, 227, 113), 64)
+    resized, _ = tiling.model_scale(surface, tiling.tile_grid(surface, 227, 113), 64)
     darkest_column = resized.min(axis=(0, 2))
     assert darkest_column.min() <= 120 and np.count_nonzero(darkest_column < 170) <= 2
 
 
 def test_tile_grid_covers_edges_with_overlap():
-    assert predict.tile_starts(1000, 227, 113) == [0, 113, 226, 339, 452, 565, 678, 773]
-    assert predict.tile_starts(227, 227, 113) == [0]
+    assert tiling.tile_starts(1000, 227, 113) == [0, 113, 226, 339, 452, 565, 678, 773]
+    assert tiling.tile_starts(227, 227, 113) == [0]
     image = np.zeros((300, 5000, 3), np.uint8)
-    grid = predict.tile_grid(image, 454, 227)
+    grid = tiling.tile_grid(image, 454, 227)
     assert {s for _, _, s in grid} == {300}  # never taller than a thin photo
 
 
@@ -406,13 +408,13 @@ def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, sample_cache, sc
 def test_judge_says_crack_only_on_sure_evidence_from_a_familiar_surface():
     rule = {"threshold": 0.5, "sure_threshold": 0.8, "smooth_below": 2.5}
     grain = np.zeros(4, bool)  # no tile smoother than the floor: ordinary concrete
-    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
-    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
-    verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
+    assert tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
+    assert tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
+    verdict, reason = tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
     assert verdict == "uncertain" and reason.startswith("weak evidence: no tile reaches 0.80")
-    verdict, reason = predict.judge(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
+    verdict, reason = tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
     assert verdict == "uncertain" and reason.startswith("50% of the image is smoother than")
-    assert predict.judge(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
+    assert tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
 
 
 def test_tile_smoothness_counts_what_smoother_than_finds_in_each_cut_tile():
@@ -424,10 +426,10 @@ def test_tile_smoothness_counts_what_smoother_than_finds_in_each_cut_tile():
     corners = np.array([(x, y) for y in range(0, 300 - 64 + 1, 31) for x in range(0, 420 - 64 + 1, 29)])
     tiles = np.stack([photo[y:y + 64, x:x + 64] for x, y in corners])
     for floor in (0.5, 2.587, 40.0, 90.0):
-        expected = data_prep.smoother_than(tiles, floor)
-        assert np.array_equal(predict.tile_smoothness(photo, corners, 64, floor), expected)
-        assert np.array_equal(expected, data_prep.surface_texture(tiles) < floor)
-    assert 0 < np.mean(predict.tile_smoothness(photo, corners, 64, 2.587)) < 1
+        expected = images.smoother_than(tiles, floor)
+        assert np.array_equal(tiling.tile_smoothness(photo, corners, 64, floor), expected)
+        assert np.array_equal(expected, images.surface_texture(tiles) < floor)
+    assert 0 < np.mean(tiling.tile_smoothness(photo, corners, 64, 2.587)) < 1
 
 
 def test_a_smooth_wall_with_a_cable_is_uncertain_and_says_why(tmp_path):
@@ -480,16 +482,16 @@ def run_without(module, *args, cwd=None):
                           cwd=cwd or WORKDIR, capture_output=True, text=True, timeout=600)
 
 
-needs_litert = pytest.mark.skipif(not predict.litert_installed(), reason="no ai-edge-litert wheel for this platform")
+needs_litert = pytest.mark.skipif(not model_files.litert_installed(), reason="no ai-edge-litert wheel for this platform")
 
 
 @needs_litert
 @pytest.mark.parametrize("model", ["bundled", "trained"])
 def test_both_backends_give_the_same_probabilities(model, trained_dir, negative_patches, positive_patches):
     keras_path = PRETRAINED if model == "bundled" else trained_dir / "crack_cnn.keras"
-    batch = np.stack([data_prep.fit_to_model(p, 64) for p in negative_patches + positive_patches])
-    by_tensorflow, _ = predict.load_classifier(keras_path, "tensorflow")
-    by_litert, _ = predict.load_classifier(keras_path.with_suffix(".tflite"), "litert")
+    batch = np.stack([images.fit_to_model(p, 64) for p in negative_patches + positive_patches])
+    by_tensorflow, _ = model_files.load_classifier(keras_path, "tensorflow")
+    by_litert, _ = model_files.load_classifier(keras_path.with_suffix(".tflite"), "litert")
     np.testing.assert_allclose(by_litert(batch), by_tensorflow(batch), atol=1e-4)
     np.testing.assert_allclose(by_litert(batch[:3]), by_tensorflow(batch[:3]), atol=1e-4)  # any batch size
 

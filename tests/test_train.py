@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from conftest import REPO, assert_clean_failure, run
 
-from model import keras, read_model_info
+from support.model_files import read_model_info
+from support.tf_import import keras
 
 REPORT_FILES = ["crack_cnn.keras", "crack_cnn.tflite", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
                 "roc_curve.png", "test_predictions.png", "misclassified.png", "augmentation.png"]
@@ -177,11 +178,10 @@ def coarse_grey(image):
 
 
 def test_augmentation_figure_shows_the_training_images_turned_and_recoloured(sample_cache, tmp_path):
-    from model import tf
-    from train import save_augmentation_examples
+    from support.batches import save_augmentation_examples
 
     x = np.load(sample_cache / "train_x.npy")
-    originals, augmented = save_augmentation_examples(tf, x, np.load(sample_cache / "train_y.npy"), 7,
+    originals, augmented = save_augmentation_examples(x, np.load(sample_cache / "train_y.npy"), 7,
                                                       tmp_path / "augmentation.png")
     assert augmented.dtype == np.uint8 and len(augmented) == 6
     for original, image in zip(originals, augmented):
@@ -198,7 +198,7 @@ def test_augmentation_figure_shows_the_training_images_turned_and_recoloured(sam
 
 
 def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_path):
-    from train import THIN_CRACKS
+    from support.batches import THIN_CRACKS
 
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "tuned", "--init-from",
                  trained_dir / "crack_cnn.keras", "--epochs", "1")
@@ -218,24 +218,23 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
 
 
 def test_sources_of_different_sizes_weigh_the_same():
-    from model import tf
-    from train import make_dataset
+    from support.batches import make_dataset
 
     sources = np.r_[np.zeros(900, int), np.ones(100, int)]  # a dataset and a small site folder
     x = np.where(sources == 1, 255, 0).astype(np.uint8).reshape(1000, 1, 1, 1).repeat(3, axis=3)
     y = np.zeros(1000, np.uint8)
     drawn = np.concatenate([batch[0].numpy()[:, 0, 0, 0] for batch in
-                            make_dataset(tf, x, y, 50, shuffle=True, seed=1, sources=sources)])
+                            make_dataset(x, y, 50, shuffle=True, seed=1, sources=sources)])
     assert len(drawn) == 1000  # an epoch is as long as ever
     assert 0.4 < np.mean(drawn == 255) < 0.6  # but half of its rows come from the site
-    _, _, weights = next(iter(make_dataset(tf, x, y, 1000, sources=sources)))
+    _, _, weights = next(iter(make_dataset(x, y, 1000, sources=sources)))
     weights = weights.numpy()
     assert np.isclose(weights[:900].sum(), weights[900:].sum()) and np.isclose(weights.mean(), 1)
 
 
 def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_weight(tmp_path):
-    from model import tf
-    from train import THIN_CRACKS, add_thin_cracks, make_dataset, save_augmentation_examples, thin_crack_shapes
+    from support.batches import THIN_CRACKS, add_thin_cracks, make_dataset, save_augmentation_examples, thin_crack_shapes
+    from support.tf_import import tf
 
     shapes = thin_crack_shapes(200, 64, seed=0)
     for shape in shapes:  # a thin line across much of the patch, not a blob or a speck
@@ -243,7 +242,7 @@ def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_wei
         assert max(np.ptp(rows), np.ptp(cols)) >= 32 and (shape > 0.1).mean() < 0.15 and shape.max() > 0.3
     labels = np.r_[np.zeros(2000), np.ones(2000)].astype(np.float32)
     images, new_labels, weights = (t.numpy() for t in add_thin_cracks(
-        tf, tf.fill([4000, 64, 64, 3], 200.0), labels, tf.ones(4000), tf.constant(shapes), tf.constant([1, 2], tf.int64)))
+        tf.fill([4000, 64, 64, 3], 200.0), labels, tf.ones(4000), tf.constant(shapes), tf.constant([1, 2], tf.int64)))
     drawn = (images < 200).any(axis=(1, 2, 3))
     assert not drawn[labels == 1].any()  # a cracked image is not given a second crack
     assert THIN_CRACKS - 0.03 < drawn[labels == 0].mean() < THIN_CRACKS + 0.03
@@ -252,28 +251,28 @@ def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_wei
     assert weights[new_labels == 1].sum() == pytest.approx(weights[new_labels == 0].sum(), rel=0.02)
     # what train.py --thin-cracks feeds the model: the same, through the training pipeline
     x, y = np.full((640, 64, 64, 3), 200, np.uint8), np.zeros(640, np.uint8)
-    batches = list(make_dataset(tf, x, y, 64, shuffle=True, augment=True, seed=3, crack_shapes=tf.constant(shapes)))
+    batches = list(make_dataset(x, y, 64, shuffle=True, augment=True, seed=3, crack_shapes=tf.constant(shapes)))
     images, labels = (np.concatenate([batch[i].numpy() for batch in batches]) for i in (0, 1))
     assert ((images < 199).any(axis=(1, 2, 3)) == (labels == 1)).all() and 0.1 < labels.mean() < 0.2
     # and the augmentation figure shows some: the drawn copies are darker along a line, not overall
-    originals, augmented = save_augmentation_examples(tf, x, y, 3, tmp_path / "augmentation.png", capture=False,
+    originals, augmented = save_augmentation_examples(x, y, 3, tmp_path / "augmentation.png", capture=False,
                                                       crack_shapes=tf.constant(shapes))
     darker = (augmented < 199).any(axis=(1, 2, 3))
     assert 0 < darker.sum() < len(darker) and all((image < 199).mean() < 0.15 for image in augmented[darker])
 
 
 def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, trained_dir, tmp_path):
-    import predict
+    from support import model_files
 
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path, "--epochs", "2", "--int8-litert")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "crack_cnn.tflite").stat().st_size < 0.4 * (trained_dir / "crack_cnn.tflite").stat().st_size
     assert read_model_info(tmp_path / "crack_cnn.tflite")["litert_int8"] is True
-    if not predict.litert_installed():
+    if not model_files.litert_installed():
         pytest.skip("no ai-edge-litert wheel for this platform")
     x = np.load(sample_cache / "test_x.npy")
-    by_keras, _ = predict.load_classifier(tmp_path / "crack_cnn.keras", "tensorflow")
-    by_litert, _ = predict.load_classifier(tmp_path / "crack_cnn.tflite", "litert")
+    by_keras, _ = model_files.load_classifier(tmp_path / "crack_cnn.keras", "tensorflow")
+    by_litert, _ = model_files.load_classifier(tmp_path / "crack_cnn.tflite", "litert")
     np.testing.assert_allclose(by_litert(x), by_keras(x), atol=0.05)
 
 

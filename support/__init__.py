@@ -1,0 +1,37 @@
+"""The machinery behind the four scripts: read data_prep.py, model.py, train.py and predict.py first.
+
+Each module here holds one concern that the scripts use but a reader of the learning path can
+take on trust:
+
+    images.py       an image file to RGB pixels, resized so thin cracks stay dark (data_prep and predict)
+    safe_io.py      outputs that are whole or absent; a clean stop on Ctrl-C at any moment
+    cache.py        the .npy cache: written in parallel by data_prep, read back by train
+    tf_import.py    TensorFlow and Keras, imported without their start-up chatter
+    model_files.py  what a saved model's output means, its LiteRT copy, and what runs it in predict
+    batches.py      training batches: tf.data, balanced sources, augmentation (crack hairlines too)
+    distribute.py   GPUs, CPU replicas and several machines for train
+    evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
+    photos.py       a photo as tiles, the straight-line rule and the verdict of a crack model
+    figures.py      the figure predict draws for an image: verdict, heat map, outlines
+    html_report.py  the report of a folder of photos (predict --report)
+"""
+
+import signal
+import sys
+from pathlib import Path
+
+# Importing TensorFlow takes seconds. A Ctrl-C meanwhile should end like one at any other moment
+# (one line, status 130), not with a traceback, so when one of the scripts is running, a quiet
+# handler is in place from its first import of this package until it installs its own
+# (safe_io.run_script).
+_main = getattr(sys.modules.get("__main__"), "__file__", None)
+
+
+def _stop_before_any_work(*_):
+    print("\ninterrupted: nothing was written", file=sys.stderr)
+    raise SystemExit(130)
+
+
+if _main and Path(_main).resolve().parent == Path(__file__).resolve().parent.parent:
+    signal.signal(signal.SIGINT, _stop_before_any_work)
+    signal.signal(signal.SIGTERM, _stop_before_any_work)

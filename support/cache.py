@@ -1,0 +1,163 @@
+"""The cache that data_prep.py writes and train.py reads: {train,val,test}_{x,y}.npy and meta.json.
+
+Images are decoded by worker processes that write their rows straight into the .npy files at
+their offsets, so memory stays flat however large the data set; train.py maps the arrays and
+reads only the batches it needs, so a cache larger than RAM works too.
+"""
+
+import datetime
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from support.images import ImageError, load_image
+from support.safe_io import quiet_stderr
+
+SPLITS = ["train", "val", "test"]
+
+
+def _init_worker(outputs, size):
+    # Rows are written with plain file writes at their offsets: no pickled arrays travel back,
+    # and no worker maps the output, so memory stays near the processes' own size.
+    global _outputs, _size
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # again: the parent may be another script than data_prep
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
+    _outputs = {split: (open(path, "r+b"), offset) for split, (path, offset) in outputs.items()}
+    _size = size
+
+
+def _load_rows(task):
+    """Decode a run of consecutive rows and write them with one file write."""
+    split, start, paths = task
+    block = np.zeros((len(paths), _size, _size, 3), np.uint8)  # a failed row stays blank, then is dropped
+    errors = []
+    for i, path in enumerate(paths):
+        try:
+            block[i] = load_image(path, _size)
+        except ImageError as error:
+            errors.append((start + i, str(error)))
+    file, offset = _outputs[split]
+    file.seek(offset + start * block[0].nbytes)
+    file.write(block.tobytes())
+    file.flush()  # the pool ends its workers abruptly: nothing may wait in a buffer
+    return split, len(paths), errors
+
+
+def write_images(splits, arrays_dir, size, workers, rows_per_task=64):
+    """Fill arrays_dir/{split}_x.npy; returns {(split, row): reason} for the rows that failed."""
+    outputs = {}
+    for name, rows in splits.items():
+        path = arrays_dir / f"{name}_x.npy"
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
+        outputs[name] = (path, array.offset)  # where the rows start, after the .npy header
+        del array
+    tasks = [(name, start, [str(row[0]) for row in rows[start:start + rows_per_task]])
+             for name, rows in splits.items() for start in range(0, len(rows), rows_per_task)]
+    failures = {}
+    total = sum(len(rows) for rows in splits.values())
+    print(f"decoding {total} images with {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
+    progress = Progress(total, "decoding")
+    # "spawn": a forked copy of a parent that has TensorFlow's threads running (as in a test or a
+    # notebook) can deadlock; spawned workers start clean, on every operating system alike.
+    # The workers are started with stderr pointed at /dev/null: they report through their results,
+    # and a Ctrl-C in the terminal reaches them too, which while Python starts up means a traceback.
+    # A Ctrl-C meanwhile is held until they are all started: stopping half-way leaves one without
+    # its start-up data.
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        with quiet_stderr():
+            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (outputs, size))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)
+    with pool:
+        for split, count, errors in pool.imap_unordered(_load_rows, tasks):
+            for row, error in errors:
+                failures[(split, row)] = error
+                print(f"\nwarning: skipping {splits[split][row][0]}: {error}", file=sys.stderr)
+            progress.update(count)
+    progress.done()
+    return failures
+
+
+def drop_failed_rows(arrays_dir, split, keep):
+    """Rewrite split_x.npy with only the rows in `keep`, in chunks so memory stays flat."""
+    old_path, new_path = arrays_dir / f"{split}_x.npy", arrays_dir / f"{split}_x.kept.npy"
+    old = np.load(old_path, mmap_mode="r")
+    new = np.lib.format.open_memmap(new_path, mode="w+", dtype=np.uint8, shape=(len(keep),) + old.shape[1:])
+    for start in range(0, len(keep), 1024):
+        new[start:start + 1024] = old[keep[start:start + 1024]]
+    new.flush()
+    del old, new
+    os.replace(new_path, old_path)
+
+
+class Progress:
+    """A one-line progress counter on stderr (data_prep does not load TensorFlow for Keras' Progbar)."""
+
+    def __init__(self, total, what):
+        self.total, self.what, self.count, self.start, self.shown = total, what, 0, time.time(), 0.0
+
+    def update(self, n=1):
+        self.count += n
+        now = time.time()
+        if now - self.shown > 0.5 or self.count == self.total:
+            rate = self.count / max(now - self.start, 1e-9)
+            print(f"\r{self.what} {self.count}/{self.total} images ({rate:.0f}/s)", end="", file=sys.stderr)
+            self.shown = now
+
+    def done(self):
+        print(file=sys.stderr)
+
+
+def load_cache(folder):
+    """The cached splits as (memory-mapped) arrays plus meta.json; exits clearly if incomplete."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise SystemExit(f"error: no complete cache in {folder}/ (no meta.json); "
+                         f"run: python data_prep.py --src DATASET --out {folder}")
+    again = f"run data_prep.py again to rebuild {folder}/"
+    try:
+        meta = json.loads(meta_path.read_text())
+        counts = {split: meta["counts"][split]["total"] for split in SPLITS}
+        image_size, class_names = int(meta["image_size"]), meta["class_names"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"error: {meta_path} is damaged ({type(error).__name__}: {error}); {again}")
+    if len(class_names) < 2:
+        raise SystemExit(f"error: {meta_path} names fewer than two classes; {again}")
+    data = {}
+    for split in SPLITS:
+        try:
+            x = np.load(folder / f"{split}_x.npy", mmap_mode="r")  # paged in as needed, never copied
+            y = np.load(folder / f"{split}_y.npy")
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"error: cache {folder}/ is damaged ({error}); {again}")
+        if (len(x) != len(y) or len(x) != counts[split] or x.shape[1:] != (image_size, image_size, 3)
+                or (len(y) and y.max() >= len(class_names))):
+            raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); {again}")
+        data[split] = (x, y)
+    if len(data["train"][0]) == 0 or len(data["val"][0]) == 0:
+        raise SystemExit(f"error: cache {folder}/ has an empty train or validation split")
+    return data, meta
+
+
+def describe_cache(folder, meta):
+    """One line on where the cache came from and how old it is: a stale cache is trained on knowingly."""
+    sources = ", ".join(meta.get("sources") or [meta.get("source", "an unknown folder")])
+    try:
+        created = datetime.datetime.fromisoformat(meta["created"])
+        minutes = (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds() / 60
+        age = (f"{minutes:.0f} minutes" if minutes < 120 else f"{minutes / 60:.0f} hours" if minutes < 2880
+               else f"{minutes / 1440:.0f} days")
+        when = f"made {age} ago ({created:%Y-%m-%d %H:%M})"
+    except (KeyError, TypeError, ValueError):
+        when = "date unknown"
+    return f"cache {folder}/ from {sources}, {when}"

@@ -1,0 +1,184 @@
+"""What train.py reports about a model: test-split figures and plots for any number of classes,
+and how sure the model can be (calibrate), which predict.py uses to say "uncertain".
+
+Probabilities are always (n, classes) here (model_files.class_probabilities). With two classes
+an image is called the second class (e.g. Positive = crack) from `threshold` up; with more, the
+most probable class.
+"""
+
+import numpy as np
+
+from support.images import surface_texture
+
+SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # probabilities tried as "sure" (see calibrate)
+
+
+def predicted_classes(probs, threshold=0.5):
+    return (probs[:, 1] >= threshold).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
+
+
+def test_report(y_true, probs, class_names, threshold=0.5):
+    """Accuracy, per-class precision/recall/F1, confusion counts, and ROC AUC for two classes, as a dict."""
+    y_true = np.asarray(y_true, int)
+    y_pred = predicted_classes(probs, threshold)
+    n = len(class_names)
+    matrix = [[int(np.sum((y_true == t) & (y_pred == p))) for p in range(n)] for t in range(n)]
+    per_class = {}
+    for label, name in enumerate(class_names):
+        tp = matrix[label][label]
+        predicted = sum(matrix[t][label] for t in range(n))
+        actual = sum(matrix[label])
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    report = {"accuracy": float(np.mean(y_pred == y_true)) if len(y_true) else 0.0, "per_class": per_class,
+              "confusion_matrix": {"rows_true_cols_predicted": class_names, "counts": matrix}}
+    if n == 2:
+        fpr, tpr = roc_curve(y_true, probs[:, 1])
+        report.update(threshold=threshold, roc_auc=float(np.trapezoid(tpr, fpr)))
+    return report
+
+
+def per_source_report(y_true, probs, sources, names, threshold=0.5):
+    """Test accuracy (and recall of the last class, e.g. Positive) on each --src of the cache, printed too."""
+    right = predicted_classes(probs, threshold) == y_true
+    last = probs.shape[1] - 1
+    report = {}
+    for i, name in enumerate(names):
+        rows = sources == i
+        positives = rows & (y_true == last)
+        report[name] = {"images": int(rows.sum()), "accuracy": float(right[rows].mean()) if rows.any() else None,
+                        "crack_recall": float(right[positives].mean()) if positives.any() else None}
+        print(f"test accuracy {report[name]['accuracy'] or 0:.4f} on {rows.sum()} images from {name}")
+    return report
+
+
+def roc_curve(y_true, prob):
+    """False- and true-positive rates over all thresholds (ties kept together)."""
+    order = np.argsort(-prob, kind="stable")
+    prob, y_true = prob[order], y_true[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(prob)), len(prob) - 1]
+    tps = np.cumsum(y_true)[last_of_tie]
+    fps = (last_of_tie + 1) - tps
+    return np.r_[0, fps / max(fps[-1], 1)], np.r_[0, tps / max(tps[-1], 1)]
+
+
+def print_report(report):
+    width = max(10, *(len(name) + 1 for name in report["per_class"]))
+    print(f"\n{'':>{width}}{'precision':>11}{'recall':>9}{'f1-score':>10}{'support':>9}")
+    for name, row in report["per_class"].items():
+        print(f"{name:>{width}}{row['precision']:>11.4f}{row['recall']:>9.4f}{row['f1']:>10.4f}{row['support']:>9}")
+    total = sum(row["support"] for row in report["per_class"].values())
+    print(f"{'accuracy':>{width}}{'':>20}{report['accuracy']:>10.4f}{total:>9}")
+    if "roc_auc" in report:
+        print(f"ROC AUC {report['roc_auc']:.4f}, threshold {report['threshold']}")
+    counts = " ".join("[" + " ".join(map(str, row)) + "]" for row in report["confusion_matrix"]["counts"])
+    print(f"confusion matrix (rows true, columns predicted): [{counts}]\n")
+
+
+def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5):
+    """What predict.py needs to judge its own evidence, measured on this model's data.
+
+    sure_threshold: for a crack model, the lowest crack probability from which the validation
+      split's crack calls are at least 99.9% right; for other models, the lowest top-class
+      probability from which all its calls are. Below it, predict says "uncertain".
+    smooth_below (crack models): the texture (images.surface_texture) that 99.5% of training
+      images exceed; a photo mostly smoother than that is unlike anything the model learned from.
+    """
+    if crack_model:
+        calls, right = val_probs[:, 1], val_y == 1
+    else:
+        calls, right = val_probs.max(axis=1), predicted_classes(val_probs, threshold) == val_y
+    sure = next((t for t in SURE_CANDIDATES if np.sum((calls >= t) & right) >= 0.999 * np.sum(calls >= t)),
+                SURE_CANDIDATES[-1])
+    if not crack_model:
+        return {"sure_threshold": sure}
+    texture = np.concatenate([surface_texture(np.asarray(train_x[i:i + 4096])) for i in range(0, len(train_x), 4096)])
+    return {"sure_threshold": max(sure, threshold), "smooth_below": round(float(np.percentile(texture, 0.5)), 3)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_image_grid(images, titles, path, heading, colors=None, columns=3):
+    """Save labelled images as a grid PNG."""
+    plt = pyplot()
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.5 * rows + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, image, title) in enumerate(zip(axes.flat, images, titles)):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=9, color=colors[i] if colors else "black")
+    fig.suptitle(heading)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_history(history, path):
+    """Accuracy, loss (log scale: the late epochs' differences are small) and the learning rate per epoch."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key in zip(axes, ["accuracy", "loss"]):
+        ax.plot(epochs, history[key], "o-", label="training")
+        ax.plot(epochs, history[f"val_{key}"], "o-", label="validation")
+        ax.set(xlabel="epoch", ylabel=key, title=key.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[1].set_yscale("log")
+    axes[2].plot(epochs, history["learning_rate"], "o-", color="grey")
+    axes[2].set(xlabel="epoch", ylabel="learning rate", title="Learning rate (at the end of each epoch)")
+    axes[2].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_test_figures(folder, x, y, probs, report, class_names, seed):
+    """confusion_matrix.png, roc_curve.png (two classes), test_predictions.png and misclassified.png."""
+    plt = pyplot()
+    counts = np.array(report["confusion_matrix"]["counts"])
+    side = 3.2 + 0.6 * len(class_names)
+    fig, ax = plt.subplots(figsize=(side, side - 0.6))
+    ax.imshow(counts, cmap="Blues")
+    for (t, p), n in np.ndenumerate(counts):
+        ax.text(p, t, str(n), ha="center", va="center", fontsize=14, color="white" if n > counts.max() / 2 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30 if len(class_names) > 3 else 0)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (test split)")
+    fig.tight_layout()
+    fig.savefig(folder / "confusion_matrix.png", dpi=100)
+    plt.close(fig)
+    if "roc_auc" in report:
+        fpr, tpr = roc_curve(y, probs[:, 1])
+        fig, ax = plt.subplots(figsize=(4.8, 4.5))
+        ax.plot(fpr, tpr, label=f"AUC = {report['roc_auc']:.4f}")
+        ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set(xlabel="false-positive rate", ylabel="true-positive rate",
+               title=f"ROC curve, {class_names[1]} (test split)")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        fig.savefig(folder / "roc_curve.png", dpi=100)
+        plt.close(fig)
+    predicted = predicted_classes(probs, report.get("threshold", 0.5))
+    sample = np.random.default_rng(seed).choice(len(x), size=min(16, len(x)), replace=False)
+    wrong = np.flatnonzero(predicted != y)
+    for rows, name, heading in ((sample, "test_predictions.png", "Sample test predictions"),
+                                (wrong[:16], "misclassified.png", f"Misclassified test images ({len(wrong)} of "
+                                 f"{len(x)}" + (", first 16)" if len(wrong) > 16 else ")"))):
+        titles = [f"true {class_names[y[r]]}\n{class_names[predicted[r]]} {probs[r, predicted[r]]:.3f}" for r in rows]
+        colors = ["seagreen" if predicted[r] == y[r] else "crimson" for r in rows]
+        save_image_grid([x[r] for r in rows], titles, folder / name, heading, colors=colors, columns=4)

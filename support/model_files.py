@@ -1,0 +1,199 @@
+"""A saved model and what its output means: the .keras file, its LiteRT copy, and what runs it.
+
+train.py stores the model's info (class names, input size, thresholds, what it was trained on)
+as crack_classifier.json inside the .keras archive (Keras ignores it) and in the .tflite file's
+metadata, so predict.py never has to guess what a model's output means. predict.py runs the
+LiteRT copy when it can (a photo in well under a second, without importing TensorFlow) and the
+.keras file with TensorFlow otherwise.
+
+Two classes: one sigmoid output, the probability of the second class. More: one softmax output
+per class. class_probabilities() turns either into one column per class.
+"""
+
+import json
+import importlib.util
+import os
+import struct
+import zipfile
+
+import numpy as np
+
+from support.safe_io import quiet_stderr, writing
+
+INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models saved before still load
+CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (its info says so)
+
+
+def is_crack_model(info):
+    """Whether a model tells cracks from clean concrete (older models say so by their class names)."""
+    return info.get("crack_model", info["class_names"] == CRACK_CLASSES)
+
+
+def output_width(class_names):
+    return 1 if len(class_names) == 2 else len(class_names)
+
+
+def class_probabilities(outputs):
+    """(n, classes) probabilities from a model's outputs: a sigmoid's p becomes (1 - p, p)."""
+    outputs = np.asarray(outputs, np.float32).reshape(len(outputs), -1)
+    return np.hstack([1 - outputs, outputs]) if outputs.shape[1] == 1 else outputs
+
+
+def save_model(model, path, info):
+    """Save a .keras file with `info` (what the output means) inside it, complete or not at all."""
+    with writing(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:  # Keras reads only its own members of the archive
+            archive.writestr(INFO_NAME, json.dumps(info, indent=1))
+
+
+def export_litert(model, path, info, int8_examples=None):
+    """Save the model as a LiteRT flat buffer (.tflite) with `info` in its metadata.
+
+    It takes the same raw uint8 RGB batches as the .keras model (any batch size) and gives the
+    same probabilities. The info is kept where TFLite keeps metadata (a named buffer, like the
+    converter's own min_runtime_version), so the one file is all a device needs.
+
+    int8_examples (uint8 images, a few hundred training images): quantise weights and activations
+    to int8, with these images setting the activations' ranges. A quarter of the size and about
+    three times faster; probabilities then differ from the .keras model's by up to a few hundredths.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from support.tf_import import tf
+
+    size = model.input_shape[1]
+    quantise = {}
+    if int8_examples is not None:
+        quantise = {"optimizations": [tf.lite.Optimize.DEFAULT],
+                    "representative_dataset": lambda: ([image[None]] for image in int8_examples)}
+    with writing(path) as tmp:
+        with quiet_stderr():  # the converter's C++ progress lines
+            model.export(str(tmp), format="litert", verbose=False,
+                         input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)], **quantise)
+        flat = flatbuffer_utils.read_model(str(tmp))
+        buffer = schema.BufferT()
+        buffer.data = list(json.dumps(info).encode())
+        flat.buffers.append(buffer)
+        metadata = schema.MetadataT()
+        metadata.name, metadata.buffer = INFO_NAME, len(flat.buffers) - 1
+        flat.metadata.append(metadata)
+        flatbuffer_utils.write_model(flat, str(tmp))
+
+
+def read_model_info(path):
+    """The info a .keras or .tflite model was saved with; raises ValueError if it has none.
+
+    Reads the file only: no TensorFlow is imported.
+    """
+    try:
+        if str(path).endswith(".tflite"):
+            return json.loads(read_tflite_metadata(path)[INFO_NAME])
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(INFO_NAME))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ValueError(f"it does not say what its output means ({INFO_NAME} inside it: {error}); "
+                         "save it with train.py") from None
+
+
+def read_tflite_metadata(path):
+    """{name: bytes} of a .tflite file's metadata, read with the flat buffer schema that comes with
+    the LiteRT runtime (or TensorFlow's copy of it); raises ValueError if it is not a flat buffer."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        flat = schema.Model.GetRootAs(data)
+        entries = [flat.Metadata(i) for i in range(flat.MetadataLength())]
+        return {m.Name().decode(): flat.Buffers(m.Buffer()).DataAsNumpy().tobytes() for m in entries}
+    except (struct.error, IndexError, AttributeError, UnicodeDecodeError):  # offsets pointing nowhere
+        raise ValueError("it is not a LiteRT flat buffer (damaged, or another format)") from None
+
+
+def choose_backend(model_path, backend):
+    """(path to load, backend name, note or "") for --model and --backend.
+
+    LiteRT starts in a fraction of a second where TensorFlow takes seconds, so it is used when
+    its runtime is installed and the model has a .tflite version (train.py writes one beside
+    the .keras file; a .tflite of another training run is not used). Otherwise TensorFlow runs
+    the .keras file, with a note saying why.
+    """
+    tflite_path = model_path.with_suffix(".tflite")
+    keras_path = model_path.with_suffix(".keras") if model_path.suffix == ".tflite" else model_path
+    if backend == "tensorflow":
+        if not keras_path.is_file():
+            raise SystemExit(f"error: --backend tensorflow needs {keras_path}, which does not exist")
+        return keras_path, "tensorflow", ""
+    has_runtime = litert_installed()
+    if backend == "litert" or model_path.suffix == ".tflite":
+        if has_runtime and tflite_path.is_file():
+            return tflite_path, "litert", ""
+        if not tflite_path.is_file():
+            raise SystemExit(f"error: --backend litert needs {tflite_path}, which does not exist")
+        if model_path.suffix == ".tflite" and backend == "auto" and keras_path.is_file():
+            return keras_path, "tensorflow", f"note: the LiteRT runtime is not installed; using {keras_path} with TensorFlow"
+        raise SystemExit(f"error: {tflite_path} needs the LiteRT runtime: pip install ai-edge-litert "
+                         "(wheels for Linux x86_64/aarch64, macOS arm64, Windows x86_64)")
+    if not tflite_path.is_file():
+        return keras_path, "tensorflow", ""
+    if not has_runtime:
+        return keras_path, "tensorflow", ("note: the LiteRT runtime is not installed (pip install ai-edge-litert), "
+                                          "so TensorFlow runs the model: slower to start")
+    try:
+        same = read_model_info(keras_path) == read_model_info(tflite_path)
+    except (OSError, ValueError) as error:
+        return keras_path, "tensorflow", f"note: {tflite_path} is not used: {error}"
+    if same:
+        return tflite_path, "litert", ""
+    return keras_path, "tensorflow", f"note: {tflite_path} is from another training run than {keras_path}: not used"
+
+
+def litert_installed():
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def load_classifier(model_path, backend):
+    """(classify, info): classify maps a uint8 batch to (n, classes) probabilities; info says what
+    they mean. A model whose input or output disagrees with its info is refused with one line."""
+    try:
+        info = read_model_info(model_path)
+        classify, input_shape, width = (litert_classifier if backend == "litert" else keras_classifier)(model_path)
+        size, names = int(info["image_size"]), list(info["class_names"])
+    except Exception as exc:  # Keras and LiteRT raise many types for a damaged or foreign file
+        raise SystemExit(f"error: cannot load model {model_path}: {str(exc).splitlines()[0]}")
+    if tuple(input_shape[1:]) != (size, size, 3):
+        raise SystemExit(f"error: {model_path} takes input {tuple(input_shape[1:])} but its info says "
+                         f"{size}x{size} RGB; save it again with train.py")
+    if len(names) < 2 or width != output_width(names):
+        raise SystemExit(f"error: {model_path} gives {width} outputs per image but its info names "
+                         f"{len(names)} classes ({', '.join(map(str, names))}); save it again with train.py")
+    return (lambda batch: class_probabilities(classify(batch))), info
+
+
+def keras_classifier(path):
+    from support.tf_import import keras, tf
+
+    model = keras.models.load_model(path, compile=False)
+    # One traced graph for every batch size: no re-tracing when the last batch is shorter.
+    infer = tf.function(lambda x: model(x, training=False),
+                        input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)])
+    return (lambda batch: infer(np.asarray(batch)).numpy()), model.input_shape, model.output_shape[-1]
+
+
+def litert_classifier(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path), num_threads=os.cpu_count()).get_signature_runner()
+    (name, details), = runner.get_input_details().items()
+    (output, output_details), = runner.get_output_details().items()
+
+    def classify(batch):
+        return runner(**{name: np.asarray(batch, np.uint8)})[output]
+
+    with quiet_stderr():  # the first call prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        classify(np.zeros((1, *details["shape"][1:]), np.uint8))
+    return classify, details["shape_signature"], int(output_details["shape"][-1])

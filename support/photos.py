@@ -1,0 +1,292 @@
+"""What a model says about a whole image: a photo cut into tiles, and the verdict its tiles give.
+
+An image up to about a patch in size (either side under twice the tile) is classified whole. A
+larger photo, such as a 12 MP phone picture, is cut into tiles of the dataset's patch size (227
+px) every half tile: that is the scale the training patches were cut at, whereas shrinking the
+whole photo would make a crack thinner than a pixel.
+
+A crack model's verdict is crack / uncertain / no crack (judge_cracks), and a tile that fires only
+because of a long straight line (a joint, an edge, a border) does not count (straight_lines).
+Any other model's verdict is the class most of its sure tiles show, or uncertain (judge_classes).
+"""
+
+import cv2
+import numpy as np
+
+from support.images import laplacian_magnitude, resize
+from support.model_files import is_crack_model
+
+UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
+# Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
+# a half; a crack rarely does. Gaps of up to half a tile are bridged, segments under a quarter are
+# grain, and a line is taken out with 3 model pixels (11 photo pixels) either side.
+LINE_MIN_TILES, LINE_GAP_TILES, LINE_PIECE_TILES, LINE_STRIP_TILES = 1.5, 0.5, 0.25, 3 / 64
+
+
+def verdict_rule(info, threshold=None):
+    """The limits the verdicts use, from a model's info; `threshold` (--threshold) replaces its own."""
+    threshold = info.get("threshold", 0.5) if threshold is None else threshold
+    # A model saved before train.py calibrated its models has no sure threshold or texture floor.
+    sure = info.get("sure_threshold", threshold)
+    return {"class_names": list(info["class_names"]), "crack_model": is_crack_model(info), "threshold": threshold,
+            "sure_threshold": max(threshold, sure) if is_crack_model(info) else sure,
+            "smooth_below": info.get("smooth_below", 0.0)}
+
+
+def predicted_classes(probs, rule):
+    """Each row's class: for two classes the second from the threshold up, else the most probable."""
+    return (probs[:, 1] >= rule["threshold"]).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
+
+
+def is_photo(image, tile):
+    """Much larger than a patch: either side at least twice the tile."""
+    return tile > 0 and max(image.shape[:2]) >= 2 * tile
+
+
+def tile_starts(length, tile, stride):
+    """Tile offsets along one side, the last flush with the edge so every pixel is covered."""
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def tile_grid(image, tile, stride):
+    """(x, y, side) of every tile in photo pixels; square tiles, shrunk on a thin image."""
+    height, width = image.shape[:2]
+    side = min(tile, height, width)
+    return [(x, y, side) for y in tile_starts(height, side, stride) for x in tile_starts(width, side, stride)]
+
+
+def model_scale(image, grid, size):
+    """(resized, corners): the photo resized once so that a tile becomes size x size pixels, and each
+    tile's top-left corner in it.
+
+    Tiles are then cut by slicing, which costs next to nothing beside the model (the photo goes
+    through data_prep.resize, as a patch does; a tile's edge may shift by half a model pixel).
+    """
+    side = grid[0][2]
+    scale = size / side
+    resized = resize(image, round(image.shape[1] * scale), round(image.shape[0] * scale))
+    height, width = resized.shape[:2]
+    if min(height, width) < size:  # a thin photo rounded down: pad the last row or column
+        resized = cv2.copyMakeBorder(resized, 0, max(0, size - height), 0, max(0, size - width), cv2.BORDER_REPLICATE)
+        height, width = resized.shape[:2]
+    corners = np.array([(min(round(x * scale), width - size), min(round(y * scale), height - size)) for x, y, _ in grid])
+    return resized, corners
+
+
+def classify_in_batches(classify, tiles, batch_size):
+    """(tiles x classes) probabilities, batch_size tiles per model call."""
+    return np.concatenate([classify(np.stack(tiles[start:start + batch_size]))
+                           for start in range(0, len(tiles), batch_size)])
+
+
+def tile_smoothness(resized, corners, size, floor):
+    """data_prep.smoother_than(tile, floor) for every tile, from one pass over the whole photo.
+
+    A tile's inner pixels have the same Laplacian in the photo as in the tile cut out, so the
+    pixels below the floor are found once and counted per tile with an integral image, instead
+    of filtering every pixel four times (tiles overlap by half in both directions).
+    """
+    below = np.uint8(laplacian_magnitude(resized[None])[0] < floor)  # pixel (i + 1, j + 1) of the photo
+    counts = cv2.integral(below)  # counts[i, j]: how many of below[:i, :j] are set
+    inner = size - 2
+    x, y = corners[:, 0], corners[:, 1]
+    inside = counts[y + inner, x + inner] - counts[y, x + inner] - counts[y + inner, x] + counts[y, x]
+    return inside > inner * inner // 2
+
+
+def judge_cracks(probabilities, smooth, rule):
+    """(verdict, reason) for an image from its tiles' crack probabilities and which tiles are smoother
+    than the model's texture floor (images.smoother_than).
+
+    "crack" needs a tile at or above the model's sure threshold, where its validation calls were
+    99.9% right; a tile between the threshold and that is weak evidence. And when most of the
+    image is smoother than 99.5% of the training images, the model is outside what it learned,
+    so its alarms there are "uncertain" too. Both limits are measured by train.py (calibrate).
+    """
+    if not np.any(probabilities >= rule["threshold"]):
+        return "no crack", ""
+    smooth_share = float(np.mean(smooth))
+    if smooth_share >= UNFAMILIAR_SHARE:
+        return "uncertain", (f"{smooth_share:.0%} of the image is smoother than 99.5% of the training images: a painted "
+                             "surface, or photographed far closer than the dataset (a larger --tile may help)")
+    if probabilities.max() < rule["sure_threshold"]:
+        return "uncertain", f"weak evidence: no tile reaches {rule['sure_threshold']:.2f}, the model's sure threshold"
+    return "crack", ""
+
+
+def judge_classes(probs, rule):
+    """(verdict, reason) for an image from its tiles' class probabilities (n tiles x classes).
+
+    A tile is sure when its class's probability reaches the model's sure threshold, from which its
+    validation calls were 99.9% right (train.py measures it). The verdict is the class most sure
+    tiles show (for a patch: its class when sure); with no sure tile, it is uncertain.
+    """
+    predicted = predicted_classes(probs, rule)
+    sure = probs[np.arange(len(probs)), predicted] >= rule["sure_threshold"]
+    if not sure.any():
+        where = "no tile reaches" if len(probs) > 1 else "below"
+        return "uncertain", f"weak evidence: {where} {rule['sure_threshold']:.2f}, the model's sure probability"
+    return rule["class_names"][np.bincount(predicted[sure], minlength=probs.shape[1]).argmax()], ""
+
+
+def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_lines=0):
+    """The verdict and the figures that explain it, for one image from its tiles' probabilities
+    (a patch: one tile, no grid)."""
+    names = rule["class_names"]
+    result = {"tiles": len(probs), "probabilities": dict(zip(names, probs.max(axis=0).tolist()))}
+    if rule["crack_model"]:
+        verdict, reason = judge_cracks(probs[:, 1], smooth, rule)
+        cracked = probs[:, 1] >= rule["threshold"]
+        share = covered_share(image_shape, grid, cracked) if grid else float(cracked[0])
+        return result | {"verdict": verdict, "reason": reason, "probability": float(probs[:, 1].max()),
+                         "cracked_tiles": int(cracked.sum()), "cracked_share": share,
+                         "straight_line_tiles": fired_on_lines}
+    verdict, reason = judge_classes(probs, rule)
+    predicted = predicted_classes(probs, rule)
+    label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
+    counts = {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}
+    share = covered_share(image_shape, grid, predicted == label) if grid else 1.0
+    return result | {"verdict": verdict, "reason": reason, "probability": float(probs[:, label].max()),
+                     "class": names[label], "tile_classes": counts, "share": share}
+
+
+def summary(result):
+    """(the main measure, [further phrases]) of a result, for predict's line and its figure's banner."""
+    if "cracked_tiles" in result:
+        if result["tiles"] == 1:
+            return f"crack probability {result['probability']:.3f}", []
+        more = [f"{result['cracked_tiles']} of {result['tiles']} tiles cracked, {result['cracked_share']:.1%} of the photo"]
+        if result["straight_line_tiles"]:
+            more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, edges): "
+                        "not counted")
+        return f"highest tile probability {result['probability']:.3f}", more
+    ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+    if result["tiles"] == 1:
+        return ", ".join(f"{name} {p:.3f}" for name, p in ranked), []
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda item: -item[1]))
+    return (f"highest {result['class']} tile probability {result['probability']:.3f}",
+            [f"tiles by class: {counts} of {result['tiles']}", f"{result['class']} on {result['share']:.1%} of the photo"])
+
+
+def classify_photo(image, classify, size, tile, stride, batch_size, rule):
+    """(result, tile grid, tile probabilities that count, as the model saw them, straight lines) for
+    a photo (probabilities: tiles x classes).
+
+    For a crack model, a tile that fires only because of a long straight line (see straight_lines)
+    does not count: its crack probability becomes that of the tile with the lines taken out
+    (without_straight_lines), if lower. The lines are returned in photo pixels, for the figure.
+    """
+    grid = tile_grid(image, tile, stride)
+    resized, corners = model_scale(image, grid, size)
+    seen = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
+    counted, used = seen.copy(), np.zeros((0, 4), np.float32)
+    if rule["crack_model"]:
+        fired = seen[:, 1] >= rule["threshold"]
+        lines = straight_lines(resized, size) if fired.any() else used
+        crossing = {}  # fired tile -> the lines through it
+        for i in np.flatnonzero(fired):
+            through = [line for line in lines if crosses(line, corners[i], size)]
+            if through:
+                crossing[i] = np.array(through)
+        if crossing:
+            crossed = list(crossing)
+            line_free = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
+                                                       for i in crossed], batch_size)
+            counted[crossed] = np.where(line_free[:, 1:] < seen[crossed, 1:], line_free, seen[crossed])  # never add one
+            used = np.unique(np.concatenate(list(crossing.values())), axis=0)
+        on_lines = int(np.sum(fired & (counted[:, 1] < rule["threshold"])))
+        smooth = tile_smoothness(resized, corners, size, rule["smooth_below"])
+        result = image_result(counted, smooth, rule, image.shape, grid, on_lines)
+    else:
+        result = image_result(counted, None, rule, image.shape, grid)
+    return result, grid, counted, seen, used * (grid[0][2] / size)
+
+
+def straight_lines(resized, size):
+    """The long straight lines of a photo at model scale, (N, 4) as x1, y1, x2, y2: joints, edges of
+    slabs and frames, photo borders. The network calls any dark line a crack; these are not.
+
+    OpenCV's line segment detector finds straight edges with no threshold to tune (it keeps a
+    segment only where its pixels line up beyond chance). A probabilistic Hough transform proposes
+    the lines on which segments lie, across short gaps (moss, a stain, a crossing joint), at least
+    LINE_MIN_TILES tiles long; a line is kept where segments running along it cover half its
+    length. A crack's edge turns every few pixels: its segments are short, point every way, and do
+    not add up to such a line. A joint may be found more than once (its two edges): harmless.
+    """
+    grey = cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY)
+    segments = cv2.createLineSegmentDetector().detect(grey)[0]
+    segments = np.zeros((0, 4), np.float32) if segments is None else segments.reshape(-1, 4)
+    segments = segments[np.hypot(*(segments[:, 2:] - segments[:, :2]).T) >= LINE_PIECE_TILES * size]  # shorter: grain
+    pieces = np.zeros_like(grey)
+    for x1, y1, x2, y2 in np.round(segments).astype(int):
+        cv2.line(pieces, (x1, y1), (x2, y2), 255, 2)  # 2 px wide: pieces a pixel off one line still vote for it
+    length = round(LINE_MIN_TILES * size)
+    proposed = cv2.HoughLinesP(pieces, 1, np.pi / 360, threshold=round(0.6 * length), minLineLength=length,
+                               maxLineGap=round(LINE_GAP_TILES * size))
+    proposed = np.zeros((0, 4), np.float32) if proposed is None else proposed.reshape(-1, 4).astype(np.float32)
+    return np.array([line for line in proposed if share_along(segments, line) >= 0.5], np.float32).reshape(-1, 4)
+
+
+def share_along(segments, line):
+    """The share of a line's length that segments running along it cover (a joint's two edges count twice)."""
+    along = running_along(segments, line)
+    return np.hypot(*(segments[along, 2:] - segments[along, :2]).T).sum() / np.hypot(*(line[2:] - line[:2]))
+
+
+def running_along(segments, line, tolerance=2.0):
+    """Which segments run along a line: parallel within 5 degrees, their middles within `tolerance`
+    pixels of it and not beyond its ends."""
+    start, end = line[:2], line[2:]
+    length = np.hypot(*(end - start))
+    unit = (end - start) / length
+    normal = np.array([-unit[1], unit[0]])
+    directions = segments[:, 2:] - segments[:, :2]
+    middles = (segments[:, :2] + segments[:, 2:]) / 2 - start
+    return ((np.abs(directions @ unit) >= np.cos(np.radians(5)) * np.hypot(*directions.T))
+            & (np.abs(middles @ normal) <= tolerance)
+            & (middles @ unit >= -tolerance) & (middles @ unit <= length + tolerance))
+
+
+def crosses(line, corner, size):
+    """Whether a line (x1, y1, x2, y2) passes through the size x size tile at corner (x, y)."""
+    x1, y1, x2, y2 = (round(float(v)) for v in line)
+    return cv2.clipLine((int(corner[0]), int(corner[1]), size, size), (x1, y1), (x2, y2))[0]
+
+
+def without_straight_lines(resized, corner, lines, size):
+    """The tile at `corner` with the straight lines through it taken out: whatever lies beyond a line,
+    seen from the tile's centre, is replaced by the mirror image of the near side, the line itself
+    and LINE_STRIP_TILES on either side included. A joint, an edge or a band along the border is
+    gone; a crack on the near side stays, and one on the far side is seen by a neighbouring tile
+    (tiles overlap by half).
+    """
+    strip = LINE_STRIP_TILES * size
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    px, py = xs + corner[0], ys + corner[1]
+    centre = corner + size / 2
+    for _ in range(2):  # a pixel mirrored over one line may land beyond another where joints cross
+        for line in lines:
+            start, end = line[:2], line[2:]
+            length = np.hypot(*(end - start))
+            along_unit = (end - start) / length
+            normal = np.array([-along_unit[1], along_unit[0]])
+            side = 1 if (centre - start) @ normal >= 0 else -1
+            distance = side * ((px - start[0]) * normal[0] + (py - start[1]) * normal[1])  # > 0: near side
+            along = (px - start[0]) * along_unit[0] + (py - start[1]) * along_unit[1]
+            beyond = (distance < strip) & (along > -strip) & (along < length + strip)
+            shift = np.where(beyond, 2 * (strip - distance) * side, 0)  # mirrored over the strip's near edge
+            px, py = px + shift * normal[0], py + shift * normal[1]
+    return cv2.remap(resized, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
+
+
+def covered_share(image_shape, grid, chosen):
+    """Fraction of the photo covered by at least one chosen tile."""
+    covered = np.zeros(image_shape[:2], bool)
+    for (x, y, s), flag in zip(grid, chosen):
+        if flag:
+            covered[y:y + s, x:x + s] = True
+    return float(covered.mean())
