@@ -1,0 +1,181 @@
+"""Your own classes, with no code edited: the class folders name them, from data_prep to predict."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import PRETRAINED, assert_clean_failure, run, write_rgb
+
+from support import model_files
+
+CLASSES = ["blotch", "clean", "line"]  # sorted, as data_prep labels them
+
+
+def surface(rng, side=96):
+    """A grey concrete-like texture."""
+    grain = rng.normal(150, 18, (side, side, 1)) + rng.normal(0, 6, (side, side, 3))
+    return cv2.GaussianBlur(grain, (3, 3), 0).clip(0, 255).astype(np.uint8)
+
+
+def patch(kind, rng, side=96):
+    image = surface(rng, side)
+    if kind == "line":
+        y0, y1 = (int(v) for v in rng.integers(0, side, 2))
+        cv2.line(image, (0, y0), (side - 1, y1), (45, 45, 45), 4)
+    elif kind == "blotch":
+        centre = tuple(int(v) for v in rng.integers(side // 4, 3 * side // 4, 2))
+        cv2.circle(image, centre, int(rng.integers(side // 8, side // 5)), (70, 60, 50), -1)
+    return image
+
+
+def make_classes(folder, names, per_class=60, seed=0):
+    rng = np.random.default_rng(seed)
+    for name, kind in zip(names, CLASSES if len(names) == 3 else ["clean", "line"]):
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            write_rgb(folder / name / f"{name}_{i:03d}.png", patch(kind, rng))
+    return folder
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def three_classes(tmp_path_factory):
+    """clean / line / blotch patches through data_prep and train, as the README's commands run them."""
+    work = tmp_path_factory.mktemp("classes")
+    src = make_classes(work / "surfaces", ["clean", "line", "blotch"], per_class=150)
+    prep = run("data_prep.py", "--src", src, "--out", work / "cache")
+    assert prep.returncode == 0, prep.stderr
+    trained = run("train.py", "--cache", work / "cache", "--out", work / "model", "--epochs", "20")
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    return work, prep, trained
+
+
+def test_every_sub_folder_is_a_class_and_the_model_says_so(three_classes):
+    work, prep, trained = three_classes
+    assert "in 3 classes (blotch, clean, line)" in prep.stdout
+    assert json.loads((work / "cache" / "meta.json").read_text())["class_names"] == CLASSES
+    info = model_files.read_model_info(work / "model" / "crack_cnn.keras")
+    assert info["class_names"] == CLASSES and info["crack_model"] is False
+    assert model_files.read_model_info(work / "model" / "crack_cnn.tflite") == info
+    metrics = json.loads((work / "model" / "metrics.json").read_text())
+    assert list(metrics["per_class"]) == CLASSES and len(metrics["confusion_matrix"]["counts"]) == 3
+    assert metrics["thin_cracks"] == 0.0 and "roc_auc" not in metrics  # no drawn cracks; ROC is for two classes
+    assert metrics["accuracy"] > 0.8  # far above chance (1/3) after 20 epochs on 315 images
+    assert all(name in trained.stdout for name in CLASSES)  # the report names them
+    for figure in ("confusion_matrix.png", "misclassified.png", "test_predictions.png", "training_curves.png"):
+        assert (work / "model" / figure).stat().st_size > 5000
+    assert not (work / "model" / "roc_curve.png").exists()
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "litert"])
+def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_path, backend):
+    if backend == "litert" and not model_files.litert_installed():
+        pytest.skip("no ai-edge-litert wheel for this platform")
+    work, _, _ = three_classes
+    image = work / "surfaces" / "line" / "line_000.png"
+    result = run("predict.py", image, "--model", work / "model" / "crack_cnn.keras", "--backend", backend,
+                 "--out", tmp_path / "figures", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = next(s for s in result.stdout.splitlines() if s.startswith(str(image)))
+    assert all(f"{name} 0." in line or f"{name} 1." in line for name in CLASSES), line
+    assert "crack" not in line
+    assert (tmp_path / "figures" / "line_000_prediction.png").is_file()
+
+    result = run("predict.py", work / "surfaces", "--model", work / "model" / "crack_cnn.keras", "--backend", backend,
+                 "--csv", tmp_path / "all.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(tmp_path / "all.csv")
+    assert len(rows) == 450 and "crack_probability" not in rows[0]
+    assert [c for c in rows[0] if c.startswith("probability_")] == [f"probability_{n}" for n in CLASSES]
+    for row in rows:
+        probabilities = [float(row[f"probability_{n}"]) for n in CLASSES]
+        assert abs(sum(probabilities) - 1) < 1e-3 and row["verdict"] in CLASSES + ["uncertain"]
+    called = [row["verdict"] for row in rows if row["verdict"] != "uncertain"]
+    right = [row["verdict"] == row["path"].split("/")[-2] for row in rows if row["verdict"] != "uncertain"]
+    assert len(called) > 150 and np.mean(right) > 0.8
+    assert "450 images classified" in result.stdout and "uncertain" in result.stdout.splitlines()[-1]
+
+
+def test_both_backends_give_the_same_class_probabilities(three_classes):
+    if not model_files.litert_installed():
+        pytest.skip("no ai-edge-litert wheel for this platform")
+    work, _, _ = three_classes
+    x = np.load(work / "cache" / "test_x.npy")
+    by_keras, _ = model_files.load_classifier(work / "model" / "crack_cnn.keras", "tensorflow")
+    by_litert, _ = model_files.load_classifier(work / "model" / "crack_cnn.tflite", "litert")
+    assert by_keras(x).shape == (len(x), 3)
+    np.testing.assert_allclose(by_litert(x), by_keras(x), atol=1e-4)
+
+
+def test_a_photo_is_tiled_and_mapped_for_any_model(three_classes, tmp_path):
+    work, _, _ = three_classes
+    rng = np.random.default_rng(5)
+    photo = np.vstack([np.hstack([patch("line" if (r, c) == (1, 2) else "clean", rng) for c in range(5)])
+                       for r in range(4)])
+    write_rgb(tmp_path / "wall.png", photo)
+    result = run("predict.py", tmp_path / "wall.png", "--model", work / "model" / "crack_cnn.keras", "--tile", "96",
+                 "--map-class", "line", "--tiles-csv", tmp_path / "tiles.csv", "--out", tmp_path / "figures",
+                 "--save-tiles", tmp_path / "saved")
+    assert result.returncode == 0, result.stderr
+    assert "tiles by class:" in result.stdout
+    tiles = read_csv(tmp_path / "tiles.csv")
+    assert len(tiles) == 7 * 9 and {f"probability_{n}" for n in CLASSES} <= set(tiles[0])
+    saved = list((tmp_path / "saved").rglob("*.jpg"))  # by predicted class, ready to sort into class folders
+    assert len(saved) == len(tiles) and {p.parent.name for p in saved} <= set(CLASSES)
+    figure = cv2.imread(str(tmp_path / "figures" / "wall_prediction.png"))
+    assert figure.shape[1] > photo.shape[1]  # the photo, enlarged, beside the colour bar of p(line)
+
+
+def test_two_classes_with_other_names(tmp_path):
+    src = make_classes(tmp_path / "parts", ["ok", "defect"], per_class=40)
+    assert run("data_prep.py", "--src", src, "--out", tmp_path / "cache").returncode == 0
+    assert_clean_failure(run("train.py", "--cache", tmp_path / "cache", "--thin-cracks"),
+                         "--thin-cracks draws cracks, but this cache's classes are defect, ok")
+    result = run("train.py", "--cache", tmp_path / "cache", "--out", tmp_path / "model", "--epochs", "3")
+    assert result.returncode == 0, result.stderr
+    info = model_files.read_model_info(tmp_path / "model" / "crack_cnn.keras")
+    assert info["class_names"] == ["defect", "ok"] and info["crack_model"] is False
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["thin_cracks"] == 0.0 and "roc_auc" in metrics  # two classes: one sigmoid, an ROC curve
+    image = src / "ok" / "ok_000.png"
+    result = run("predict.py", image, "--model", tmp_path / "model" / "crack_cnn.keras", "--csv", tmp_path / "p.csv",
+                 "--out", tmp_path / "figures")
+    assert result.returncode == 0, result.stderr
+    line = next(s for s in result.stdout.splitlines() if s.startswith(str(image)))
+    assert ("ok 0." in line or "ok 1." in line) and "defect" in line and "crack" not in line
+    assert read_csv(tmp_path / "p.csv")[0]["verdict"] in ("ok", "defect", "uncertain")
+    # and the crack model is refused as a starting point: it was made for other classes
+    assert_clean_failure(run("train.py", "--cache", tmp_path / "cache", "--init-from", PRETRAINED),
+                         "tells Negative, Positive apart, but the cache holds defect, ok")
+
+
+def test_mismatches_are_refused_before_any_work(three_classes, tmp_path, sample_cache):
+    work, _, _ = three_classes
+    model = work / "model" / "crack_cnn.keras"
+    assert_clean_failure(run("train.py", "--cache", sample_cache, "--init-from", model, "--out", tmp_path / "m"),
+                         "tells blotch, clean, line apart, but the cache holds Negative, Positive")
+    assert not (tmp_path / "m").exists()
+    # a model whose output width disagrees with what its info says
+    import zipfile
+
+    lying = tmp_path / "lying.keras"
+    with zipfile.ZipFile(model) as old, zipfile.ZipFile(lying, "w") as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename == model_files.INFO_NAME:
+                info = json.loads(data)
+                info["class_names"] = ["a", "b"]
+                data = json.dumps(info).encode()
+            new.writestr(item, data)
+    assert_clean_failure(run("predict.py", work / "surfaces" / "line" / "line_001.png", "--model", lying,
+                             "--backend", "tensorflow"), "gives 3 outputs per image but its info names 2 classes")
+    assert_clean_failure(run("predict.py", work / "surfaces" / "line" / "line_001.png", "--model", model,
+                             "--map-class", "crack"), "--map-class crack: the model's classes are blotch, clean, line")
+    assert_clean_failure(run("data_prep.py", "--src", work / "surfaces", "--classes", "clean,stain"),
+                         "has no stain folder")

@@ -1,0 +1,257 @@
+"""The HTML report (support/html_report.py) as a person sees it: opened from disk in headless Chromium.
+
+The browser tests need Debian's chromium and chromium-driver (.ci/run installs them) and the
+selenium package; without them they are skipped, saying which one is missing. Selenium is pointed
+at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downloads a browser.
+"""
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from support import html_report
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+HOSTILE = '<img src=x onerror="window.pwned=1">.jpg'  # would run if a name reached the page as markup
+# (input path, verdict, probability, cracked share): two same-named photos from two days, names
+# with a space, '#', '%' and markup, and one input that failed.
+INPUTS = [("site/day 1/wall #1.jpg", "crack", 0.97, 0.12),
+          ("site/day 2/wall #1.jpg", "no crack", 0.00004, 0.0),  # '4e-05' in the page: sorted as a number
+          ("<script>.jpg", "uncertain", 0.62, 0.02),
+          (HOSTILE, "no crack", 0.11, 0.0),
+          ("pavement 100%.jpg", "crack", 0.884, 0.31),
+          ("broken.jpg", "error", None, None)]
+PROBABILITY_COLUMN = 5  # 1-based, as in CSS :nth-child
+
+
+def concrete(seed, height=240, width=320, crack=True):
+    """A grey, grainy surface, with a dark diagonal crack if asked."""
+    rng = np.random.default_rng(seed)
+    image = np.clip(rng.normal(150 + 10 * seed, 18, (height, width, 1)), 0, 255).repeat(3, axis=2).astype(np.uint8)
+    if crack:
+        cv2.line(image, (20, 30), (width - 30, height - 20), (40, 40, 40), 4)
+    return image
+
+
+def make_report(folder):
+    """A report of INPUTS in folder, with thumbnails and figures beside it; returns (index.html, rows)."""
+    rows = []
+    for seed, (path, verdict, probability, share) in enumerate(INPUTS):
+        row = dict(path=path, verdict=verdict, reason="", probability=probability, share=share, figure=None,
+                   thumbnail=None, taken="", camera="", error="")
+        if verdict == "error":
+            row["error"] = "not a readable image (OpenCV cannot decode it)"
+        else:
+            image = concrete(seed, crack=verdict != "no crack")
+            stem = Path(path).with_suffix("").as_posix()  # sub-folders mirrored: the two wall #1 never collide
+            row["thumbnail"] = f"thumbnails/{stem}.jpg"
+            row["figure"] = f"figures/{stem}_prediction.png"
+            html_report.save_thumbnail(image, folder / row["thumbnail"])
+            (folder / row["figure"]).parent.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(folder / row["figure"]), np.vstack([np.full((40, 320, 3), 200, np.uint8), image]))
+            row["reason"] = {"crack": "3 tiles above 0.90", "uncertain": "weak evidence: no tile reaches 0.90",
+                             "no crack": ""}[verdict]
+            row["taken"], row["camera"] = f"2024-05-0{seed + 1} 10:15:00", "Apple iPhone 13"
+        rows.append(row)
+    index = html_report.write_report(folder, "Crack report: <b>site survey</b>",
+                                     ["model: pretrained/crack_cnn.tflite (run by LiteRT)",
+                                      "trained on: SDNET2018 and Özgenel patches"], rows)
+    return index, rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Without a browser
+
+
+def test_thumbnail_is_small_and_atomic_and_exif_is_read(tmp_path):
+    image = concrete(1, height=800, width=1200)
+    thumbnail = html_report.save_thumbnail(image, tmp_path / "façade.jpg")
+    small = cv2.cvtColor(cv2.imread(str(thumbnail)), cv2.COLOR_BGR2RGB)
+    assert small.shape == (107, 160, 3)
+    assert abs(small.mean() - image.mean()) < 3  # the same surface, only smaller
+    tiny = html_report.save_thumbnail(concrete(2, height=50, width=100), tmp_path / "tiny.jpg")
+    assert cv2.imread(str(tiny)).shape == (50, 100, 3)  # never enlarged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["façade.jpg", "tiny.jpg"]  # no partial files left
+
+    exif = Image.Exif()
+    exif[271], exif[272], exif[306] = "Canon", "Canon EOS 80D", "2024:05:01 09:00:00"
+    exif.get_ifd(0x8769)[36867] = "2024:04:30 16:42:05"  # when taken, preferred to when last saved (306)
+    Image.fromarray(image).save(tmp_path / "original.jpg", exif=exif)
+    assert html_report.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D")
+    exif = Image.Exif()
+    exif[271], exif[272], exif[306] = "Apple", "iPhone 13\x00", "2023:12:24 18:00:01"
+    Image.fromarray(image).save(tmp_path / "saved.jpg", exif=exif)
+    assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13")
+
+    (tmp_path / "text.jpg").write_text("not an image")
+    for path in (thumbnail, tmp_path / "text.jpg", tmp_path / "missing.jpg"):  # no EXIF, unreadable, absent
+        assert html_report.read_exif(path) == ("", "")
+
+
+def test_page_escapes_names_and_percent_encodes_links(tmp_path):
+    index, _ = make_report(tmp_path)
+    page = index.read_text(encoding="utf-8")
+    assert "&lt;script&gt;.jpg" in page and "<script>.jpg" not in page
+    assert "<img src=x" not in page and "<b>site" not in page
+    assert 'href="figures/site/day%201/wall%20%231_prediction.png"' in page
+    assert 'src="thumbnails/pavement%20100%25.jpg"' in page
+    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from the network
+    assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_a_probability_is_cut_not_rounded(tmp_path):
+    row = dict(path="wall.jpg", verdict="no crack", reason="", probability=0.98968, share=0.0, figure=None,
+               thumbnail=None, taken="", camera="", error="")
+    page = html_report.write_report(tmp_path, "t", [], [row]).read_text(encoding="utf-8")
+    assert ">0.989<" in page  # 0.990 would seem to reach a 0.99 threshold that it missed
+
+
+# ----------------------------------------------------------------------------------------------
+# In the browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    for program, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not program.is_file():
+            pytest.skip(f"no {program}: the report is checked in Debian's {package} (apt-get install chromium "
+                        "chromium-driver, as .ci/run does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1400,1000", "--hide-scrollbars"):
+        options.add_argument(argument)  # no sandbox: CI runs as root; small /dev/shm in containers
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return make_report(tmp_path_factory.mktemp("report") / "report of site")
+
+
+@pytest.fixture
+def page(browser, report):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(report[0].as_uri())
+    browser.get_log("browser")  # the log of earlier tests' pages goes; this page's is kept
+    # Every thumbnail decoded: its percent-encoded relative link found the file.
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return Array.from(document.images).every(image => image.complete)"))
+    broken = browser.execute_script(
+        "return Array.from(document.images).filter(image => !image.naturalWidth).map(image => image.src)")
+    assert not broken
+    return browser
+
+
+def visible_rows(driver):
+    from selenium.webdriver.common.by import By
+
+    return [row for row in driver.find_elements(By.CSS_SELECTOR, "#inputs tbody tr") if row.is_displayed()]
+
+
+def cells(driver, column):
+    from selenium.webdriver.common.by import By
+
+    return [row.find_element(By.CSS_SELECTOR, f"td:nth-child({column})").text for row in visible_rows(driver)]
+
+
+def click(driver, selector):
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, selector).click()
+
+
+def test_every_input_has_a_row_with_its_verdict_and_the_counts(page, report):
+    from selenium.webdriver.common.by import By
+
+    _, rows = report
+    shown = visible_rows(page)
+    assert len(shown) == len(INPUTS)
+    for row, (path, verdict, probability, share) in zip(shown, INPUTS):
+        text = row.text
+        assert Path(path).name in text and verdict in text
+        if probability is not None:
+            assert f"{probability:.3f}" in text and f"{share:.1%}" in text
+    assert "not a readable image" in shown[-1].text  # the failed input, with its error
+    assert page.find_element(By.TAG_NAME, "h1").text == "Crack report: <b>site survey</b>"
+    assert "model: pretrained/crack_cnn.tflite (run by LiteRT)" in page.find_element(By.TAG_NAME, "header").text
+    counts = [button.text for button in page.find_elements(By.CSS_SELECTOR, ".filter button")]
+    assert counts == ["All 6", "crack 2", "uncertain 1", "no crack 2", "error 1"]
+
+
+def test_clicking_the_probability_header_sorts_rows_up_then_down(page):
+    known = [f"{p:.3f}" for p in sorted(p for _, _, p, _ in INPUTS if p is not None)]
+    header = f"#inputs th:nth-child({PROBABILITY_COLUMN})"
+    assert page.find_element("css selector", header).text.startswith("PROBABILITY")
+    click(page, header)
+    assert cells(page, PROBABILITY_COLUMN) == known + [""]  # the failed input has none: last either way
+    click(page, header)
+    assert cells(page, PROBABILITY_COLUMN) == known[::-1] + [""]
+
+
+def test_the_verdict_filter_shows_only_that_verdict(page):
+    for verdict, expected in (("crack", 2), ("no crack", 2), ("error", 1), ("uncertain", 1)):
+        click(page, f'.filter button[data-filter="{verdict}"]')
+        assert cells(page, 3) == [verdict] * expected
+    click(page, '.filter button[data-filter=""]')
+    assert len(visible_rows(page)) == len(INPUTS)
+
+
+def test_a_figure_link_opens_the_figure_beside_the_report(page, report):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    links = page.find_elements(By.LINK_TEXT, "figure")
+    assert len(links) == len(INPUTS) - 1
+    for link in links:  # the browser's own resolution of each relative, percent-encoded link
+        path = Path(unquote(urlparse(link.get_attribute("href")).path))
+        assert path.is_file() and report[0].parent in path.parents, path
+    link = page.find_element(By.CSS_SELECTOR, '#inputs tr[data-verdict="uncertain"] a[href*="_prediction"]')
+    link.click()
+    WebDriverWait(page, 10).until(lambda d: d.current_url.endswith("_prediction.png"))
+    WebDriverWait(page, 10).until(lambda d: d.execute_script("return document.images[0].complete"))
+    assert page.execute_script("return document.images[0].naturalHeight") == 240 + 40
+
+
+def test_hostile_names_show_as_text_and_run_nothing(page):
+    names = cells(page, 2)
+    assert any(name.startswith("<script>.jpg") for name in names)
+    assert any(name.startswith(HOSTILE) for name in names)
+    assert page.execute_script("return window.pwned === undefined && document.scripts.length === 1 "
+                               "&& !document.querySelector('[onerror]')")
+    assert page.title == "Crack report: <b>site survey</b>"
+
+
+def test_no_console_error_and_the_page_is_not_blank(page):
+    click(page, f"#inputs th:nth-child({PROBABILITY_COLUMN})")
+    click(page, '.filter button[data-filter="crack"]')
+    click(page, '.filter button[data-filter=""]')
+    errors = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors
+    page.execute_script("console.error('probe')")  # the log is really read: an error would be seen
+    assert any("probe" in entry["message"] for entry in page.get_log("browser"))
+
+    screenshot = cv2.imdecode(np.frombuffer(page.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
+    assert screenshot.shape[0] > 500 and screenshot.std() > 20
+    colours = screenshot.reshape(-1, 3).astype(int)  # BGR: the verdict badges, red and green
+    assert ((colours[:, 2] > 150) & (colours[:, 1] < 80)).sum() > 100
+    assert ((colours[:, 1] > 100) & (colours[:, 2] < 80)).sum() > 100
+
+
+def test_printing_keeps_every_row_and_drops_the_hint(page):
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert not page.find_element("css selector", ".hint").is_displayed()
+        assert len(visible_rows(page)) == len(INPUTS)
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert page.print_page().startswith("JVBERi")  # base64 of "%PDF"
