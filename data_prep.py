@@ -39,12 +39,14 @@ def parse_args(argv=None):
     parser.add_argument("--src", type=Path, required=True, action="append",
                         help="folder with one sub-folder of images per class; repeat to merge several")
     parser.add_argument("--classes", type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
-                        help="comma-separated class folders to use, in label order (default: every sub-folder, sorted)")
+                        help="class folders to use, comma-separated, in label order (default: all, sorted)")
     parser.add_argument("--out", type=Path, default=Path("cache"), help="cache folder to write (default: cache)")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"image side in pixels (default: {DEFAULT_SIZE})")
-    parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT, help="train:val:test ratio (default: 70:24:6)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="image side in pixels (default: 64)")
+    parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT,
+                        help="train:val:test ratio (default: 70:24:6)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all cores)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(),
+                        help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
     if args.size < 8:
         parser.error("--size must be at least 8")
@@ -97,7 +99,7 @@ def find_images(sources, classes, out):
                                  f"({', '.join(sorted(IMAGE_EXTENSIONS))}, in any letter case)")
             print(f"{name}: {len(files)} files in {folder} (sub-folders included)")
         if out.resolve().is_relative_to(src.resolve()):  # it would be read back: a class, or training images
-            raise SystemExit(f"error: --out {out} is inside the image folder {src}; write the cache elsewhere")
+            raise SystemExit(f"error: --out {out} is inside the image folder {src}; write it elsewhere")
         files_by_source.append(files_by_class)
     return classes, files_by_source
 
@@ -137,7 +139,8 @@ def decode_into(folder, splits, size, workers):
     """Decode every image into folder/{split}_x.npy; returns the splits without the unreadable
     files, and those files with the reason."""
     failures = cache.write_images(splits, folder, size, workers)
-    skipped = [{"file": str(splits[name][row][0]), "reason": reason} for (name, row), reason in sorted(failures.items())]
+    skipped = [{"file": str(splits[name][row][0]), "reason": reason}
+               for (name, row), reason in sorted(failures.items())]
     for name in SPLITS:
         keep = [row for row in range(len(splits[name])) if (name, row) not in failures]
         if len(keep) < len(splits[name]):
@@ -157,10 +160,10 @@ def write_labels_and_meta(folder, splits, classes, skipped, args):
         "split_fractions": dict(zip(SPLITS, args.split)),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sources": [str(src.resolve()) for src in args.src],
-        "counts": {name: {"total": len(rows), **{c: sum(1 for row in rows if row[1] == i) for i, c in enumerate(classes)}}
+        "counts": {name: {"total": len(rows), **{c: sum(row[1] == i for row in rows) for i, c in enumerate(classes)}}
                    for name, rows in splits.items()},
         "files": {name: [str(row[0]) for row in rows] for name, rows in splits.items()},
-        "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # index into sources
+        "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # indices of sources
         "skipped": skipped,
     }
     with open(folder / "meta.json", "w") as f:
@@ -200,8 +203,9 @@ def main(argv=None):
     total = sum(meta["counts"][name]["total"] for name in SPLITS)
     if skipped:
         print(f"skipped {len(skipped)} unreadable files (listed in meta.json)")
+    counts = ", ".join(f"{name} {meta['counts'][name]['total']}" for name in SPLITS)
     print(f"wrote {total} images of {args.size}x{args.size} px in {len(classes)} classes ({', '.join(classes)}) "
-          f"to {args.out}/ in {seconds:.1f} s: " + ", ".join(f"{name} {meta['counts'][name]['total']}" for name in SPLITS))
+          f"to {args.out}/ in {seconds:.1f} s: {counts}")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def compile_model(model, learning_rate):
 
 def main():
     parser = argparse.ArgumentParser(description="Print the classifier's layers.")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"input side in pixels (default: {DEFAULT_SIZE})")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="input side in pixels (default: 64)")
     parser.add_argument("--classes", type=int, default=2, help="number of classes (default: 2)")
     args = parser.parse_args()
     if args.size < 8 or args.classes < 2:

@@ -3,7 +3,7 @@
     python predict.py photo.jpg                        # verdict, and predictions/photo_prediction.png
     python predict.py wall.jpg --out results/ --show   # figure in results/, also shown on screen
     python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
-    python predict.py photo.jpg --model models/crack_cnn.keras   # your model instead of the bundled one
+    python predict.py photo.jpg --model models/model.keras   # your model instead of the bundled one
     python predict.py site/ --save-tiles site_tiles    # every tile as an image, to sort and train on
 
 The bundled crack model says crack, no crack or uncertain (with the reason); a model trained on

@@ -13,8 +13,8 @@ drawn hairline (--thin-cracks). Fine-tuning (--init-from) keeps only the flips a
 made from several --src folders is balanced: each source weighs the same (support/batches.py).
 
 Written to --out (default models/):
-  crack_cnn.keras      the trained model: takes raw RGB uint8 pixels and says what its output means
-  crack_cnn.tflite     the same model for the LiteRT runtime (predict.py without TensorFlow)
+  model.keras      the trained model: takes raw RGB uint8 pixels and says what its output means
+  model.tflite     the same model for the LiteRT runtime (predict.py without TensorFlow)
   history.csv          loss and metrics per epoch;  metrics.json  the test split's figures
   training_curves.png, confusion_matrix.png, roc_curve.png (two classes), test_predictions.png,
   misclassified.png, augmentation.png;  logs/  TensorBoard logs (with --tensorboard)
@@ -35,7 +35,7 @@ from support.model_files import CRACK_CLASSES, export_litert, is_crack_model, re
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
-MODEL_NAME, LITERT_NAME = "crack_cnn.keras", "crack_cnn.tflite"
+MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them from
 # being thrown away in the first steps, and a few epochs are enough to adapt (docs/EXPERIMENTS.md).
 FINE_TUNE_LEARNING_RATE = 3e-4
@@ -49,22 +49,23 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="data_prep.py output (default: cache)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
-    parser.add_argument("--epochs", type=int, help=f"epochs; the learning rate reaches zero at the last (default: {DEFAULT_EPOCHS})")
-    parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation "
-                                                      "loss (default: never; the best epoch's weights are kept either way)")
+    parser.add_argument("--epochs", type=int,
+                        help="epochs; the learning rate reaches zero at the last (default: 30, 10 with --init-from)")
+    parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss "
+                                                      "(default: never; the best epoch's weights are kept anyway)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
     parser.add_argument("--learning-rate", type=float,
-                        help=f"Adam's starting learning rate (default: {LEARNING_RATE}; {FINE_TUNE_LEARNING_RATE} with --init-from)")
+                        help="Adam's starting learning rate (default: 1e-3, 3e-4 with --init-from)")
     parser.add_argument("--init-from", type=Path, metavar="MODEL",
-                        help="fine-tune this trained .keras model (e.g. pretrained/crack_cnn.keras) instead of "
-                             f"starting from random weights; defaults become --epochs {FINE_TUNE_EPOCHS}")
+                        help="fine-tune this trained .keras model (e.g. pretrained/crack_cnn.keras) "
+                             "instead of starting from random weights")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                         help="random flips and 90-degree rotations of training batches (default: on)")
     parser.add_argument("--capture", action=argparse.BooleanOptionalAction,
-                        help="with --augment, also random capture conditions: contrast, brightness, colour, white "
-                             "balance, tone curve, noise (default: on; off with --init-from, which learns a site's own)")
+                        help="with --augment, also random contrast, brightness, colour, white balance, tone "
+                             "curve and noise (default: on; off with --init-from, which learns a site's own)")
     parser.add_argument("--thin-cracks", action=argparse.BooleanOptionalAction,
-                        help=f"crack models: draw a hairline crack on {batches.THIN_CRACKS:.0%}% of the clean training "
+                        help=f"crack models: draw a hairline on {batches.THIN_CRACKS:.0%}% of the clean training "
                              "images and call them cracked, so that fine cracks of other surfaces are found "
                              "(default: on; off with --init-from)")
     parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
@@ -73,11 +74,11 @@ def parse_args(argv=None):
                         help="MirroredStrategy over all local GPUs, or 2 CPU replicas when there is no GPU; "
                              "MultiWorkerMirroredStrategy when TF_CONFIG is set")
     parser.add_argument("--wait-for-workers", type=int, default=distribute.WAIT_FOR_WORKERS, metavar="SECONDS",
-                        help=f"with TF_CONFIG: how long to wait for the other workers (default: {distribute.WAIT_FOR_WORKERS})")
+                        help="with TF_CONFIG: how long to wait for the other workers (default: 300)")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16)")
     parser.add_argument("--int8-litert", action="store_true",
                         help=f"quantise {LITERT_NAME} to int8: a quarter of the size, about 3x faster on a CPU, "
-                             "probabilities a few hundredths off the .keras model's (default: float32, identical)")
+                             "probabilities a few hundredths off the .keras model's (default: float32)")
     args = parser.parse_args(argv)
     if args.epochs is None:
         args.epochs = FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS
@@ -112,11 +113,12 @@ def make_datasets(data, meta, args, crack_model):
         print("every source weighs the same in training and validation: "
               + ", ".join(f"{np.count_nonzero(sources['train'] == i)} training images from {src}"
                           for i, src in enumerate(meta["sources"])))
-    hairlines = args.augment and crack_model and (args.thin_cracks if args.thin_cracks is not None else not args.init_from)
-    shapes = batches.crack_shapes(meta["image_size"], args.seed) if hairlines else None
+    hairlines = args.thin_cracks if args.thin_cracks is not None else not args.init_from
+    shapes = batches.crack_shapes(meta["image_size"], args.seed) if args.augment and crack_model and hairlines else None
     (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
     train_ds = batches.make_dataset(train_x, train_y, args.batch_size, shuffle=True, augment=args.augment,
-                                    capture=args.capture, seed=args.seed, sources=sources["train"], crack_shapes=shapes)
+                                    capture=args.capture, seed=args.seed, sources=sources["train"],
+                                    crack_shapes=shapes)
     val_ds = batches.make_dataset(val_x, val_y, args.batch_size, sources=sources["val"])
     return train_ds, val_ds, shapes
 
@@ -160,16 +162,17 @@ def fit(model, train_ds, val_ds, args):
 def save_models(model, data, meta, args, crack_model):
     """The .keras and .tflite files, each carrying what the model's output means."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
+    val_probs = batches.predict_probabilities(model, val_x)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            "threshold": THRESHOLD,
-            **evaluation.calibrate(train_x, batches.predict_probabilities(model, val_x), val_y, crack_model, THRESHOLD),
+            "threshold": THRESHOLD, **evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD),
             "patch_size": PATCH_SIZE, "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "litert_int8": args.int8_litert}
     save_model(model, args.out / MODEL_NAME, info)
     int8_examples = None
     if args.int8_litert:  # a few hundred training images set the ranges of the int8 activations
-        rows = np.random.default_rng(args.seed).choice(len(train_x), min(INT8_EXAMPLES, len(train_x)), replace=False)
+        count = min(INT8_EXAMPLES, len(train_x))
+        rows = np.random.default_rng(args.seed).choice(len(train_x), count, replace=False)
         int8_examples = np.asarray(train_x[np.sort(rows)])
     export_litert(model, args.out / LITERT_NAME, info, int8_examples)
 
@@ -195,8 +198,9 @@ def run_summary(history, seconds, args, meta, shapes, replicas):
     best = int(np.argmin(history["val_loss"]))
     reached = [t for t, a in zip(history["seconds"], history["val_accuracy"]) if a >= TARGET_VAL_ACCURACY]
     return {"image_size": meta["image_size"], "epochs_run": len(history["loss"]), "best_epoch": best + 1,
-            "best_val_loss": float(history["val_loss"][best]), "best_val_accuracy": float(history["val_accuracy"][best]),
-            "training_seconds": round(seconds, 1), f"seconds_to_val_accuracy_{TARGET_VAL_ACCURACY}": reached[0] if reached else None,
+            "best_val_loss": float(history["val_loss"][best]),
+            "best_val_accuracy": float(history["val_accuracy"][best]), "training_seconds": round(seconds, 1),
+            f"seconds_to_val_accuracy_{TARGET_VAL_ACCURACY}": reached[0] if reached else None,
             "seconds_per_epoch": round(seconds / len(history["loss"]), 1), "batch_size": args.batch_size,
             "augment": args.augment, "capture": args.augment and args.capture,
             "thin_cracks": batches.THIN_CRACKS if shapes is not None else 0.0, "seed": args.seed,
@@ -211,7 +215,8 @@ def main(argv=None):
     if args.init_from:
         check_starting_model(args.init_from, meta)
     if args.thin_cracks and not crack_model:
-        raise SystemExit(f"error: --thin-cracks draws cracks, but this cache's classes are {', '.join(meta['class_names'])}")
+        raise SystemExit("error: --thin-cracks draws cracks, but this cache's classes are "
+                         + ", ".join(meta["class_names"]))
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
     if not is_chief:  # the other workers of a cluster train alongside; worker 0 writes the results
@@ -221,14 +226,16 @@ def main(argv=None):
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     print(cache.describe_cache(args.cache, meta))
-    print(f"{', '.join(f'{len(data[s][0])} {s}' for s in cache.SPLITS)} images of {meta['image_size']}x{meta['image_size']} px, "
-          f"classes {', '.join(meta['class_names'])}")
+    sizes = ", ".join(f"{len(data[split][0])} {split}" for split in cache.SPLITS)
+    print(f"{sizes} images of {meta['image_size']} px, classes {', '.join(meta['class_names'])}")
 
     train_ds, val_ds, shapes = make_datasets(data, meta, args, crack_model)
     if args.augment:
-        batches.save_augmentation_examples(*data["train"], args.seed, args.out / "augmentation.png", args.capture, shapes)
+        batches.save_augmentation_examples(*data["train"], args.seed, args.out / "augmentation.png",
+                                           args.capture, shapes)
+    steps = args.epochs * -(-len(data["train"][0]) // args.batch_size)
     with strategy.scope():
-        model = build_or_load_model(args, meta, steps=args.epochs * -(-len(data["train"][0]) // args.batch_size))
+        model = build_or_load_model(args, meta, steps)
     model.summary()
     if distribute.is_multi_worker(strategy):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))

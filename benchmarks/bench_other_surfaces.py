@@ -1,7 +1,7 @@
 """How a model does on images unlike its training data: labelled patches and photos of other surfaces.
 
     python benchmarks/bench_other_surfaces.py --patches sdnet2018/ --photos my_photos/
-    python benchmarks/bench_other_surfaces.py --patches site/ --model models/crack_cnn.keras
+    python benchmarks/bench_other_surfaces.py --patches site/ --model models/model.keras
 
 It runs predict.py on them as a user would (--csv) and prints, for --patches (a folder with
 Positive/ and Negative/ sub-folders, like the dataset's), the accuracy at the model's threshold,

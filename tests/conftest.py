@@ -16,6 +16,7 @@ SAMPLE_DATA = REPO / "sample_data"
 WORKDIR = Path(tempfile.mkdtemp(prefix="crack-tests-"))  # scripts run here: nothing lands in the repository
 PRETRAINED = REPO / "pretrained" / "crack_cnn.keras"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "examples"))
 
 
 def pytest_sessionfinish():

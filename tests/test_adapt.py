@@ -48,14 +48,14 @@ def test_saved_tiles_sorted_and_merged_fine_tune_a_model_that_predict_uses(tmp_p
     result = run("train.py", "--cache", cache, "--out", tmp_path / "tuned", "--init-from", PRETRAINED, "--epochs", "1")
     assert result.returncode == 0, result.stderr
     assert "every source weighs the same" in result.stdout
-    assert read_model_info(tmp_path / "tuned" / "crack_cnn.keras")["trained_on"] == meta["sources"]
+    assert read_model_info(tmp_path / "tuned" / "model.keras")["trained_on"] == meta["sources"]
     metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
     assert metrics["accuracy"] >= 0.9
     assert list(metrics["per_source"]) == meta["sources"]  # test accuracy on each source, your site included
     assert [m["images"] for m in metrics["per_source"].values()] == [24, meta["file_sources"]["test"].count(1)]
 
     # 5. and used by predict, which still finds the planted cracks and nothing else
-    result = run("predict.py", photo, "--model", tmp_path / "tuned" / "crack_cnn.keras", "--tiles-csv",
+    result = run("predict.py", photo, "--model", tmp_path / "tuned" / "model.keras", "--tiles-csv",
                  tmp_path / "t2.csv")
     assert result.returncode == 0, result.stderr
     assert "(--model, run by" in result.stdout and f"{photo}: crack" in result.stdout

@@ -8,34 +8,17 @@ import numpy as np
 import pytest
 from conftest import PRETRAINED, assert_clean_failure, run, write_rgb
 
+from three_surfaces import make_image  # examples/, on the path through conftest
+
 from support import model_files
 
 CLASSES = ["blotch", "clean", "line"]  # sorted, as data_prep labels them
 
 
-def surface(rng, side=96):
-    """A grey concrete-like texture."""
-    grain = rng.normal(150, 18, (side, side, 1)) + rng.normal(0, 6, (side, side, 3))
-    return cv2.GaussianBlur(grain, (3, 3), 0).clip(0, 255).astype(np.uint8)
-
-
-def patch(kind, rng, side=96):
-    image = surface(rng, side)
-    if kind == "line":
-        y0, y1 = (int(v) for v in rng.integers(0, side, 2))
-        cv2.line(image, (0, y0), (side - 1, y1), (45, 45, 45), 4)
-    elif kind == "blotch":
-        centre = tuple(int(v) for v in rng.integers(side // 4, 3 * side // 4, 2))
-        cv2.circle(image, centre, int(rng.integers(side // 8, side // 5)), (70, 60, 50), -1)
-    return image
-
-
-def make_classes(folder, names, per_class=60, seed=0):
-    rng = np.random.default_rng(seed)
-    for name, kind in zip(names, CLASSES if len(names) == 3 else ["clean", "line"]):
-        (folder / name).mkdir(parents=True)
-        for i in range(per_class):
-            write_rgb(folder / name / f"{name}_{i:03d}.png", patch(kind, rng))
+def make_classes(folder, names, per_class=150):
+    """Generated patches (examples/three_surfaces.py): clean, line and blotch, named as given."""
+    result = run("examples/three_surfaces.py", folder, "--classes", ",".join(names), "--count", per_class)
+    assert result.returncode == 0, result.stderr
     return folder
 
 
@@ -48,7 +31,7 @@ def read_csv(path):
 def three_classes(tmp_path_factory):
     """clean / line / blotch patches through data_prep and train, as the README's commands run them."""
     work = tmp_path_factory.mktemp("classes")
-    src = make_classes(work / "surfaces", ["clean", "line", "blotch"], per_class=150)
+    src = make_classes(work / "surfaces", ["clean", "line", "blotch"])
     prep = run("data_prep.py", "--src", src, "--out", work / "cache")
     assert prep.returncode == 0, prep.stderr
     trained = run("train.py", "--cache", work / "cache", "--out", work / "model", "--epochs", "20")
@@ -60,9 +43,9 @@ def test_every_sub_folder_is_a_class_and_the_model_says_so(three_classes):
     work, prep, trained = three_classes
     assert "in 3 classes (blotch, clean, line)" in prep.stdout
     assert json.loads((work / "cache" / "meta.json").read_text())["class_names"] == CLASSES
-    info = model_files.read_model_info(work / "model" / "crack_cnn.keras")
+    info = model_files.read_model_info(work / "model" / "model.keras")
     assert info["class_names"] == CLASSES and info["crack_model"] is False
-    assert model_files.read_model_info(work / "model" / "crack_cnn.tflite") == info
+    assert model_files.read_model_info(work / "model" / "model.tflite") == info
     metrics = json.loads((work / "model" / "metrics.json").read_text())
     assert list(metrics["per_class"]) == CLASSES and len(metrics["confusion_matrix"]["counts"]) == 3
     assert metrics["thin_cracks"] == 0.0 and "roc_auc" not in metrics  # no drawn cracks; ROC is for two classes
@@ -79,7 +62,7 @@ def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_pat
         pytest.skip("no ai-edge-litert wheel for this platform")
     work, _, _ = three_classes
     image = work / "surfaces" / "line" / "line_000.png"
-    result = run("predict.py", image, "--model", work / "model" / "crack_cnn.keras", "--backend", backend,
+    result = run("predict.py", image, "--model", work / "model" / "model.keras", "--backend", backend,
                  "--out", tmp_path / "figures", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     line = next(s for s in result.stdout.splitlines() if s.startswith(str(image)))
@@ -87,7 +70,7 @@ def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_pat
     assert "crack" not in line
     assert (tmp_path / "figures" / "line_000_prediction.png").is_file()
 
-    result = run("predict.py", work / "surfaces", "--model", work / "model" / "crack_cnn.keras", "--backend", backend,
+    result = run("predict.py", work / "surfaces", "--model", work / "model" / "model.keras", "--backend", backend,
                  "--csv", tmp_path / "all.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_csv(tmp_path / "all.csv")
@@ -107,8 +90,8 @@ def test_both_backends_give_the_same_class_probabilities(three_classes):
         pytest.skip("no ai-edge-litert wheel for this platform")
     work, _, _ = three_classes
     x = np.load(work / "cache" / "test_x.npy")
-    by_keras, _ = model_files.load_classifier(work / "model" / "crack_cnn.keras", "tensorflow")
-    by_litert, _ = model_files.load_classifier(work / "model" / "crack_cnn.tflite", "litert")
+    by_keras, _ = model_files.load_classifier(work / "model" / "model.keras", "tensorflow")
+    by_litert, _ = model_files.load_classifier(work / "model" / "model.tflite", "litert")
     assert by_keras(x).shape == (len(x), 3)
     np.testing.assert_allclose(by_litert(x), by_keras(x), atol=1e-4)
 
@@ -116,10 +99,10 @@ def test_both_backends_give_the_same_class_probabilities(three_classes):
 def test_a_photo_is_tiled_and_mapped_for_any_model(three_classes, tmp_path):
     work, _, _ = three_classes
     rng = np.random.default_rng(5)
-    photo = np.vstack([np.hstack([patch("line" if (r, c) == (1, 2) else "clean", rng) for c in range(5)])
+    photo = np.vstack([np.hstack([make_image("line" if (r, c) == (1, 2) else "clean", rng) for c in range(5)])
                        for r in range(4)])
     write_rgb(tmp_path / "wall.png", photo)
-    result = run("predict.py", tmp_path / "wall.png", "--model", work / "model" / "crack_cnn.keras", "--tile", "96",
+    result = run("predict.py", tmp_path / "wall.png", "--model", work / "model" / "model.keras", "--tile", "96",
                  "--map-class", "line", "--tiles-csv", tmp_path / "tiles.csv", "--out", tmp_path / "figures",
                  "--save-tiles", tmp_path / "saved")
     assert result.returncode == 0, result.stderr
@@ -139,12 +122,12 @@ def test_two_classes_with_other_names(tmp_path):
                          "--thin-cracks draws cracks, but this cache's classes are defect, ok")
     result = run("train.py", "--cache", tmp_path / "cache", "--out", tmp_path / "model", "--epochs", "3")
     assert result.returncode == 0, result.stderr
-    info = model_files.read_model_info(tmp_path / "model" / "crack_cnn.keras")
+    info = model_files.read_model_info(tmp_path / "model" / "model.keras")
     assert info["class_names"] == ["defect", "ok"] and info["crack_model"] is False
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["thin_cracks"] == 0.0 and "roc_auc" in metrics  # two classes: one sigmoid, an ROC curve
     image = src / "ok" / "ok_000.png"
-    result = run("predict.py", image, "--model", tmp_path / "model" / "crack_cnn.keras", "--csv", tmp_path / "p.csv",
+    result = run("predict.py", image, "--model", tmp_path / "model" / "model.keras", "--csv", tmp_path / "p.csv",
                  "--out", tmp_path / "figures")
     assert result.returncode == 0, result.stderr
     line = next(s for s in result.stdout.splitlines() if s.startswith(str(image)))
@@ -157,7 +140,7 @@ def test_two_classes_with_other_names(tmp_path):
 
 def test_mismatches_are_refused_before_any_work(three_classes, tmp_path, sample_cache):
     work, _, _ = three_classes
-    model = work / "model" / "crack_cnn.keras"
+    model = work / "model" / "model.keras"
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--init-from", model, "--out", tmp_path / "m"),
                          "tells blotch, clean, line apart, but the cache holds Negative, Positive")
     assert not (tmp_path / "m").exists()

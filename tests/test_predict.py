@@ -132,7 +132,7 @@ def test_missing_damaged_or_foreign_model_is_a_clear_error(tmp_path, trained_dir
     assert_clean_failure(run("predict.py", image, "--model", damaged), "cannot load model")
     # a Keras model saved without what its output means: predict refuses to guess
     anonymous = tmp_path / "anonymous.keras"
-    with zipfile.ZipFile(trained_dir / "crack_cnn.keras") as source, zipfile.ZipFile(anonymous, "w") as copy:
+    with zipfile.ZipFile(trained_dir / "model.keras") as source, zipfile.ZipFile(anonymous, "w") as copy:
         for item in source.namelist():
             if item != "crack_classifier.json":
                 copy.writestr(item, source.read(item))
@@ -488,7 +488,7 @@ needs_litert = pytest.mark.skipif(not model_files.litert_installed(), reason="no
 @needs_litert
 @pytest.mark.parametrize("model", ["bundled", "trained"])
 def test_both_backends_give_the_same_probabilities(model, trained_dir, negative_patches, positive_patches):
-    keras_path = PRETRAINED if model == "bundled" else trained_dir / "crack_cnn.keras"
+    keras_path = PRETRAINED if model == "bundled" else trained_dir / "model.keras"
     batch = np.stack([images.fit_to_model(p, 64) for p in negative_patches + positive_patches])
     by_tensorflow, _ = model_files.load_classifier(keras_path, "tensorflow")
     by_litert, _ = model_files.load_classifier(keras_path.with_suffix(".tflite"), "litert")
@@ -549,7 +549,7 @@ def test_a_tflite_file_alone_is_a_whole_model(tmp_path):
 
 @needs_litert
 def test_a_tflite_of_another_training_run_is_not_used(tmp_path, trained_dir):
-    (tmp_path / "m.keras").write_bytes((trained_dir / "crack_cnn.keras").read_bytes())
+    (tmp_path / "m.keras").write_bytes((trained_dir / "model.keras").read_bytes())
     (tmp_path / "m.tflite").write_bytes(PRETRAINED.with_suffix(".tflite").read_bytes())  # stale
     result = run("predict.py", copy_sample("Negative", 2, tmp_path, "clean.jpg"), "--model", tmp_path / "m.keras")
     assert result.returncode == 0, result.stderr
@@ -560,8 +560,8 @@ def test_a_tflite_of_another_training_run_is_not_used(tmp_path, trained_dir):
 @needs_litert
 def test_a_damaged_tflite_is_named_not_a_traceback(tmp_path, trained_dir):
     image = copy_sample("Positive", 4, tmp_path, "crack.jpg")
-    (tmp_path / "m.keras").write_bytes((trained_dir / "crack_cnn.keras").read_bytes())
-    (tmp_path / "m.tflite").write_bytes((trained_dir / "crack_cnn.tflite").read_bytes()[:5000])  # cut short
+    (tmp_path / "m.keras").write_bytes((trained_dir / "model.keras").read_bytes())
+    (tmp_path / "m.tflite").write_bytes((trained_dir / "model.tflite").read_bytes()[:5000])  # cut short
     result = run("predict.py", image, "--model", tmp_path / "m.keras")
     assert result.returncode == 0, result.stderr  # the .keras beside it still works
     assert result.stdout.splitlines()[1] == (f"note: {tmp_path / 'm.tflite'} is not used: it is not a LiteRT "

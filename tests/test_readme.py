@@ -51,7 +51,27 @@ def test_the_quick_start_works_as_written(tmp_path):
     summary = re.compile(r"2 images classified in [\d.]+ s \(\d+ images/s\): 1 crack, 0 uncertain, 1 no crack")
     assert summary.fullmatch(printed[2]) and summary.fullmatch(expected[2])  # only the speed may differ
     assert (copy / "predictions" / "08545_prediction.png").is_file()
-    assert (copy / "demo" / "model" / "crack_cnn.keras").is_file()
+    assert (copy / "demo" / "model" / "model.keras").is_file()
     verdict = outputs[3].splitlines()[1]
     assert verdict.startswith("sample_data/Positive/08545.jpg: crack (crack probability")
     assert float(verdict.rsplit(" ", 1)[1].rstrip(")")) > 0.9
+
+
+def test_your_own_classes_works_as_written(tmp_path):
+    """The own-classes section's commands, run in order in a copy of the repository, print its class line."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "cache", "models",
+                                                              "demo", "predictions"))
+    text = section("Your own classes")
+    commands = [line.split("#")[0].strip() for block in code_blocks(text, "bash") for line in block.splitlines()]
+    assert len(commands) == 4, commands
+    for command in commands:
+        result = subprocess.run([sys.executable, *shlex.split(command)[1:]], cwd=copy, capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+    printed = result.stdout.splitlines()[1]
+    expected = code_blocks(text, "text")[0].strip()
+    name_and_classes = re.compile(r"(\S+): (\w+) \((\w+) [\d.]+, (\w+) [\d.]+, (\w+) [\d.]+\)")
+    assert name_and_classes.fullmatch(printed) and name_and_classes.fullmatch(expected), (printed, expected)
+    assert name_and_classes.fullmatch(printed).groups()[:3] == name_and_classes.fullmatch(expected).groups()[:3]
+    assert "in 3 classes (blotch, clean, line)" in text

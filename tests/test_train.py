@@ -17,7 +17,7 @@ from conftest import REPO, assert_clean_failure, run
 from support.model_files import read_model_info
 from support.tf_import import keras
 
-REPORT_FILES = ["crack_cnn.keras", "crack_cnn.tflite", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
+REPORT_FILES = ["model.keras", "model.tflite", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
                 "roc_curve.png", "test_predictions.png", "misclassified.png", "augmentation.png"]
 
 
@@ -38,15 +38,15 @@ def test_training_writes_model_and_reports(trained_dir):
     # the learning rate falls along a cosine to zero at the last epoch
     assert float(rows[0]["learning_rate"]) == pytest.approx(0.5e-3, rel=0.05) and float(rows[1]["learning_rate"]) < 1e-9
     assert metrics["seconds_to_val_accuracy_0.995"] in [None] + [float(r["seconds"]) for r in rows]
-    info = read_model_info(trained_dir / "crack_cnn.keras")  # the model says what its output means
-    assert read_model_info(trained_dir / "crack_cnn.tflite") == info  # and so does its LiteRT version
+    info = read_model_info(trained_dir / "model.keras")  # the model says what its output means
+    assert read_model_info(trained_dir / "model.tflite") == info  # and so does its LiteRT version
     assert info["class_names"] == ["Negative", "Positive"] and info["image_size"] == 64 and info["threshold"] == 0.5
     # and what predict needs to judge its evidence, measured on the cache: see train.calibrate
     assert 0.5 <= info["sure_threshold"] <= 0.99 and 0 < info["smooth_below"] < 10
 
 
 def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
-    model = keras.models.load_model(trained_dir / "crack_cnn.keras")
+    model = keras.models.load_model(trained_dir / "model.keras")
     x = np.load(sample_cache / "test_x.npy")
     prob = model.predict(x, verbose=0).ravel()
     assert prob.shape == (len(x),) and np.all((prob >= 0) & (prob <= 1))
@@ -63,7 +63,7 @@ def test_distributed_training_saves_a_model_predict_loads(sample_cache, tmp_path
     assert result.returncode == 0, result.stderr
     assert "with 2 replicas" in result.stdout  # no GPU here: two logical CPU devices
     assert json.loads((out / "metrics.json").read_text())["replicas"] == 2
-    predicted = run("predict.py", REPO / "sample_data" / "Positive", "--model", out / "crack_cnn.keras",
+    predicted = run("predict.py", REPO / "sample_data" / "Positive", "--model", out / "model.keras",
                     "--csv", tmp_path / "out.csv")
     assert predicted.returncode == 0, predicted.stderr
     assert "200 images classified" in predicted.stdout
@@ -74,7 +74,7 @@ def test_mixed_precision_keeps_a_float32_output(sample_cache, tmp_path):
     result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "1", "--mixed-precision",
                  "--no-augment")
     assert result.returncode == 0, result.stderr
-    model = keras.models.load_model(out / "crack_cnn.keras", compile=False)
+    model = keras.models.load_model(out / "model.keras", compile=False)
     assert model.layers[-1].compute_dtype == "float32" and model.layers[1].compute_dtype == "float16"
     assert not (out / "augmentation.png").exists()
 
@@ -102,9 +102,9 @@ def test_two_workers_on_loopback_train_one_model_that_predict_loads(sample_cache
         assert "all 2 workers are up" in out and "Traceback" not in err
     assert "as worker 0 of a multi-worker cluster" in outputs[0][0]
     assert "worker 0 wrote the model" in outputs[1][0]
-    assert (tmp_path / "worker0" / "crack_cnn.keras").is_file() and not (tmp_path / "worker1").exists()
+    assert (tmp_path / "worker0" / "model.keras").is_file() and not (tmp_path / "worker1").exists()
     assert json.loads((tmp_path / "worker0" / "metrics.json").read_text())["replicas"] == 2
-    predicted = run("predict.py", REPO / "sample_data" / "Negative", "--model", tmp_path / "worker0" / "crack_cnn.keras")
+    predicted = run("predict.py", REPO / "sample_data" / "Negative", "--model", tmp_path / "worker0" / "model.keras")
     assert predicted.returncode == 0, predicted.stderr
     assert "200 images classified" in predicted.stdout
 
@@ -150,7 +150,7 @@ def test_ctrl_c_gives_one_line_and_no_model(sample_cache, tmp_path, moment):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert err.rstrip().endswith("\ninterrupted: no model was written") and "Traceback" not in err, err
-    assert not (tmp_path / "m" / "crack_cnn.keras").exists()
+    assert not (tmp_path / "m" / "model.keras").exists()
     assert not list(tmp_path.rglob("*partial*"))
 
 
@@ -201,11 +201,11 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
     from support.batches import THIN_CRACKS
 
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "tuned", "--init-from",
-                 trained_dir / "crack_cnn.keras", "--epochs", "1")
+                 trained_dir / "model.keras", "--epochs", "1")
     assert result.returncode == 0, result.stderr
-    assert f"fine-tuning {trained_dir / 'crack_cnn.keras'}" in result.stdout
-    info = read_model_info(tmp_path / "tuned" / "crack_cnn.keras")
-    assert info["init_from"] == str(trained_dir / "crack_cnn.keras") and info["image_size"] == 64
+    assert f"fine-tuning {trained_dir / 'model.keras'}" in result.stdout
+    info = read_model_info(tmp_path / "tuned" / "model.keras")
+    assert info["init_from"] == str(trained_dir / "model.keras") and info["image_size"] == 64
     # adapting to a site learns its camera and light and its own cracks: no random capture conditions and
     # no drawn hairlines, unlike training from scratch
     tuned, scratch = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "tuned", trained_dir))
@@ -213,7 +213,7 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
     assert (scratch["capture"], scratch["thin_cracks"]) == (True, THIN_CRACKS)
     small = tmp_path / "cache32"
     assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
-    assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "crack_cnn.keras"),
+    assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "model.keras"),
                          "takes 64 px images but the cache holds 32 px", "--size 64")
 
 
@@ -266,13 +266,13 @@ def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, traine
 
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path, "--epochs", "2", "--int8-litert")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "crack_cnn.tflite").stat().st_size < 0.4 * (trained_dir / "crack_cnn.tflite").stat().st_size
-    assert read_model_info(tmp_path / "crack_cnn.tflite")["litert_int8"] is True
+    assert (tmp_path / "model.tflite").stat().st_size < 0.4 * (trained_dir / "model.tflite").stat().st_size
+    assert read_model_info(tmp_path / "model.tflite")["litert_int8"] is True
     if not model_files.litert_installed():
         pytest.skip("no ai-edge-litert wheel for this platform")
     x = np.load(sample_cache / "test_x.npy")
-    by_keras, _ = model_files.load_classifier(tmp_path / "crack_cnn.keras", "tensorflow")
-    by_litert, _ = model_files.load_classifier(tmp_path / "crack_cnn.tflite", "litert")
+    by_keras, _ = model_files.load_classifier(tmp_path / "model.keras", "tensorflow")
+    by_litert, _ = model_files.load_classifier(tmp_path / "model.tflite", "litert")
     np.testing.assert_allclose(by_litert(x), by_keras(x), atol=0.05)
 
 
