@@ -8,6 +8,7 @@ the crack model's two classes (0 = no crack, 1 = crack).
     python data_prep.py --src sample_data/ --size 64 --out demo/cache
     python data_prep.py --src dataset/ --src my_site/    # merge your own labelled images
     python data_prep.py --src surfaces/ --classes clean,crack,stain
+    python data_prep.py --src dataset/ --src labels.csv  # boxes marked in predict's report (support/labels.py)
 
 Images are found recursively below each class folder. Each is decoded to RGB, resized to
 --size x --size (thin cracks kept dark: support/images.py), kept as uint8 and split, stratified
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from support import cache, safe_io
+from support import cache, labels, safe_io
 from support.images import IMAGE_EXTENSIONS, list_images
 from support.model_files import CRACK_CLASSES
 
@@ -37,7 +38,8 @@ SPLITS = cache.SPLITS
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, required=True, action="append",
-                        help="folder with one sub-folder of images per class; repeat to merge several")
+                        help="folder with one sub-folder of images per class, or a labels .csv of boxes in "
+                             "photos; repeat to merge several")
     parser.add_argument("--classes", type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
                         help="class folders to use, comma-separated, in label order (default: all, sorted)")
     parser.add_argument("--out", type=Path, default=Path("cache"), help="cache folder to write (default: cache)")
@@ -86,10 +88,19 @@ def find_class_folders(src, classes=None):
     return {name: by_lower[name.lower()] for name in classes}
 
 
-def find_images(sources, classes, out):
-    """(class names, [[files of each class] per --src]), after checking every folder first."""
-    files_by_source = []
+def find_images(sources, classes, out, size):
+    """(class names, [[files of each class] per --src], {name: image} of boxes cut from photos),
+    after checking every source first."""
+    files_by_source, cut = [], {}
     for src in sources:
+        if src.is_file() and labels.is_labels_file(src):
+            classes = classes or labels.class_names(labels.read_labels(src))
+            boxes = labels.cut_boxes(src, classes, size)
+            for name, found in boxes.items():
+                print(f"{name}: {len(found)} boxes labelled in {src}")
+            cut |= {key: image for found in boxes.values() for key, image in found}
+            files_by_source.append([[key for key, _ in boxes[name]] for name in classes])
+            continue
         folders = find_class_folders(src, classes)
         classes = list(folders)  # the first source's classes, for every other source
         files_by_class = [list_images(folder) for folder in folders.values()]
@@ -101,7 +112,7 @@ def find_images(sources, classes, out):
         if out.resolve().is_relative_to(src.resolve()):  # it would be read back: a class, or training images
             raise SystemExit(f"error: --out {out} is inside the image folder {src}; write it elsewhere")
         files_by_source.append(files_by_class)
-    return classes, files_by_source
+    return classes, files_by_source, cut
 
 
 def split_files(files_by_class, fractions, seed):
@@ -135,10 +146,10 @@ def split_sources(files_by_source, fractions, seed):
     return splits
 
 
-def decode_into(folder, splits, size, workers):
+def decode_into(folder, splits, size, workers, cut):
     """Decode every image into folder/{split}_x.npy; returns the splits without the unreadable
     files, and those files with the reason."""
-    failures = cache.write_images(splits, folder, size, workers)
+    failures = cache.write_images(splits, folder, size, workers, ready=cut)
     skipped = [{"file": str(splits[name][row][0]), "reason": reason}
                for (name, row), reason in sorted(failures.items())]
     for name in SPLITS:
@@ -183,13 +194,13 @@ def save_examples(folder, classes, seed):
 
 def main(argv=None):
     args = parse_args(argv)
-    classes, files_by_source = find_images(args.src, args.classes, args.out)
+    classes, files_by_source, cut = find_images(args.src, args.classes, args.out, args.size)
     splits = split_sources(files_by_source, args.split, args.seed)
 
     start = time.time()
     tmp = safe_io.new_folder_beside(args.out)
     try:
-        splits, skipped = decode_into(tmp, splits, args.size, max(1, args.workers))
+        splits, skipped = decode_into(tmp, splits, args.size, max(1, args.workers), cut)
         for label, name in enumerate(classes):
             if not any(row[1] == label for rows in splits.values() for row in rows):
                 raise SystemExit(f"error: no usable image in any {name} folder")

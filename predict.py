@@ -1,9 +1,9 @@
 """Classify images with a model trained by train.py: a verdict per image, and a figure to look at.
 
     python predict.py photo.jpg                        # verdict, and predictions/photo_prediction.png
-    python predict.py wall.jpg --out results/ --show   # figure in results/, also shown on screen
+    python predict.py site/ --report site_report       # site_report/index.html: one page to hand over
     python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
-    python predict.py photo.jpg --model models/model.keras   # your model instead of the bundled one
+    python predict.py photo.jpg --model models/model.keras      # your model instead of the bundled one
     python predict.py site/ --save-tiles site_tiles    # every tile as an image, to sort and train on
 
 The bundled crack model says crack, no crack or uncertain (with the reason); a model trained on
@@ -13,9 +13,10 @@ without importing TensorFlow); otherwise TensorFlow runs the .keras file.
 
 An image up to about a patch in size is classified whole; a larger photo is cut into tiles of
 the training patches' scale, and its figure maps a class's probability over the photo
-(support/photos.py). Folders are searched recursively and classified in batches; explicitly
-named files get a figure each, images found in folders only with --figures. The exit status is
-1 when any input could not be read.
+(support/photos.py). Folders are searched recursively; outputs mirror their sub-folders, so two
+IMG_0001.jpg of two days never collide, and each output says inside it which input it shows.
+Named files get a figure each, images found in folders only with --figures or --report. The
+exit status is 1 when any input could not be read.
 """
 
 import argparse
@@ -27,45 +28,47 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from support import figures, photos, safe_io
-from support.images import ImageError, decode_image, fit_to_model, list_images, smoother_than
+from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, fit_to_model, list_images, smoother_than
 from support.model_files import choose_backend, load_classifier
 
-BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on the full data set
+BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
 BATCH_SIZE = 128  # images or tiles per model call
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: the default tile
+READ_AHEAD_PIXELS = 50_000_000  # decoded ahead of the model: four 12 MP photos, or a batch of patches
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL,
-                        help="model from train.py, .keras or .tflite (default: the bundled pretrained/crack_cnn.keras)")
+                        help="model from train.py, .keras or .tflite (default: pretrained/crack_cnn.keras)")
     parser.add_argument("--backend", choices=["auto", "litert", "tensorflow"], default="auto",
-                        help="what runs the model: the LiteRT runtime (quick to start; needs the .tflite beside "
-                             "the .keras) or TensorFlow (default: auto, LiteRT when it can)")
-    parser.add_argument("--out", type=Path, default=FIGURES, help=f"folder for the figures (default: {FIGURES})")
-    parser.add_argument("--csv", type=Path, help="write one row per image: path, verdict, probabilities, ..., error")
+                        help="what runs the model: the LiteRT runtime (quick to start; needs the .tflite "
+                             "beside the .keras) or TensorFlow (default: auto, LiteRT when it can)")
+    parser.add_argument("--out", type=Path, default=FIGURES, help="folder for the figures (default: predictions)")
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="write DIR/index.html, a page of every input with its verdict and figure")
+    parser.add_argument("--csv", type=Path, help="write one row per input: path, verdict, probabilities, error")
     parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
     parser.add_argument("--threshold", type=float,
-                        help="two-class models: probability of the second class from which an image is called it "
-                             "(default: the model's)")
+                        help="two-class models: probability of the second class from which an image is "
+                             "called it (default: the model's)")
     parser.add_argument("--map-class", metavar="CLASS",
-                        help="the class whose probability a photo's figure maps (default: crack, or the verdict's class)")
+                        help="the class whose probability a photo's figure maps (default: crack, or the verdict)")
     parser.add_argument("--tile", type=int, default=PATCH_SIZE,
-                        help=f"tile side in photo pixels (default: {PATCH_SIZE}, the dataset's patch size); "
-                             "0 resizes every image whole")
+                        help="tile side in photo pixels (default: 227, the dataset's patch); 0: images whole")
     parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
     parser.add_argument("--figures", action=argparse.BooleanOptionalAction,
                         help="figure for every image (default: only for files named on the command line)")
     parser.add_argument("--save-tiles", type=Path, metavar="DIR",
-                        help="save every tile (or whole image) classified, at the photo's resolution, into a "
-                             "folder per predicted class (crack/ and no_crack/ for the crack model): move the "
-                             "wrong ones into your class folders to teach the model your surface")
+                        help="save every tile classified, at the photo's resolution, in a folder per predicted "
+                             "class (crack/, no_crack/ for the crack model), to sort and teach the model")
     parser.add_argument("--show", action="store_true", help="also show each figure in a window")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per model call (default: {BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per model call (default: 128)")
     args = parser.parse_args(argv)
     if args.tile < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
         parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
@@ -73,22 +76,21 @@ def parse_args(argv=None):
     return args
 
 
-def error(message):
-    print(f"error: {message}", file=sys.stderr)
-
-
-def find_images(inputs):
-    """[(path, named_explicitly)] for every input file and every image below input folders, and
-    {path: reason} for the inputs that are neither."""
+def find_inputs(inputs):
+    """[(path, named, folder it was found in or None)] for every image, and {path: reason} for
+    every input that cannot be classified (missing, not an image file)."""
     found, failures = [], {}
     for path in inputs:
         if path.is_dir():
-            images = list_images(path)
+            others = []
+            images = list_images(path, others)
             if not images:
-                failures[path] = "no images in this folder"
-            found += [(p, False) for p in images]
+                failures[path] = f"no images in this folder (reads {', '.join(sorted(IMAGE_EXTENSIONS))})"
+            found += [(image, False, path) for image in images]
+            failures |= {other: f"not an image file of a kind read here ({other.suffix or 'no extension'})"
+                         for other in others}
         elif path.is_file():
-            found.append((path, True))
+            found.append((path, True, None))
         else:
             failures[path] = "no such file or folder"
     for path, reason in failures.items():
@@ -96,56 +98,88 @@ def find_images(inputs):
     return found, failures
 
 
+def error(message):
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
 def check_outputs(args):
-    """Refuse outputs of the wrong kind, and tiles saved where they would be read back as inputs."""
+    """Refuse outputs of the wrong kind, and outputs where they would be read back as inputs."""
     if not args.model.is_file():
         raise SystemExit(f"error: model file {args.model} does not exist" + (
-            "" if args.model.suffix in (".keras", ".tflite") else " (expected a .keras or .tflite file from train.py)"))
+            "" if args.model.suffix in (".keras", ".tflite") else " (expected a .keras or .tflite from train.py)"))
     for option, path in (("--csv", args.csv), ("--tiles-csv", args.tiles_csv)):
         if path is not None and path.is_dir():
             raise SystemExit(f"error: {option} {path} is a folder; give a file name")
-    safe_io.check_output_folder("--out", args.out)
-    safe_io.check_output_folder("--save-tiles", args.save_tiles)
+    for option in ("out", "save_tiles", "report"):
+        safe_io.check_output_folder(f"--{option.replace('_', '-')}", getattr(args, option))
     for folder in args.inputs:
-        if args.save_tiles and folder.is_dir() and args.save_tiles.resolve().is_relative_to(folder.resolve()):
-            raise SystemExit(f"error: --save-tiles {args.save_tiles} is inside the input folder {folder}; choose another")
+        for option, out in (("--save-tiles", args.save_tiles), ("--report", args.report)):
+            if out and folder.is_dir() and out.resolve().is_relative_to(folder.resolve()):
+                raise SystemExit(f"error: {option} {out} is inside the input folder {folder}; choose another")
+
+
+def output_stems(items):
+    """{path: where its outputs go, relative}: the path below the folder it was found in, without
+    its suffix; the folders above are added where two inputs would share a name."""
+    stems = {path: path.relative_to(root).with_suffix("") if root else Path(path.stem) for path, _, root in items}
+    for _ in range(8):
+        taken = collections.Counter(stems.values())
+        clashing = [path for path, stem in stems.items() if taken[stem] > 1]
+        if not clashing:
+            break
+        for path in clashing:
+            parts = path.resolve().with_suffix("").parts
+            stems[path] = Path(*parts[max(1, len(parts) - len(stems[path].parts) - 1):])
+    return stems
 
 
 def load_model(args):
-    """(classify, verdict rule) for --model, and a line saying which model runs and how."""
+    """(classify, info, verdict rule, the line that says which model runs and how) for --model."""
     model_path, backend, note = choose_backend(args.model, args.backend)
     classify, info = load_classifier(model_path, backend)
     rule = photos.verdict_rule(info, args.threshold)
-    if args.map_class is not None and args.map_class not in rule["class_names"]:
-        raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(rule['class_names'])}")
+    names = rule["class_names"]
+    if args.map_class is not None and args.map_class not in names:
+        raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
-    limits = (f"threshold {rule['threshold']}, sure from {rule['sure_threshold']}" if rule["crack_model"]
-              else f"classes {', '.join(rule['class_names'])}, sure from {rule['sure_threshold']}")
-    print(f"model: {model_path} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
-          f"{info['image_size']}x{info['image_size']} px input, {limits})")
+    limits = (f"threshold {rule['threshold']}" if rule["crack_model"] else f"classes {', '.join(names)}")
+    line = (f"model: {model_path} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
+            f"{info['image_size']}x{info['image_size']} px input, {limits}, sure from {rule['sure_threshold']})")
+    print(line)
     if note:
         print(note)
-    return classify, info, rule
+    return classify, info, rule, line
 
 
-def read_images(items, ahead):
-    """(path, named, RGB image or ImageError) for each item in order, decoded up to `ahead` items
-    early on threads: OpenCV releases the GIL while decoding, so the next images decode while the
-    model runs."""
-    def read(item):
-        try:
-            return *item, decode_image(item[0])
-        except ImageError as exc:
-            return *item, exc
-
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 1)) as pool:
-        queue = collections.deque()
+def read_images(items, budget=READ_AHEAD_PIXELS):
+    """(path, named, root, RGB image or ImageError) for each item in order, decoded ahead on threads
+    (OpenCV releases the GIL, so the next images decode while the model runs), as many as fit in
+    `budget` pixels at the size of the largest image so far: memory stays the same for 8 photos
+    or 500."""
+    workers = max(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        queue, largest = collections.deque(), 0
         for item in items:
             queue.append(pool.submit(read, item))
-            if len(queue) > ahead:
+            while True:
+                largest = max([largest] + [pixels(future.result()) for future in queue if future.done()])
+                if len(queue) <= (min(2 * BATCH_SIZE, max(1, budget // largest)) if largest else workers):
+                    break
                 yield queue.popleft().result()
         while queue:
             yield queue.popleft().result()
+
+
+def pixels(item):
+    image = item[-1]
+    return 0 if isinstance(image, ImageError) else image.shape[0] * image.shape[1]
+
+
+def read(item):
+    try:
+        return *item, decode_image(item[0])
+    except ImageError as exc:
+        return *item, exc
 
 
 def classify_images(items, classify, info, rule, args):
@@ -163,7 +197,7 @@ def classify_images(items, classify, info, rule, args):
                 yield path, named, image, photos.image_result(probs[None], np.array([flat]), rule), None
             pending.clear()
 
-    for path, named, image in read_images(items, ahead=2 * args.batch_size):
+    for path, named, _, image in read_images(items):
         if not isinstance(image, ImageError) and not photos.is_photo(image, args.tile):
             pending.append((path, named, image, fit_to_model(image, size)))
             if len(pending) >= args.batch_size:
@@ -172,9 +206,9 @@ def classify_images(items, classify, info, rule, args):
         yield from classify_pending()  # first: results come in the order given
         if isinstance(image, ImageError):
             yield path, named, image, None, None
-            continue
-        result, *tiles = photos.classify_photo(image, classify, size, args.tile, args.stride, args.batch_size, rule)
-        yield path, named, image, result, tiles
+        else:
+            result, *tiles = photos.classify_photo(image, classify, size, args.tile, args.stride, args.batch_size, rule)
+            yield path, named, image, result, tiles
     yield from classify_pending()
 
 
@@ -183,8 +217,9 @@ def describe(path, result):
     return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more]))})"
 
 
-def save_figure_and_tiles(path, named, image, result, tiles, rule, args, used_names):
-    """The figure (for named files, or with --figures) and the saved tiles (with --save-tiles)."""
+def save_outputs(path, named, image, result, tiles, rule, args, stem):
+    """The figure (for named files, or with --figures or --report) and the saved tiles (with
+    --save-tiles); returns the figure's path and where the photo is in it, or (None, None)."""
     names = rule["class_names"]
     if tiles:
         grid, counted, _, lines = tiles
@@ -195,53 +230,42 @@ def save_figure_and_tiles(path, named, image, result, tiles, rule, args, used_na
     if args.save_tiles:
         predicted = photos.predicted_classes(counted, rule)
         folders = [("crack" if p else "no_crack") if rule["crack_model"] else names[p] for p in predicted]
-        shown = counted[:, 1] if rule["crack_model"] else counted[np.arange(len(counted)), predicted]  # in the names
-        figures.save_tiles(image, boxes, folders, shown, args.save_tiles, path.stem)
-    if args.figures or (args.figures is None and named):
-        mapped = args.map_class or ("Positive" if rule["crack_model"] else result.get("class", names[0]))
-        main_measure, more = photos.summary(result)
-        banner = [f"{result['verdict'].upper()}: {main_measure}", *filter(None, [result["reason"]]), *more]
-        label = "p(crack)" if rule["crack_model"] and mapped == "Positive" else f"p({mapped})"
-        figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], names), grid,
-                                     counted[:, names.index(mapped)], rule["threshold"] if len(names) == 2 else 0.5,
-                                     lines, label)
-        figures.save_figure(figure, figure_path(path, args.out, used_names), args.show)
-
-
-def figure_path(image_path, folder, used):
-    path = folder / f"{image_path.stem}_prediction.png"
-    n = 2
-    while path in used:  # two inputs with the same name
-        path, n = folder / f"{image_path.stem}_{n}_prediction.png", n + 1
-    used.add(path)
-    return path
+        shown = counted[:, 1] if rule["crack_model"] else counted[np.arange(len(counted)), predicted]
+        figures.save_tiles(image, boxes, folders, shown, args.save_tiles, stem, path.resolve())
+    if not (args.figures or args.report or (args.figures is None and named)):
+        return None, None
+    mapped = args.map_class or ("Positive" if rule["crack_model"] else result.get("class", names[0]))
+    main_measure, more = photos.summary(result)
+    banner = [f"{result['verdict'].upper()}: {main_measure}", *filter(None, [result["reason"]]), *more]
+    label = "p(crack)" if rule["crack_model"] and mapped == "Positive" else f"p({mapped})"
+    figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], names), grid,
+                                 counted[:, names.index(mapped)], rule["threshold"] if len(names) == 2 else 0.5,
+                                 lines, label)
+    folder = args.report / "figures" if args.report else args.out
+    figure_path = figures.free_path(folder, stem, "_prediction.png", path.resolve())
+    figures.save_figure(figure, figure_path, path.resolve(), args.show)
+    return figure_path, figures.photo_area(figure, image.shape, grid is not None)
 
 
 def csv_columns(rule):
     if rule["crack_model"]:
         return ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
-                "straight_line_tiles", "error"]
+                "straight_line_tiles", "figure", "error"]
     return ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in rule["class_names"]),
-            "tiles", "share", "error"]
+            "tiles", "share", "figure", "error"]
 
 
-def csv_row(path, result, failure, rule):
-    columns = csv_columns(rule)
+def csv_row(path, result, figure, failure, rule):
     if failure is not None:
-        return [str(path) if c == "path" else "error" if c == "verdict" else failure if c == "error" else "" for c in columns]
+        return [str(path) if c == "path" else "error" if c == "verdict" else failure if c == "error" else ""
+                for c in csv_columns(rule)]
+    figure = "" if figure is None else str(figure)
     if rule["crack_model"]:
         return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
-                result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"], ""]
+                result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"], figure, ""]
     return [str(path), result["verdict"], result["reason"], f"{result['probability']:.5f}",
-            *(f"{p:.5f}" for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}", ""]
-
-
-def tile_rows(path, tiles, rule):
-    grid, counted, seen, _ = tiles
-    boxes = [(x, y, s, s) for x, y, s in grid]
-    if rule["crack_model"]:
-        return [(str(path), *box, f"{p[1]:.5f}", f"{q[1]:.5f}") for box, p, q in zip(boxes, counted, seen)]
-    return [(str(path), *box, *(f"{v:.5f}" for v in p)) for box, p in zip(boxes, counted)]
+            *(f"{p:.5f}" for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
+            figure, ""]
 
 
 def tile_columns(rule):
@@ -250,38 +274,95 @@ def tile_columns(rule):
     return ["image", "x", "y", "width", "height", *extra]
 
 
+def tile_rows(path, tiles, rule):
+    grid, counted, seen, _ = tiles
+    if rule["crack_model"]:
+        return [(str(path), x, y, s, s, f"{p[1]:.5f}", f"{q[1]:.5f}") for (x, y, s), p, q in zip(grid, counted, seen)]
+    return [(str(path), x, y, s, s, *(f"{v:.5f}" for v in p)) for (x, y, s), p in zip(grid, counted)]
+
+
+def report_row(path, image, result, figure, stem, args, rule):
+    """A row of the report, with the photo's thumbnail (written now), when and with what it was
+    taken, and how a click on its figure finds a tile (to mark it)."""
+    from support import html_report  # Pillow reads the EXIF: imported only with --report
+
+    (figure, (top, scale)), folder = figure, args.report
+    height, width = image.shape[:2]
+    photo = photos.is_photo(image, args.tile)
+    side = min(args.tile, height, width)
+    labels = ["Negative", "Positive"] if rule["crack_model"] else rule["class_names"]
+    thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
+    html_report.save_thumbnail(image, thumbnail, source=path.resolve())
+    taken, camera = html_report.read_exif(path)
+    return {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
+            "probability": result["probability"], "share": result.get("cracked_share", result.get("share")),
+            "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
+            "taken": taken, "camera": camera, "error": "",
+            "mark": {"source": str(path.resolve()), "w": width, "h": height, "tw": side if photo else width,
+                     "th": side if photo else height, "stride": args.stride if photo else max(width, height),
+                     "top": top, "scale": scale, "labels": labels,
+                     "shown": ["no crack", "crack"] if rule["crack_model"] else labels}}
+
+
+def write_report(folder, inputs, model_line, rows, failures, rule):
+    from support import html_report
+
+    rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
+            for path in inputs]
+    kind = "Crack report" if rule["crack_model"] else f"Report ({', '.join(rule['class_names'])})"
+    page = html_report.write_report(folder, kind, [model_line], rows,
+                                    None if rule["crack_model"] else rule["class_names"])
+    print(f"report: {page} ({len(rows)} inputs; open it in a browser, or zip {folder}/ and send it)")
+
+
+def print_summary(verdicts, failures, seconds, rule, args, images):
+    count = sum(verdicts.values())
+    if count > 1:
+        order = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
+        rate = count / max(seconds, 1e-9)
+        print(f"{count} images classified in {seconds:.1f} s ({rate:.0f} images/s" if rate >= 10 else
+              f"{count} images classified in {seconds:.1f} s ({rate:.2f} images/s", end="")
+        print("): " + ", ".join(f"{verdicts[v]} {v}" for v in order) + (f", {len(failures)} failed" if failures else ""))
+    in_folders = sum(not named for _, named, _ in images)
+    if in_folders and args.figures is None and not args.report:
+        print(f"no figures for the {in_folders} images found in folders: --figures draws them, "
+              "--report makes a page of them all")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    images, failures = find_images(args.inputs)
+    images, failures = find_inputs(args.inputs)
     check_outputs(args)
     if not images:
-        raise SystemExit("error: no images to classify")
-    classify, info, rule = load_model(args)  # once the inputs are known to be usable: TensorFlow is slow to import
+        raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    classify, info, rule, model_line = load_model(args)  # after the inputs are checked: TensorFlow is slow to import
+    stems = output_stems(images)
 
-    results, tiles_found, used_names, start = {}, [], set(), time.time()
-    for path, named, image, result, tiles in classify_images(images, classify, info, rule, args):
-        if result is None:
-            error(f"{path}: {image}")
-            failures[path] = str(image)
-            continue
-        results[path] = result
-        print(describe(path, result))
-        save_figure_and_tiles(path, named, image, result, tiles, rule, args, used_names)
-        if tiles:
-            tiles_found += tile_rows(path, tiles, rule)
+    rows, report_rows, verdicts, start = {}, {}, collections.Counter(), time.time()
+    with safe_io.csv_lines(args.tiles_csv, tile_columns(rule)) as tiles_csv, \
+            tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
+        for path, named, image, result, tiles in classify_images(images, classify, info, rule, args):
+            progress.update()
+            if result is None:
+                error(f"{path}: {image}")
+                failures[path] = str(image)
+                continue
+            verdicts[result["verdict"]] += 1
+            tqdm.write(describe(path, result))
+            figure = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            rows[path] = csv_row(path, result, figure[0], None, rule)
+            if tiles and tiles_csv:
+                tiles_csv.writerows(tile_rows(path, tiles, rule))
+            if args.report:
+                report_rows[path] = report_row(path, image, result, figure, stems[path], args, rule)
 
+    in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
+    table = [rows.get(path) or csv_row(path, None, None, failures[path], rule) for path in in_order]
     if args.csv:
-        in_order = dict.fromkeys([path for path, _ in images] + list(failures))  # each input once
-        safe_io.write_csv(args.csv, csv_columns(rule),
-                          [csv_row(path, results.get(path), failures.get(path), rule) for path in in_order])
-    if args.tiles_csv:
-        safe_io.write_csv(args.tiles_csv, tile_columns(rule), tiles_found)
-    if len(results) > 1:
-        seconds = time.time() - start
-        counts = collections.Counter(r["verdict"] for r in results.values())
-        verdicts = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
-        print(f"{len(results)} images classified in {seconds:.1f} s ({len(results) / seconds:.0f} images/s): "
-              + ", ".join(f"{counts[v]} {v}" for v in verdicts) + (f", {len(failures)} failed" if failures else ""))
+        safe_io.write_csv(args.csv, csv_columns(rule), table)
+    if args.report:
+        write_report(args.report, in_order, model_line, report_rows, failures, rule)
+    print_summary(verdicts, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0
 
 

@@ -38,6 +38,8 @@ def _load_rows(task):
     block = np.zeros((len(paths), _size, _size, 3), np.uint8)  # a failed row stays blank, then is dropped
     errors = []
     for i, path in enumerate(paths):
+        if path is None:  # already decoded by the parent (a box cut from a photo): written after
+            continue
         try:
             block[i] = load_image(path, _size)
         except ImageError as error:
@@ -49,15 +51,19 @@ def _load_rows(task):
     return split, len(paths), errors
 
 
-def write_images(splits, arrays_dir, size, workers, rows_per_task=64):
-    """Fill arrays_dir/{split}_x.npy; returns {(split, row): reason} for the rows that failed."""
+def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64):
+    """Fill arrays_dir/{split}_x.npy; returns {(split, row): reason} for the rows that failed.
+
+    ready: {file name: image} for rows decoded already (labels.cut_boxes), written as they are.
+    """
+    ready = ready or {}
     outputs = {}
     for name, rows in splits.items():
         path = arrays_dir / f"{name}_x.npy"
         array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
         outputs[name] = (path, array.offset)  # where the rows start, after the .npy header
         del array
-    tasks = [(name, start, [str(row[0]) for row in rows[start:start + rows_per_task]])
+    tasks = [(name, start, [None if str(row[0]) in ready else str(row[0]) for row in rows[start:start + rows_per_task]])
              for name, rows in splits.items() for start in range(0, len(rows), rows_per_task)]
     failures = {}
     total = sum(len(rows) for rows in splits.values())
@@ -85,6 +91,14 @@ def write_images(splits, arrays_dir, size, workers, rows_per_task=64):
                 print(f"\nwarning: skipping {splits[split][row][0]}: {error}", file=sys.stderr)
             progress.update(count)
     progress.done()
+    for name, rows in splits.items():
+        done = [(row, ready[str(file)]) for row, (file, *_) in enumerate(rows) if str(file) in ready]
+        if done:
+            array = np.load(arrays_dir / f"{name}_x.npy", mmap_mode="r+")
+            for row, image in done:
+                array[row] = image
+            array.flush()
+            del array
     return failures
 
 

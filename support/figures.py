@@ -7,6 +7,10 @@ Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of mill
 of more than a second, less than classifying the tiles.
 """
 
+import struct
+import zlib
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -32,10 +36,7 @@ def verdict_colour(verdict, class_names):
 def draw_figure(image, banner, colour, grid=None, values=None, threshold=0.5, lines=(), label="p(crack)"):
     """The image below its banner (lines of text in the verdict's colour); with a tile grid, also the
     heat map of `values` (one probability per tile, named `label` on the colour bar)."""
-    longest = max(image.shape[:2])
-    # A large photo is shrunk to fit a screen; a small one is shown at its size or enlarged by a whole
-    # factor with sharp pixels, never smaller than it is.
-    scale = FIGURE_MAX_SIDE / longest if longest > FIGURE_MAX_SIDE else max(1, FIGURE_MIN_SIDE // longest)
+    scale = figure_scale(image.shape)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
     shown = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
     if grid:
@@ -51,6 +52,20 @@ def draw_figure(image, banner, colour, grid=None, values=None, threshold=0.5, li
         bar = colour_bar(max(shown.shape[0], COLOUR_BAR_MIN_HEIGHT), label)
         shown = np.hstack([pad_to_height(shown, COLOUR_BAR_MIN_HEIGHT), bar])
     return add_banner(shown, banner, colour)
+
+
+def figure_scale(shape):
+    """A large photo is shrunk to fit a screen; a small one is shown at its size or enlarged by a
+    whole factor with sharp pixels, never smaller than it is."""
+    longest = max(shape[:2])
+    return FIGURE_MAX_SIDE / longest if longest > FIGURE_MAX_SIDE else max(1, FIGURE_MIN_SIDE // longest)
+
+
+def photo_area(figure, image_shape, has_grid):
+    """(top, scale): where the photo starts in a figure (below the banner) and how it was scaled."""
+    scale = figure_scale(image_shape)
+    shown = round(image_shape[0] * scale)
+    return figure.shape[0] - (max(shown, COLOUR_BAR_MIN_HEIGHT) if has_grid else shown), scale
 
 
 def heat_map(shape, grid, probabilities, scale):
@@ -132,10 +147,12 @@ def wrap(line, font_scale, width):
     return parts
 
 
-def save_figure(figure, path, show=False):
-    """Write the figure as PNG (temporary name, then rename); optionally show it in a window."""
-    with writing(path) as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
+def save_figure(figure, path, source, show=False):
+    """Write the figure as PNG (temporary name, then rename), saying in it which input it shows;
+    optionally show it in a window."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(figure, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
+    with writing(path) as tmp:  # encoded in memory: cv2.imwrite fails on non-ASCII paths on Windows
+        tmp.write_bytes(with_source(data.tobytes(), source))
     if show:  # the headless OpenCV wheel has no windows: matplotlib shows it
         import matplotlib.pyplot as plt
 
@@ -145,11 +162,56 @@ def save_figure(figure, path, show=False):
         plt.show()
 
 
-def save_tiles(image, boxes, folders, probabilities, folder, stem):
+def save_tiles(image, boxes, folders, probabilities, folder, stem, source):
     """Each tile of a photo (RGB, full resolution, as patches are cut) as a JPEG like a dataset patch,
-    in folder/<its predicted class's folder>/, named after the photo (`stem`), its position and the
-    probability. boxes: (x, y, width, height) in photo pixels."""
+    in folder/<its predicted class's folder>/, named after the photo (`stem`, a relative path),
+    its position and the probability. boxes: (x, y, width, height) in photo pixels."""
     image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     for (x, y, width, height), name, p in zip(boxes, folders, probabilities):
-        with writing(folder / name / f"{stem}_x{x:05d}_y{y:05d}_p{p:.2f}.jpg") as tmp:
-            cv2.imwrite(str(tmp), image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        path = free_path(folder / name, stem, f"_x{x:05d}_y{y:05d}_p{p:.2f}.jpg", source)
+        ok, data = cv2.imencode(".jpg", image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        with writing(path) as tmp:
+            tmp.write_bytes(with_source(data.tobytes(), source))
+
+
+# ----------------------------------------------------------------------------------------------
+# Which input an output shows, written inside it: a second run into the same folder replaces the
+# outputs of the same input, and never those of another input that happens to have the same name.
+
+
+def free_path(folder, name, ending, source):
+    """folder/NAME+ENDING, or NAME_2+ENDING, NAME_3+ENDING ... if that file holds an output of another
+    input than `source` (the ending stays last: list_images knows figures by it)."""
+    candidate, n = folder / f"{name}{ending}", 2
+    while candidate.exists() and source_of(candidate) != str(source):
+        candidate, n = folder / f"{name}_{n}{ending}", n + 1
+    return candidate
+
+
+def with_source(data, source):
+    """PNG or JPEG bytes with the input's path inside: an iTXt chunk, or a JPEG comment."""
+    text = str(source).encode("utf-8")
+    if data.startswith(b"\x89PNG"):
+        body = b"iTXt" + b"Source\0\0\0\0\0" + text
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        return data[:33] + chunk + data[33:]  # after the signature and the IHDR chunk
+    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + data[2:]  # after SOI
+
+
+def source_of(path):
+    """The input path written into an output by with_source, or None."""
+    try:
+        data = Path(path).read_bytes()[:65536]
+    except OSError:
+        return None
+    if data.startswith(b"\x89PNG"):
+        start = data.find(b"iTXtSource\0")
+        if start < 0:
+            return None
+        length = struct.unpack(">I", data[start - 4:start])[0]  # of the chunk's data, after "iTXt"
+        return data[start + 15:start + 4 + length].decode("utf-8", "replace")
+    start = data.find(b"\xff\xfe", 2, 64)
+    if start != 2:
+        return None
+    length = struct.unpack(">H", data[4:6])[0]
+    return data[6:4 + length].decode("utf-8", "replace")

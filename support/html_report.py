@@ -10,6 +10,7 @@ cleanly. Figures and thumbnails live beside it under relative links, so DIR can 
 import collections
 import datetime
 import html
+import json
 import re
 from pathlib import Path, PurePath
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import cv2
 from PIL import Image
 
+from support.figures import with_source
 from support.safe_io import writing
 
 # A CSS colour per verdict; any other class name of another model gets a neutral blue.
@@ -57,7 +59,18 @@ td.thumb img{display:block;max-width:96px;max-height:72px;border:1px solid var(-
 .error-text{color:#5f6368;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em}
 .v-crack{--c:var(--crack)} .v-uncertain{--c:var(--uncertain)} .v-clear{--c:var(--clear)}
 .v-error{--c:var(--error)} .v-other{--c:var(--other)}
+button.mark{font:inherit;font-size:.86em;border:1px solid var(--line);background:#f6f7f9;border-radius:4px;
+  padding:1px 8px;margin-left:8px;cursor:pointer}
+#marker{border:0;border-radius:8px;padding:14px 18px;max-width:96vw;box-shadow:0 8px 40px #0006}
+#marker::backdrop{background:#0008}
+#marker .bar{display:flex;flex-wrap:wrap;gap:12px;align-items:center;margin:6px 0}
+#marker .stage{position:relative;display:inline-block;cursor:crosshair;line-height:0}
+#marker .stage img{max-width:90vw;max-height:72vh}
+#marker .box{position:absolute;border:3px solid var(--c);box-sizing:border-box;pointer-events:none}
+#marker .box span{position:absolute;left:0;top:0;background:var(--c);color:#fff;font:11px/1.4 system-ui;
+  padding:0 4px;white-space:nowrap}
 @media print{
+  button.mark,#marker{display:none}
   body{padding:0;font-size:11px;max-width:none}
   *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   .hint{display:none}  /* a filtered printout still says it is one (#shown) */
@@ -69,7 +82,7 @@ td.thumb img{display:block;max-width:96px;max-height:72px;border:1px solid var(-
 }
 """
 
-SCRIPT = """{  // a block, so these names stay out of the page's global scope (window.status exists)
+SCRIPT = r"""{  // a block, so these names stay out of the page's global scope (window.status exists)
 const body = document.querySelector("#inputs tbody"), status = document.getElementById("shown");
 document.querySelectorAll("#inputs th[data-type]").forEach(th => {
   const sort = () => {
@@ -100,6 +113,72 @@ buttons.forEach(button => button.addEventListener("click", () => {
   status.textContent = wanted === "" ? `Showing all ${body.rows.length} inputs.`
                                      : `Showing ${shown} of ${body.rows.length} inputs: ${wanted}.`;
 }));
+// Marking: click tiles of a photo's figure to label them, then save the boxes as a labels file
+// for data_prep.py (support/labels.py). Coordinates go back to the photo's own pixels.
+const marking = JSON.parse(document.getElementById("marking").textContent);
+const dialog = document.getElementById("marker"), stage = dialog.querySelector(".stage");
+const picture = stage.querySelector("img"), marks = new Map();
+let current = null;
+const starts = (length, tile, stride) => {
+  const found = [];
+  for (let v = 0; v <= length - tile; v += stride) found.push(v);
+  if (!found.length || found[found.length - 1] + tile < length) found.push(Math.max(0, length - tile));
+  return found;
+};
+const nearest = (values, wanted) => values.reduce((a, b) => Math.abs(b - wanted) < Math.abs(a - wanted) ? b : a);
+const label = () => dialog.querySelector("input[name=label]:checked").value;
+const drawMarks = () => {
+  stage.querySelectorAll(".box").forEach(box => box.remove());
+  const m = marking[current], k = picture.clientWidth / picture.naturalWidth;
+  for (const mark of marks.values()) {
+    if (mark.row !== current) continue;
+    const box = document.createElement("div");
+    box.className = "box " + (mark.label === m.labels[m.labels.length - 1] ? "v-crack" : "v-clear");
+    Object.assign(box.style, {left: `${mark.x * m.scale * k}px`, top: `${(m.top + mark.y * m.scale) * k}px`,
+      width: `${mark.w * m.scale * k}px`, height: `${mark.h * m.scale * k}px`});
+    const text = document.createElement("span");
+    text.textContent = m.shown[m.labels.indexOf(mark.label)];
+    box.append(text);
+    stage.append(box);
+  }
+  document.getElementById("marked").textContent = `${marks.size} tile${marks.size === 1 ? "" : "s"} marked`;
+};
+document.querySelectorAll("button.mark").forEach(button => button.addEventListener("click", () => {
+  current = button.dataset.row;
+  const m = marking[current];
+  document.getElementById("marker-name").textContent = m.path;
+  dialog.querySelector(".labels").replaceChildren(...m.labels.map((name, i) => {
+    const option = document.createElement("label"), input = document.createElement("input");
+    Object.assign(input, {type: "radio", name: "label", value: name, checked: i === 0});
+    option.append(input, " " + m.shown[i]);
+    return option;
+  }));
+  picture.onload = drawMarks;
+  picture.src = button.dataset.figure;
+  dialog.showModal();
+}));
+stage.addEventListener("click", event => {
+  const m = marking[current], rect = picture.getBoundingClientRect(), k = picture.naturalWidth / rect.width;
+  const px = (event.clientX - rect.left) * k / m.scale, py = ((event.clientY - rect.top) * k - m.top) / m.scale;
+  if (px < 0 || py < 0 || px > m.w || py > m.h) return;  // the banner or the colour bar
+  const x = nearest(starts(m.w, m.tw, m.stride), px - m.tw / 2), y = nearest(starts(m.h, m.th, m.stride), py - m.th / 2);
+  const key = `${current}|${x}|${y}`, wanted = label();
+  if (marks.has(key) && marks.get(key).label === wanted) marks.delete(key);
+  else marks.set(key, {row: current, x, y, w: m.tw, h: m.th, label: wanted, source: m.source});
+  drawMarks();
+});
+window.addEventListener("resize", () => current !== null && drawMarks());
+const quoted = text => /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+document.getElementById("save-labels").addEventListener("click", () => {
+  const lines = ["path,x,y,width,height,label",
+    ...Array.from(marks.values(), m => [quoted(m.source), m.x, m.y, m.w, m.h, quoted(m.label)].join(","))];
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], {type: "text/csv"}));
+  link.download = "labels.csv";
+  document.body.append(link);
+  link.click();
+  link.remove();
+});
 }"""
 
 
@@ -108,6 +187,8 @@ def write_report(folder, title, model_lines, rows, class_names=None):
 
     rows: one dict per input with path, verdict, reason, probability, share, figure, thumbnail
     (both relative to folder, or None), taken, camera and error; see the tests for an example.
+    A row with "mark" (the photo's tile grid and the figure's layout, see predict.report_row) gets
+    a button that opens its figure to mark tiles, saved as a labels file for data_prep.py.
     class_names: the model's classes, in the order their counts are shown (default: the crack model's).
     """
     known = [*class_names, "uncertain"] if class_names else ["crack", "uncertain", "no crack"]
@@ -132,13 +213,25 @@ def write_report(folder, title, model_lines, rows, class_names=None):
 <span class="hint">Click a column header to sort by it.</span></p>
 <table id="inputs"><thead><tr>{headers}</tr></thead>
 <tbody>
-{"".join(table_row(row, order) for row in rows)}</tbody></table>
+{"".join(table_row(row, order, i) for i, row in enumerate(rows))}</tbody></table>
+<dialog id="marker"><form method="dialog"><b id="marker-name"></b>
+<div class="bar">Mark as <span class="labels"></span>: click a tile to mark it, click again to unmark.</div>
+<div class="stage"><img alt="the photo's figure"></div>
+<div class="bar"><span id="marked">0 tiles marked</span><button type="button" id="save-labels">Save labels.csv</button>
+<button value="close">Close</button></div></form></dialog>
+<script type="application/json" id="marking">{marking_data(rows)}</script>
 <script>{SCRIPT}</script></body></html>
 """
     path = Path(folder) / "index.html"
     with writing(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+def marking_data(rows):
+    """{row: how to map a click on its figure to a tile of its photo}, as JSON safe inside <script>."""
+    data = {str(i): row["mark"] | {"path": str(row["path"])} for i, row in enumerate(rows) if row.get("mark")}
+    return json.dumps(data).replace("</", "<\\/")
 
 
 def badge(verdict):
@@ -150,7 +243,7 @@ def href(relative):
     return html.escape(quote(PurePath(relative).as_posix()))
 
 
-def table_row(row, order):
+def table_row(row, order, index=0):
     esc = html.escape
 
     def cell(content, key="", kind=""):
@@ -178,12 +271,15 @@ def table_row(row, order):
              cell("" if share is None else f"{share:.1%}", "" if share is None else repr(float(share)), "num"),
              cell(esc(row.get("taken") or ""), row.get("taken") or "", "nowrap"),
              cell(esc(row.get("camera") or ""), row.get("camera") or "", "nowrap"),
-             cell(f'<a href="{href(figure)}">figure</a>' if figure else "")]
+             cell((f'<a href="{href(figure)}">figure</a>' if figure else "")
+                  + (f'<button type="button" class="mark" data-row="{index}" data-figure="{href(figure)}">mark'
+                     "</button>" if figure and row.get("mark") else ""))]
     return f'<tr data-verdict="{esc(verdict)}">{"".join(cells)}</tr>\n'
 
 
-def save_thumbnail(image_rgb, path, max_side=160):
-    """Write a JPEG of the image at most max_side px a side (temporary name, then renamed)."""
+def save_thumbnail(image_rgb, path, max_side=160, source=None):
+    """Write a JPEG of the image at most max_side px a side (temporary name, then renamed), with the
+    path of the input it shows inside it when `source` is given (figures.with_source)."""
     height, width = image_rgb.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     small = cv2.resize(image_rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
@@ -191,8 +287,9 @@ def save_thumbnail(image_rgb, path, max_side=160):
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise OSError(f"cannot encode a thumbnail for {path}")
+    data = data.tobytes() if source is None else with_source(data.tobytes(), source)
     with writing(Path(path)) as tmp:  # encoded in memory: cv2.imwrite fails on non-ASCII paths on Windows
-        tmp.write_bytes(data.tobytes())
+        tmp.write_bytes(data)
     return Path(path)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # an iPhone's photos
 MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
 OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
 
@@ -25,7 +26,8 @@ class ImageError(Exception):
 def decode_image(path):
     """Read an image file as an upright RGB uint8 array, every pixel of it. Raises ImageError.
 
-    Grayscale, RGBA and 16-bit files become 8-bit RGB; EXIF orientation is applied. The JPEG
+    Grayscale, RGBA and 16-bit files become 8-bit RGB; EXIF orientation is applied. HEIC/HEIF
+    photos (an iPhone's default) are read with pillow-heif, where it is installed. The JPEG
     decoder's reduced scales (cv2.IMREAD_REDUCED_*, two to four times faster on a 12 MP photo)
     are not used: they blur a hairline crack away before resize() could keep it.
     """
@@ -35,6 +37,8 @@ def decode_image(path):
         raise ImageError(error.strerror or str(error)) from None
     if data.size == 0:
         raise ImageError("empty file")
+    if data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in HEIF_BRANDS:
+        return check_size(decode_heif(path))
     # libjpeg quietly grey-fills a truncated JPEG; refuse it instead of learning from grey.
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise ImageError("truncated JPEG (no end-of-image marker)")
@@ -45,9 +49,28 @@ def decode_image(path):
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     except cv2.error as error:  # OpenCV refuses some damaged or exotic files with an exception
         raise ImageError(f"OpenCV cannot decode it ({error.err})") from None
+    return check_size(image)
+
+
+def check_size(image):
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"too small ({image.shape[1]}x{image.shape[0]} px; at least {MIN_SIDE} px a side)")
     return image
+
+
+def decode_heif(path):
+    """A HEIC/HEIF photo as upright RGB uint8 (OpenCV cannot read them)."""
+    try:
+        import pillow_heif
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise ImageError("a HEIC/HEIF photo needs pillow-heif: pip install pillow-heif") from None
+    pillow_heif.register_heif_opener()
+    try:
+        with Image.open(path) as image:
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except Exception as error:  # libheif raises its own types for a damaged file
+        raise ImageError(f"not a readable HEIC/HEIF image ({str(error).splitlines()[0]})") from None
 
 
 def fit_to_model(image, size):
@@ -109,13 +132,20 @@ def laplacian_magnitude(images):
     return np.abs(laplacian)
 
 
-def list_images(folder):
+def list_images(folder, others=None):
     """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files).
 
     Hidden files (such as a temporary .partial- file) and the figures predict.py writes are left
-    out, so an output that lands in an input folder is never read back as an image.
+    out, so an output that lands in an input folder is never read back as an image. The other
+    files found are appended to `others`, if given, so that none is dropped silently.
     """
-    found = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-             if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-             and not name.startswith(".") and not name.endswith(OWN_OUTPUTS)]
+    found, other = [], []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(".") or name.endswith(OWN_OUTPUTS):
+                continue
+            is_image = os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+            (found if is_image else other).append(os.path.join(root, name))
+    if others is not None:
+        others += [Path(path) for path in sorted(other)]
     return [Path(path) for path in sorted(found)]

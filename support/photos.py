@@ -153,21 +153,27 @@ def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_line
                      "class": names[label], "tile_classes": counts, "share": share}
 
 
+def cut(p):
+    """A probability to 3 decimals, cut rather than rounded: 0.98968 is not shown as 0.990, which
+    would seem to reach a 0.99 threshold that it missed."""
+    return f"{np.floor(p * 1000 + 1e-6) / 1000:.3f}"
+
+
 def summary(result):
     """(the main measure, [further phrases]) of a result, for predict's line and its figure's banner."""
     if "cracked_tiles" in result:
         if result["tiles"] == 1:
-            return f"crack probability {result['probability']:.3f}", []
+            return f"crack probability {cut(result['probability'])}", []
         more = [f"{result['cracked_tiles']} of {result['tiles']} tiles cracked, {result['cracked_share']:.1%} of the photo"]
         if result["straight_line_tiles"]:
             more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, edges): "
                         "not counted")
-        return f"highest tile probability {result['probability']:.3f}", more
+        return f"highest tile probability {cut(result['probability'])}", more
     ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
     if result["tiles"] == 1:
-        return ", ".join(f"{name} {p:.3f}" for name, p in ranked), []
+        return ", ".join(f"{name} {cut(p)}" for name, p in ranked), []
     counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda item: -item[1]))
-    return (f"highest {result['class']} tile probability {result['probability']:.3f}",
+    return (f"highest {result['class']} tile probability {cut(result['probability'])}",
             [f"tiles by class: {counts} of {result['tiles']}", f"{result['class']} on {result['share']:.1%} of the photo"])
 
 

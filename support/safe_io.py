@@ -120,6 +120,19 @@ def write_csv(path, header, rows):
         writer.writerows(rows)
 
 
+@contextlib.contextmanager
+def csv_lines(path, header):
+    """A csv.writer for rows that come one by one (None when path is None); the file appears, whole,
+    when the block ends without an error."""
+    if path is None:
+        yield None
+        return
+    with writing(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        yield writer
+
+
 def check_output_folder(option, path):
     """An output folder may not exist yet, but may not be a file."""
     if path is not None and path.exists() and not path.is_dir():

@@ -5,6 +5,8 @@ selenium package; without them they are skipped, saying which one is missing. Se
 at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downloads a browser.
 """
 
+import csv
+import json
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -12,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import REPO
 
 from support import html_report
 
@@ -145,9 +149,9 @@ def page(browser, report):
     browser.get_log("browser")  # the log of earlier tests' pages goes; this page's is kept
     # Every thumbnail decoded: its percent-encoded relative link found the file.
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-        "return Array.from(document.images).every(image => image.complete)"))
-    broken = browser.execute_script(
-        "return Array.from(document.images).filter(image => !image.naturalWidth).map(image => image.src)")
+        "return Array.from(document.querySelectorAll('#inputs img')).every(image => image.complete)"))
+    broken = browser.execute_script("return Array.from(document.querySelectorAll('#inputs img'))"
+                                    ".filter(image => !image.naturalWidth).map(image => image.src)")
     assert not broken
     return browser
 
@@ -226,7 +230,7 @@ def test_hostile_names_show_as_text_and_run_nothing(page):
     names = cells(page, 2)
     assert any(name.startswith("<script>.jpg") for name in names)
     assert any(name.startswith(HOSTILE) for name in names)
-    assert page.execute_script("return window.pwned === undefined && document.scripts.length === 1 "
+    assert page.execute_script("return window.pwned === undefined && document.scripts.length === 2 "  # data, code
                                "&& !document.querySelector('[onerror]')")
     assert page.title == "Crack report: <b>site survey</b>"
 
@@ -255,3 +259,90 @@ def test_printing_keeps_every_row_and_drops_the_hint(page):
     finally:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     assert page.print_page().startswith("JVBERi")  # base64 of "%PDF"
+
+
+# ----------------------------------------------------------------------------------------------
+# A real run of predict.py --report, end to end
+
+
+def test_predict_report_of_a_folder_opens_sorts_filters_and_links(browser, tmp_path, negative_patches,
+                                                                  positive_patches):
+    from conftest import mosaic, run, write_rgb
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    site = tmp_path / "site"
+    (site / "day1").mkdir(parents=True)
+    write_rgb(site / "day1" / "wall.jpg", mosaic(negative_patches[6], positive_patches[6], 4, 3, {(2, 1)}))
+    write_rgb(site / "day1" / "floor.jpg", mosaic(negative_patches[7], positive_patches[7], 4, 3, set()))
+    cv2.imwrite(str(site / "patch.png"), cv2.imread(str(REPO / "sample_data" / "Positive" / "08545.jpg")))
+    (site / "notes.txt").write_text("second floor")
+    result = run("predict.py", site, "--report", tmp_path / "report", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # notes.txt is not an image
+    assert f"report: {tmp_path / 'report' / 'index.html'} (4 inputs" in result.stdout
+
+    browser.get((tmp_path / "report" / "index.html").as_uri())
+    browser.get_log("browser")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('#inputs img')).every(i => i.complete && i.naturalWidth > 0)"))
+    assert len(visible_rows(browser)) == 4
+    names = cells(browser, 2)
+    assert [name.splitlines()[0] for name in names] == ["floor.jpg", "wall.jpg", "patch.png", "notes.txt"]
+    assert cells(browser, 3) == ["no crack", "crack", "crack", "error"]  # inputs that failed come last
+    click(browser, f"#inputs th:nth-child({PROBABILITY_COLUMN})")
+    shown = [float(p) for p in cells(browser, PROBABILITY_COLUMN) if p]
+    assert shown == sorted(shown) and len(shown) == 3 and cells(browser, PROBABILITY_COLUMN)[-1] == ""
+    click(browser, '.filter button[data-filter="crack"]')
+    assert cells(browser, 3) == ["crack", "crack"]
+    click(browser, '.filter button[data-filter=""]')
+    for link in browser.find_elements(By.LINK_TEXT, "figure"):
+        path = Path(unquote(urlparse(link.get_attribute("href")).path))
+        assert path.is_file() and (tmp_path / "report" / "figures") in path.parents
+    assert not [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    screenshot = cv2.imdecode(np.frombuffer(browser.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
+    assert screenshot.std() > 20
+
+
+def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path, negative_patches,
+                                                               positive_patches):
+    from conftest import mosaic, run, write_rgb
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photo = tmp_path / "site" / "wall.jpg"
+    photo.parent.mkdir()
+    write_rgb(photo, mosaic(negative_patches[8], positive_patches[8], 4, 3, {(1, 1)}))
+    assert run("predict.py", photo.parent, "--report", tmp_path / "report", cwd=tmp_path).returncode == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get((tmp_path / "report" / "index.html").as_uri())
+    browser.get_log("browser")
+    click(browser, "button.mark")
+    picture = browser.find_element(By.CSS_SELECTOR, "#marker .stage img")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "const i = document.querySelector('#marker .stage img'); return i.complete && i.naturalWidth > 0"))
+    mark = json.loads(browser.find_element(By.ID, "marking").get_attribute("textContent"))["0"]
+    k = browser.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+
+    def click_photo(x, y):  # a point of the photo, in its own pixels; Selenium's offsets are from the centre
+        left, top = x * mark["scale"] * k, (mark["top"] + y * mark["scale"]) * k
+        ActionChains(browser).move_to_element_with_offset(
+            picture, round(left - picture.size["width"] / 2), round(top - picture.size["height"] / 2)).click().perform()
+
+    click_photo(110, 110)  # "no crack", the first label: the tile at the top left corner
+    click_photo(600, 500)  # and another, clicked twice: unmarked again
+    click_photo(600, 500)
+    browser.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
+    click_photo(340, 340)  # "crack": the tile centred on the planted crack
+    assert browser.find_element(By.ID, "marked").text == "2 tiles marked"
+    assert [box.text for box in browser.find_elements(By.CSS_SELECTOR, "#marker .box")] == ["no crack", "crack"]
+    click(browser, "#save-labels")
+    WebDriverWait(browser, 10).until(lambda _: (downloads / "labels.csv").is_file())
+    with open(downloads / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["path"], r["x"], r["y"], r["width"], r["height"], r["label"]) for r in rows] == [
+        (str(photo.resolve()), "0", "0", "227", "227", "Negative"),
+        (str(photo.resolve()), "226", "226", "227", "227", "Positive")]
+    assert not [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]

@@ -1,0 +1,102 @@
+"""A labels file as a data_prep source: boxes in photos, each with its class.
+
+    path,x,y,width,height,label
+    site/IMG_0001.jpg,1130,452,227,227,Negative
+    /data/survey/IMG_0002.jpg,0,227,227,227,crack
+
+path is relative to the CSV's folder, or absolute; the box is in the upright photo's pixels (as
+predict.py's --tiles-csv and figures show them); label is a class name, and for a crack model
+"crack" and "no crack" stand for Positive and Negative. predict.py's report writes such a file
+when you mark tiles; you can also write one by hand, or from a segmentation mask.
+
+Each box is cut from its photo with predict.py's decoding and resizing (photos.model_scale), so the
+model learns from exactly the pixels it judged.
+"""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from support.images import ImageError, decode_image, fit_to_model
+from support.model_files import CRACK_CLASSES
+from support.photos import model_scale
+
+COLUMNS = ["path", "x", "y", "width", "height", "label"]
+ALIASES = {"crack": "Positive", "no crack": "Negative", "no_crack": "Negative"}  # the crack model's
+
+
+def is_labels_file(path):
+    return path.suffix.lower() == ".csv"
+
+
+def read_labels(path):
+    """[(photo path, (x, y, width, height), label)] from a labels CSV; exits with one line if it is bad."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not set(COLUMNS) <= set(reader.fieldnames or []):
+                raise SystemExit(f"error: {path} is not a labels file: it needs the columns {','.join(COLUMNS)}")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError) as error:
+        raise SystemExit(f"error: cannot read labels {path}: {getattr(error, 'strerror', None) or error}")
+    labels = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            box = tuple(int(float(row[key])) for key in ("x", "y", "width", "height"))
+        except (TypeError, ValueError):
+            raise SystemExit(f"error: {path}, line {line}: x, y, width and height must be numbers")
+        photo = Path(row["path"] or "")
+        labels.append((photo if photo.is_absolute() else path.parent / photo, box, (row["label"] or "").strip()))
+    if not labels:
+        raise SystemExit(f"error: {path} holds no labelled boxes")
+    return labels
+
+
+def class_names(labels):
+    """The classes a labels file names, sorted (Özgenel's pair when they are crack labels)."""
+    names = sorted({ALIASES.get(label.lower(), label) for _, _, label in labels})
+    return CRACK_CLASSES if set(names) <= set(CRACK_CLASSES) else names
+
+
+def cut_boxes(path, classes, size):
+    """{class name: [(name for meta.json, size x size x 3 uint8)]} for a labels file, every photo
+    decoded once; exits with one line, before anything is written, on an unknown label, a missing
+    or unreadable photo, or a box outside its photo."""
+    labels = read_labels(path)
+    known = {name.lower(): name for name in classes} | {alias: target for alias, target in ALIASES.items()
+                                                         if target in classes}
+    by_photo = {}
+    for photo, box, label in labels:
+        if label.lower() not in known:
+            raise SystemExit(f"error: {path}: unknown label {label!r} for {photo} (the classes are "
+                             f"{', '.join(classes)}{'; crack and no crack also work' if classes == CRACK_CLASSES else ''})")
+        by_photo.setdefault(photo, []).append((box, known[label.lower()]))
+    cut = {name: [] for name in classes}
+    for photo, boxes in by_photo.items():
+        try:
+            image = decode_image(photo)
+        except ImageError as error:
+            raise SystemExit(f"error: {path}: photo {photo}: {error}")
+        height, width = image.shape[:2]
+        for (x, y, w, h), name in boxes:
+            if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+                raise SystemExit(f"error: {path}: box {x},{y},{w},{h} is outside {photo} ({width}x{height} px)")
+        for (box, name), tile in zip(boxes, model_inputs(image, [box for box, _ in boxes], size)):
+            cut[name].append((f"{photo}#{','.join(map(str, box))}", tile))
+    return cut
+
+
+def model_inputs(image, boxes, size):
+    """The boxes as predict.py feeds them to the model: square tiles through the photo resized once
+    per tile side (photos.model_scale), any other box resized alone."""
+    tiles = [None] * len(boxes)
+    for side in {w for _, _, w, h in boxes if w == h}:
+        chosen = [i for i, (_, _, w, h) in enumerate(boxes) if w == h == side]
+        resized, corners = model_scale(image, [(boxes[i][0], boxes[i][1], side) for i in chosen], size)
+        for i, (cx, cy) in zip(chosen, corners):
+            tiles[i] = np.ascontiguousarray(resized[cy:cy + size, cx:cx + size])
+    for i, (x, y, w, h) in enumerate(boxes):
+        if w != h:
+            tiles[i] = fit_to_model(image[y:y + h, x:x + w], size)
+    return tiles
