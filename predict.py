@@ -21,17 +21,15 @@ exit status is 1 when any input could not be read.
 
 import argparse
 import collections
-import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from support import figures, photos, safe_io
-from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, fit_to_model, list_images, smoother_than
+from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead, smoother_than
 from support.model_files import choose_backend, load_classifier
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
@@ -143,43 +141,13 @@ def load_model(args):
         raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
     limits = (f"threshold {rule['threshold']}" if rule["crack_model"] else f"classes {', '.join(names)}")
-    line = (f"model: {model_path} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
+    shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if model_path.parent == BUNDLED_MODEL.parent else model_path
+    line = (f"model: {shown} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
             f"{info['image_size']}x{info['image_size']} px input, {limits}, sure from {rule['sure_threshold']})")
     print(line)
     if note:
         print(note)
     return classify, info, rule, line
-
-
-def read_images(items, budget=READ_AHEAD_PIXELS):
-    """(path, named, root, RGB image or ImageError) for each item in order, decoded ahead on threads
-    (OpenCV releases the GIL, so the next images decode while the model runs), as many as fit in
-    `budget` pixels at the size of the largest image so far: memory stays the same for 8 photos
-    or 500."""
-    workers = max(2, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        queue, largest = collections.deque(), 0
-        for item in items:
-            queue.append(pool.submit(read, item))
-            while True:
-                largest = max([largest] + [pixels(future.result()) for future in queue if future.done()])
-                if len(queue) <= (min(2 * BATCH_SIZE, max(1, budget // largest)) if largest else workers):
-                    break
-                yield queue.popleft().result()
-        while queue:
-            yield queue.popleft().result()
-
-
-def pixels(item):
-    image = item[-1]
-    return 0 if isinstance(image, ImageError) else image.shape[0] * image.shape[1]
-
-
-def read(item):
-    try:
-        return *item, decode_image(item[0])
-    except ImageError as exc:
-        return *item, exc
 
 
 def classify_images(items, classify, info, rule, args):
@@ -197,7 +165,7 @@ def classify_images(items, classify, info, rule, args):
                 yield path, named, image, photos.image_result(probs[None], np.array([flat]), rule), None
             pending.clear()
 
-    for path, named, _, image in read_images(items):
+    for (path, named, _), image in read_ahead(items, READ_AHEAD_PIXELS, 2 * BATCH_SIZE):
         if not isinstance(image, ImageError) and not photos.is_photo(image, args.tile):
             pending.append((path, named, image, fit_to_model(image, size)))
             if len(pending) >= args.batch_size:
@@ -281,48 +249,15 @@ def tile_rows(path, tiles, rule):
     return [(str(path), x, y, s, s, *(f"{v:.5f}" for v in p)) for (x, y, s), p in zip(grid, counted)]
 
 
-def report_row(path, image, result, figure, stem, args, rule):
-    """A row of the report, with the photo's thumbnail (written now), when and with what it was
-    taken, and how a click on its figure finds a tile (to mark it)."""
-    from support import html_report  # Pillow reads the EXIF: imported only with --report
-
-    (figure, (top, scale)), folder = figure, args.report
-    height, width = image.shape[:2]
-    photo = photos.is_photo(image, args.tile)
-    side = min(args.tile, height, width)
-    labels = ["Negative", "Positive"] if rule["crack_model"] else rule["class_names"]
-    thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
-    html_report.save_thumbnail(image, thumbnail, source=path.resolve())
-    taken, camera = html_report.read_exif(path)
-    return {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
-            "probability": result["probability"], "share": result.get("cracked_share", result.get("share")),
-            "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
-            "taken": taken, "camera": camera, "error": "",
-            "mark": {"source": str(path.resolve()), "w": width, "h": height, "tw": side if photo else width,
-                     "th": side if photo else height, "stride": args.stride if photo else max(width, height),
-                     "top": top, "scale": scale, "labels": labels,
-                     "shown": ["no crack", "crack"] if rule["crack_model"] else labels}}
-
-
-def write_report(folder, inputs, model_line, rows, failures, rule):
-    from support import html_report
-
-    rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
-            for path in inputs]
-    kind = "Crack report" if rule["crack_model"] else f"Report ({', '.join(rule['class_names'])})"
-    page = html_report.write_report(folder, kind, [model_line], rows,
-                                    None if rule["crack_model"] else rule["class_names"])
-    print(f"report: {page} ({len(rows)} inputs; open it in a browser, or zip {folder}/ and send it)")
-
-
 def print_summary(verdicts, failures, seconds, rule, args, images):
     count = sum(verdicts.values())
     if count > 1:
         order = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
         rate = count / max(seconds, 1e-9)
-        print(f"{count} images classified in {seconds:.1f} s ({rate:.0f} images/s" if rate >= 10 else
-              f"{count} images classified in {seconds:.1f} s ({rate:.2f} images/s", end="")
-        print("): " + ", ".join(f"{verdicts[v]} {v}" for v in order) + (f", {len(failures)} failed" if failures else ""))
+        print(f"{count} images classified in {seconds:.1f} s ({rate:.0f} images/s): " if rate >= 10 else
+              f"{count} images classified in {seconds:.1f} s ({rate:.2f} images/s): ",
+              ", ".join(f"{verdicts[v]} {v}" for v in order) + (f", {len(failures)} failed" if failures else ""),
+              sep="")
     in_folders = sum(not named for _, named, _ in images)
     if in_folders and args.figures is None and not args.report:
         print(f"no figures for the {in_folders} images found in folders: --figures draws them, "
@@ -337,6 +272,8 @@ def main(argv=None):
         raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
     classify, info, rule, model_line = load_model(args)  # after the inputs are checked: TensorFlow is slow to import
     stems = output_stems(images)
+    if args.report:  # Pillow reads the photos' EXIF: imported only when needed
+        from support import html_report
 
     rows, report_rows, verdicts, start = {}, {}, collections.Counter(), time.time()
     with safe_io.csv_lines(args.tiles_csv, tile_columns(rule)) as tiles_csv, \
@@ -349,19 +286,21 @@ def main(argv=None):
                 continue
             verdicts[result["verdict"]] += 1
             tqdm.write(describe(path, result))
-            figure = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
-            rows[path] = csv_row(path, result, figure[0], None, rule)
+            figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            rows[path] = csv_row(path, result, figure, None, rule)
             if tiles and tiles_csv:
                 tiles_csv.writerows(tile_rows(path, tiles, rule))
             if args.report:
-                report_rows[path] = report_row(path, image, result, figure, stems[path], args, rule)
+                report_rows[path] = html_report.report_row(path, image, result, figure, layout, stems[path],
+                                                           args, rule)
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     table = [rows.get(path) or csv_row(path, None, None, failures[path], rule) for path in in_order]
     if args.csv:
         safe_io.write_csv(args.csv, csv_columns(rule), table)
     if args.report:
-        write_report(args.report, in_order, model_line, report_rows, failures, rule)
+        page = html_report.write_run_report(args.report, in_order, model_line, report_rows, failures, rule)
+        print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(verdicts, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0
 

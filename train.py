@@ -35,6 +35,9 @@ from support.model_files import CRACK_CLASSES, export_litert, is_crack_model, re
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
+# Other classes usually come in small folders, where 30 epochs are a few hundred steps: such a model
+# trains for at least MIN_STEPS steps, up to MAX_EPOCHS epochs (docs/EXPERIMENTS.md, "Your own classes").
+MIN_STEPS, MAX_EPOCHS = 2400, 200
 MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them from
 # being thrown away in the first steps, and a few epochs are enough to adapt (docs/EXPERIMENTS.md).
@@ -50,7 +53,8 @@ def parse_args(argv=None):
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="data_prep.py output (default: cache)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
     parser.add_argument("--epochs", type=int,
-                        help="epochs; the learning rate reaches zero at the last (default: 30, 10 with --init-from)")
+                        help="epochs; the learning rate reaches zero at the last (default: 30, 10 with "
+                             "--init-from; for other classes than cracks enough for 2,400 steps, up to 200)")
     parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss "
                                                       "(default: never; the best epoch's weights are kept anyway)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
@@ -63,7 +67,7 @@ def parse_args(argv=None):
                         help="random flips and 90-degree rotations of training batches (default: on)")
     parser.add_argument("--capture", action=argparse.BooleanOptionalAction,
                         help="with --augment, also random contrast, brightness, colour, white balance, tone "
-                             "curve and noise (default: on; off with --init-from, which learns a site's own)")
+                             "curve and noise (default: on for a crack model trained from scratch)")
     parser.add_argument("--thin-cracks", action=argparse.BooleanOptionalAction,
                         help=f"crack models: draw a hairline on {batches.THIN_CRACKS:.0%}% of the clean training "
                              "images and call them cracked, so that fine cracks of other surfaces are found "
@@ -80,15 +84,25 @@ def parse_args(argv=None):
                         help=f"quantise {LITERT_NAME} to int8: a quarter of the size, about 3x faster on a CPU, "
                              "probabilities a few hundredths off the .keras model's (default: float32)")
     args = parser.parse_args(argv)
-    if args.epochs is None:
-        args.epochs = FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS
-    if args.capture is None:
-        args.capture = not args.init_from
-    if args.epochs < 1 or args.batch_size < 1:
+    if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
     if args.init_from and not args.init_from.is_file():
         parser.error(f"--init-from {args.init_from}: no such file")
     return args
+
+
+def choose_defaults(args, train_images, crack_model):
+    """The defaults that depend on the cache: how long to train, and whether to vary the light.
+
+    Capture conditions help a crack model generalise to other cameras; for other classes, colour
+    can be what tells them apart, and they cost 4-10 points on four real classes.
+    """
+    if args.epochs is None:
+        steps_per_epoch = -(-train_images // args.batch_size)
+        args.epochs = (FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS if crack_model
+                       else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
+    if args.capture is None:
+        args.capture = crack_model and not args.init_from
 
 
 def check_starting_model(path, meta):
@@ -214,6 +228,7 @@ def main(argv=None):
     crack_model = meta["class_names"] == CRACK_CLASSES
     if args.init_from:
         check_starting_model(args.init_from, meta)
+    choose_defaults(args, len(data["train"][0]), crack_model)
     if args.thin_cracks and not crack_model:
         raise SystemExit("error: --thin-cracks draws cracks, but this cache's classes are "
                          + ", ".join(meta["class_names"]))

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import cv2
 from PIL import Image
 
+from support import figures, photos
 from support.figures import with_source
 from support.safe_io import writing
 
@@ -52,7 +53,8 @@ tbody tr:nth-child(even){background:#fafbfc}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .num,.nowrap{white-space:nowrap}
 td.thumb img{display:block;max-width:96px;max-height:72px;border:1px solid var(--line);border-radius:3px}
-.name{font-weight:600;overflow-wrap:anywhere}
+.name{font-weight:600;overflow-wrap:break-word}
+#inputs td:nth-child(2){min-width:13em}  /* a name and its folder, not a letter a line */
 .path{display:block;color:#6b737b;font-size:.86em;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;background:var(--c);color:#fff;font-size:.86em;
   font-weight:600;white-space:nowrap}
@@ -316,3 +318,37 @@ def read_exif(path):
         taken = taken[:10].replace(":", "-") + taken[10:]
     camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
     return taken, camera
+
+
+# ----------------------------------------------------------------------------------------------
+# A run of predict.py as rows of the report
+
+
+def report_row(path, image, result, figure, layout, stem, args, rule):
+    """A row of the report, with the photo's thumbnail (written now), when and with what it was
+    taken, and how a click on its figure finds a tile (to mark it): layout is where the photo is
+    in the figure (figures.photo_area)."""
+    folder, (top, scale) = args.report, layout
+    height, width = image.shape[:2]
+    photo = photos.is_photo(image, args.tile)
+    side = min(args.tile, height, width)
+    labels = ["Negative", "Positive"] if rule["crack_model"] else rule["class_names"]
+    thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
+    save_thumbnail(image, thumbnail, source=path.resolve())
+    taken, camera = read_exif(path)
+    return {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
+            "probability": result["probability"], "share": result.get("cracked_share", result.get("share")),
+            "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
+            "taken": taken, "camera": camera, "error": "",
+            "mark": {"source": str(path.resolve()), "w": width, "h": height, "tw": side if photo else width,
+                     "th": side if photo else height, "stride": args.stride if photo else max(width, height),
+                     "top": top, "scale": scale, "labels": labels,
+                     "shown": ["no crack", "crack"] if rule["crack_model"] else labels}}
+
+
+def write_run_report(folder, inputs, model_line, rows, failures, rule):
+    """folder/index.html for a run: a row per input in the order given, failed ones with their error."""
+    rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
+            for path in inputs]
+    title = "Crack report" if rule["crack_model"] else f"Report ({', '.join(rule['class_names'])})"
+    return write_report(folder, title, [model_line], rows, None if rule["crack_model"] else rule["class_names"])
