@@ -299,7 +299,7 @@ def main(argv=None):
     if args.csv:
         safe_io.write_csv(args.csv, csv_columns(rule), table)
     if args.report:
-        page = html_report.write_run_report(args.report, in_order, model_line, report_rows, failures, rule)
+        page = html_report.write_run_report(args.report, in_order, model_line, info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(verdicts, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0

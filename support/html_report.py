@@ -346,9 +346,14 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
                      "shown": ["no crack", "crack"] if rule["crack_model"] else labels}}
 
 
-def write_run_report(folder, inputs, model_line, rows, failures, rule):
-    """folder/index.html for a run: a row per input in the order given, failed ones with their error."""
+def write_run_report(folder, inputs, model_line, info, rows, failures, rule):
+    """folder/index.html for a run: the model and what it learned from, a row per input in the order
+    given, failed ones with their error."""
     rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
             for path in inputs]
     title = "Crack report" if rule["crack_model"] else f"Report ({', '.join(rule['class_names'])})"
-    return write_report(folder, title, [model_line], rows, None if rule["crack_model"] else rule["class_names"])
+    trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
+    if info.get("init_from"):
+        trained += f", fine-tuned from {info['init_from']}"
+    return write_report(folder, title, [model_line, trained], rows,
+                        None if rule["crack_model"] else rule["class_names"])

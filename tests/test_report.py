@@ -280,6 +280,8 @@ def test_predict_report_of_a_folder_opens_sorts_filters_and_links(browser, tmp_p
     result = run("predict.py", site, "--report", tmp_path / "report", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr  # notes.txt is not an image
     assert f"report: {tmp_path / 'report' / 'index.html'} (4 inputs" in result.stdout
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "pretrained/crack_cnn.tflite (the bundled model" in page and "trained on: Özgenel" in page
 
     browser.get((tmp_path / "report" / "index.html").as_uri())
     browser.get_log("browser")
