@@ -20,7 +20,7 @@ THIN_CRACK_SHAPES = 2048  # drawn once per run; flips, rotations and darkness va
 
 
 def make_dataset(x, y, batch_size, shuffle=False, augment=False, capture=False, seed=None, sources=None,
-                 crack_shapes=None):
+                 crack_shapes=None, site_share=None):
     """A tf.data pipeline of (uint8 image, float label, weight) batches gathered from numpy arrays.
 
     Only a batch's rows are read at a time, so a memory-mapped cache larger than RAM works and
@@ -31,6 +31,9 @@ def make_dataset(x, y, batch_size, shuffle=False, augment=False, capture=False, 
     of 100 images next to 20,000 dataset images is not drowned), and otherwise each row's weight is
     inversely proportional to its source's size, so the validation loss is the mean of the
     sources' losses and choosing the best epoch weighs all of them.
+
+    `site_share`: the share of every shuffled training batch drawn from the sources after the first
+    (a site's own images), together; the first source (the dataset) gives the rest. None: all alike.
     """
     image_shape = x.shape[1:]
     weights = np.ones(len(x), np.float32)
@@ -52,7 +55,10 @@ def make_dataset(x, y, batch_size, shuffle=False, augment=False, capture=False, 
         per_source = [tf.data.Dataset.from_tensor_slices(np.flatnonzero(sources == s)).repeat()
                       .shuffle(np.count_nonzero(sources == s), seed=seed, reshuffle_each_iteration=True)
                       for s in np.unique(sources)]
-        dataset = tf.data.Dataset.sample_from_datasets(per_source, seed=seed).take(len(x))
+        shares = None
+        if site_share is not None:
+            shares = [1 - site_share] + [site_share / (len(per_source) - 1)] * (len(per_source) - 1)
+        dataset = tf.data.Dataset.sample_from_datasets(per_source, weights=shares, seed=seed).take(len(x))
         weights[:] = 1  # the sampling already balances the sources
     else:
         dataset = tf.data.Dataset.range(len(x))

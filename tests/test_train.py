@@ -227,6 +227,9 @@ def test_sources_of_different_sizes_weigh_the_same():
                             make_dataset(x, y, 50, shuffle=True, seed=1, sources=sources)])
     assert len(drawn) == 1000  # an epoch is as long as ever
     assert 0.4 < np.mean(drawn == 255) < 0.6  # but half of its rows come from the site
+    drawn = np.concatenate([batch[0].numpy()[:, 0, 0, 0] for batch in
+                            make_dataset(x, y, 50, shuffle=True, seed=1, sources=sources, site_share=0.2)])
+    assert 0.15 < np.mean(drawn == 255) < 0.25  # or the share train.py gives a site (--site-share)
     _, _, weights = next(iter(make_dataset(x, y, 1000, sources=sources)))
     weights = weights.numpy()
     assert np.isclose(weights[:900].sum(), weights[900:].sum()) and np.isclose(weights.mean(), 1)
