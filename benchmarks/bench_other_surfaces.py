@@ -7,7 +7,7 @@ It runs predict.py on them as a user would (--csv) and prints, for --patches (a 
 Positive/ and Negative/ sub-folders, like the dataset's), the accuracy at the model's threshold,
 crack recall, no-crack recall and how many images of each class got each verdict; for --photos,
 each photo's verdict, how many of its tiles fired and how many fired only on straight lines.
-The README's figures for SDNET2018 and the 16 real photos were measured with it.
+The figures for SDNET2018 and the 16 real photos in docs/EXPERIMENTS.md were measured with it.
 """
 
 import argparse

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO))
 
 
 def machine():
-    """One line naming the machine, for the README table."""
+    """One line naming the machine, for the tables of docs/EXPERIMENTS.md."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
