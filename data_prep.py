@@ -171,7 +171,8 @@ def write_labels_and_meta(folder, splits, classes, skipped, args):
         "split_fractions": dict(zip(SPLITS, args.split)),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sources": [str(src.resolve()) for src in args.src],
-        "counts": {name: {"total": len(rows), **{c: sum(row[1] == i for row in rows) for i, c in enumerate(classes)}}
+        "counts": {name: {"total": len(rows),
+                          **{c: sum(row[1] == i for row in rows) for i, c in enumerate(classes)}}
                    for name, rows in splits.items()},
         "files": {name: [str(row[0]) for row in rows] for name, rows in splits.items()},
         "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # indices of sources

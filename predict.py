@@ -141,7 +141,8 @@ def load_model(args):
         raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
     limits = (f"threshold {rule['threshold']}" if rule["crack_model"] else f"classes {', '.join(names)}")
-    shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if model_path.parent == BUNDLED_MODEL.parent else model_path
+    bundled = model_path.parent == BUNDLED_MODEL.parent
+    shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if bundled else model_path
     line = (f"model: {shown} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
             f"{info['image_size']}x{info['image_size']} px input, {limits}, sure from {rule['sure_threshold']})")
     print(line)
@@ -175,7 +176,8 @@ def classify_images(items, classify, info, rule, args):
         if isinstance(image, ImageError):
             yield path, named, image, None, None
         else:
-            result, *tiles = photos.classify_photo(image, classify, size, args.tile, args.stride, args.batch_size, rule)
+            result, *tiles = photos.classify_photo(image, classify, size, args.tile, args.stride,
+                                                   args.batch_size, rule)
             yield path, named, image, result, tiles
     yield from classify_pending()
 
@@ -230,7 +232,8 @@ def csv_row(path, result, figure, failure, rule):
     figure = "" if figure is None else str(figure)
     if rule["crack_model"]:
         return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
-                result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"], figure, ""]
+                result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"],
+                figure, ""]
     return [str(path), result["verdict"], result["reason"], f"{result['probability']:.5f}",
             *(f"{p:.5f}" for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
             figure, ""]
@@ -245,7 +248,8 @@ def tile_columns(rule):
 def tile_rows(path, tiles, rule):
     grid, counted, seen, _ = tiles
     if rule["crack_model"]:
-        return [(str(path), x, y, s, s, f"{p[1]:.5f}", f"{q[1]:.5f}") for (x, y, s), p, q in zip(grid, counted, seen)]
+        return [(str(path), x, y, s, s, f"{p[1]:.5f}", f"{q[1]:.5f}")
+                for (x, y, s), p, q in zip(grid, counted, seen)]
     return [(str(path), x, y, s, s, *(f"{v:.5f}" for v in p)) for (x, y, s), p in zip(grid, counted)]
 
 
@@ -270,7 +274,7 @@ def main(argv=None):
     check_outputs(args)
     if not images:
         raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
-    classify, info, rule, model_line = load_model(args)  # after the inputs are checked: TensorFlow is slow to import
+    classify, info, rule, model_line = load_model(args)  # after checking the inputs: TensorFlow is slow
     stems = output_stems(images)
     if args.report:  # Pillow reads the photos' EXIF: imported only when needed
         from support import html_report

@@ -6,19 +6,16 @@
     python train.py --distribute                 # all local GPUs (support/distribute.py)
 
 The classes are the cache's (meta.json). The learning rate falls along a cosine to zero over
---epochs, and the weights of the epoch with the lowest validation loss are kept (--patience also
-stops early); the test split is used once, at the end. Training batches are flipped and turned
-at random and shown in other light (--capture); a crack model's clean images sometimes get a
-drawn hairline (--thin-cracks). Fine-tuning (--init-from) keeps only the flips and turns. In a cache
-made from several --src, the sources after the first (your site) make a fifth of every training
-batch, however few their images, and every source weighs the same in validation (--site-share).
+--epochs, and the weights of the epoch with the lowest validation loss are kept; the test split is
+used once, at the end. Training batches are flipped and turned at random; a crack model's are also
+shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
+when fine-tuning (--init-from). In a cache of several --src, the sources after the first (your
+site) make a fifth of every training batch (--site-share); all weigh the same in validation.
 
-Written to --out (default models/):
-  model.keras      the trained model: takes raw RGB uint8 pixels and says what its output means
-  model.tflite     the same model for the LiteRT runtime (predict.py without TensorFlow)
-  history.csv          loss and metrics per epoch;  metrics.json  the test split's figures
-  training_curves.png, confusion_matrix.png, roc_curve.png (two classes), test_predictions.png,
-  misclassified.png, augmentation.png;  logs/  TensorBoard logs (with --tensorboard)
+Written to --out (default models/): model.keras (takes raw RGB uint8 pixels, says what its output
+means), model.tflite (the same for the LiteRT runtime), history.csv, metrics.json (the test
+split's figures), training_curves.png, confusion_matrix.png, roc_curve.png (two classes),
+test_predictions.png, misclassified.png, augmentation.png, and logs/ with --tensorboard.
 """
 
 import argparse
@@ -59,8 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int,
                         help="epochs; the learning rate reaches zero at the last (default: 30, 10 with "
                              "--init-from; for other classes than cracks enough for 2,400 steps, up to 200)")
-    parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss "
-                                                      "(default: never; the best epoch's weights are kept anyway)")
+    parser.add_argument("--patience", type=int,
+                        help="stop after this many epochs without a better validation loss (default: never; "
+                             "the best epoch's weights are kept anyway)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
     parser.add_argument("--learning-rate", type=float,
                         help="Adam's starting learning rate (default: 1e-3, 3e-4 with --init-from)")
@@ -107,7 +105,7 @@ def choose_defaults(args, train_images, crack_model, class_names):
     can be what tells them apart, and they cost 4-13 points on four real classes.
     """
     if args.thin_cracks and not crack_model:
-        raise SystemExit(f"error: --thin-cracks draws cracks, but this cache's classes are {', '.join(class_names)}")
+        raise SystemExit("error: --thin-cracks draws cracks, but this cache's classes are " + ", ".join(class_names))
     if args.epochs is None:
         steps_per_epoch = -(-train_images // args.batch_size)
         args.epochs = (FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS if crack_model
@@ -140,7 +138,8 @@ def make_datasets(data, meta, args, crack_model):
                   f"{np.count_nonzero(sources['train'] == i)} training images from {src}"
                   for i, src in enumerate(meta["sources"])))
     hairlines = args.thin_cracks if args.thin_cracks is not None else not args.init_from
-    shapes = batches.crack_shapes(meta["image_size"], args.seed) if args.augment and crack_model and hairlines else None
+    draw = args.augment and crack_model and hairlines
+    shapes = batches.crack_shapes(meta["image_size"], args.seed) if draw else None
     (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
     train_ds = batches.make_dataset(train_x, train_y, args.batch_size, shuffle=True, augment=args.augment,
                                     capture=args.capture, seed=args.seed, sources=sources["train"],
