@@ -56,7 +56,8 @@ def parse_args(argv=None):
                         help="two-class models: probability of the second class from which an image is "
                              "called it (default: the model's)")
     parser.add_argument("--map-class", metavar="CLASS",
-                        help="the class whose probability a photo's figure maps (default: crack, or the verdict)")
+                        help="the class whose probability a photo's figure maps (default: Positive for the "
+                             "crack model, else the verdict's class)")
     parser.add_argument("--tile", type=int, default=PATCH_SIZE,
                         help="tile side in photo pixels (default: 227, the dataset's patch); 0: images whole")
     parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
@@ -199,18 +200,18 @@ def save_outputs(path, named, image, result, tiles, rule, args, stem):
         boxes = [(0, 0, image.shape[1], image.shape[0])]
     if args.save_tiles:
         predicted = photos.predicted_classes(counted, rule)
-        folders = [("crack" if p else "no_crack") if rule["crack_model"] else names[p] for p in predicted]
-        shown = counted[:, 1] if rule["crack_model"] else counted[np.arange(len(counted)), predicted]
-        figures.save_tiles(image, boxes, folders, shown, args.save_tiles, stem, path.resolve())
+        every = ["no_crack", "crack"] if rule["crack_model"] else names
+        figures.save_tiles(image, boxes, [every[p] for p in predicted], args.save_tiles, stem, path.resolve(), every)
     if not (args.figures or args.report or (args.figures is None and named)):
         return None, None
     mapped = args.map_class or ("Positive" if rule["crack_model"] else result.get("class", names[0]))
     main_measure, more = photos.summary(result)
     banner = [f"{result['verdict'].upper()}: {main_measure}", *filter(None, [result["reason"]]), *more]
     label = "p(crack)" if rule["crack_model"] and mapped == "Positive" else f"p({mapped})"
+    column = names.index(mapped)  # outlined where that class is called: the threshold is the second class's
+    outline = (rule["threshold"] if column == 1 else 1 - rule["threshold"]) if len(names) == 2 else 0.5
     figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], names), grid,
-                                 counted[:, names.index(mapped)], rule["threshold"] if len(names) == 2 else 0.5,
-                                 lines, label)
+                                 counted[:, column], outline, lines, label)
     folder = args.report / "figures" if args.report else args.out
     figure_path = figures.free_path(folder, stem, "_prediction.png", path.resolve())
     figures.save_figure(figure, figure_path, path.resolve(), args.show)

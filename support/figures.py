@@ -162,15 +162,21 @@ def save_figure(figure, path, source, show=False):
         plt.show()
 
 
-def save_tiles(image, boxes, folders, probabilities, folder, stem, source):
+def save_tiles(image, boxes, folders, folder, stem, source, all_folders):
     """Each tile of a photo (RGB, full resolution, as patches are cut) as a JPEG like a dataset patch,
-    in folder/<its predicted class's folder>/, named after the photo (`stem`, a relative path),
-    its position and the probability. boxes: (x, y, width, height) in photo pixels."""
+    in folder/<its predicted class's folder>/, named after the photo (`stem`, a relative path) and
+    its position. boxes: (x, y, width, height) in photo pixels. The same tile of the same photo saved
+    by an earlier run under another class (another model or threshold) is removed: a tile is never
+    in two class folders at once."""
     image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    for (x, y, width, height), name, p in zip(boxes, folders, probabilities):
-        path = free_path(folder / name, stem, f"_x{x:05d}_y{y:05d}_p{p:.2f}.jpg", source)
+    for (x, y, width, height), name in zip(boxes, folders):
+        ending = f"_x{x:05d}_y{y:05d}.jpg"
+        for other in all_folders:
+            old = folder / other / f"{stem}{ending}"
+            if other != name and old.exists() and source_of(old) == str(source):
+                old.unlink()
         ok, data = cv2.imencode(".jpg", image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
-        with writing(path) as tmp:
+        with writing(free_path(folder / name, stem, ending, source)) as tmp:
             tmp.write_bytes(with_source(data.tobytes(), source))
 
 

@@ -331,7 +331,7 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
     folder, (top, scale) = args.report, layout
     height, width = image.shape[:2]
     photo = photos.is_photo(image, args.tile)
-    side = min(args.tile, height, width)
+    side, stride = photos.tile_side_and_stride(image.shape, args.tile, args.stride) if photo else (0, 0)
     labels = ["Negative", "Positive"] if rule["crack_model"] else rule["class_names"]
     thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
     save_thumbnail(image, thumbnail, source=path.resolve())
@@ -341,7 +341,7 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
             "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
             "taken": taken, "camera": camera, "error": "",
             "mark": {"source": str(path.resolve()), "w": width, "h": height, "tw": side if photo else width,
-                     "th": side if photo else height, "stride": args.stride if photo else max(width, height),
+                     "th": side if photo else height, "stride": stride if photo else max(width, height),
                      "top": top, "scale": scale, "labels": labels,
                      "shown": ["no crack", "crack"] if rule["crack_model"] else labels}}
 

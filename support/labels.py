@@ -54,9 +54,11 @@ def read_labels(path):
 
 
 def class_names(labels):
-    """The classes a labels file names, sorted (Özgenel's pair when they are crack labels)."""
-    names = sorted({ALIASES.get(label.lower(), label) for _, _, label in labels})
-    return CRACK_CLASSES if set(names) <= set(CRACK_CLASSES) else names
+    """The classes a labels file names, sorted; Özgenel's pair when they are all crack labels
+    (crack, no crack, Positive, Negative), so that "crack" beside "stain" stays "crack"."""
+    names = {label for _, _, label in labels}
+    crack_labels = set(ALIASES) | {name.lower() for name in CRACK_CLASSES}
+    return CRACK_CLASSES if {name.lower() for name in names} <= crack_labels else sorted(names)
 
 
 def cut_boxes(path, classes, size):

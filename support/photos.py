@@ -52,10 +52,16 @@ def tile_starts(length, tile, stride):
 
 
 def tile_grid(image, tile, stride):
-    """(x, y, side) of every tile in photo pixels; square tiles, shrunk on a thin image."""
+    """(x, y, side) of every tile in photo pixels; square tiles, shrunk on a thin image (and their
+    stride with them, so that the tiles still cover it)."""
     height, width = image.shape[:2]
-    side = min(tile, height, width)
+    side, stride = tile_side_and_stride(image.shape, tile, stride)
     return [(x, y, side) for y in tile_starts(height, side, stride) for x in tile_starts(width, side, stride)]
+
+
+def tile_side_and_stride(shape, tile, stride):
+    side = min(tile, shape[0], shape[1])
+    return side, max(1, round(stride * side / tile))
 
 
 def model_scale(image, grid, size):

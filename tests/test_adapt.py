@@ -26,7 +26,7 @@ def test_saved_tiles_sorted_and_merged_fine_tune_a_model_that_predict_uses(tmp_p
     assert len(saved) == len(rows) == 96
     for row in rows:
         verdict = "crack" if float(row["probability"]) >= 0.5 else "no_crack"
-        name = f"wall_x{int(row['x']):05d}_y{int(row['y']):05d}_p{float(row['probability']):.2f}.jpg"
+        name = f"wall_x{int(row['x']):05d}_y{int(row['y']):05d}.jpg"  # its place in the photo; --tiles-csv has p
         tile = cv2.imread(str(tmp_path / "tiles" / verdict / name))
         assert tile.shape[:2] == (int(row["height"]), int(row["width"]))
     assert {p.parent.name for p in saved} == {"crack", "no_crack"}

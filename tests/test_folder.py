@@ -158,3 +158,22 @@ def read_terminal(fd):
         return os.read(fd, 4096)
     except OSError:  # the other end closed: the run is over
         return b""
+
+
+def test_a_tile_saved_again_under_another_class_moves_rather_than_doubles(tmp_path):
+    patch = sample_files("Positive")[0]
+    for threshold in ("0.5", "0.999999"):  # crack, then no crack for the same tile
+        assert run("predict.py", patch, "--save-tiles", tmp_path / "tiles", "--threshold", threshold,
+                   "--no-figures", cwd=tmp_path).returncode == 0
+    saved = sorted(p.relative_to(tmp_path / "tiles").as_posix() for p in (tmp_path / "tiles").rglob("*.jpg"))
+    assert saved == [f"no_crack/{patch.stem}_x00000_y00000.jpg"]
+
+
+def test_a_thin_photo_is_covered_by_its_smaller_tiles():
+    from support.photos import tile_grid
+
+    grid = tile_grid(np.zeros((100, 600, 3), np.uint8), 227, 113)
+    covered = np.zeros(600, bool)
+    for x, _, side in grid:
+        covered[x:x + side] = True
+    assert covered.all() and {side for _, _, side in grid} == {100}

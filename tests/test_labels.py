@@ -112,3 +112,14 @@ def test_the_loop_turns_a_marked_false_alarm_into_no_crack_and_keeps_cracks(tmp_
             verdicts[model.parent.name] = {row["path"].rsplit("/", 1)[1]: row["verdict"] for row in csv.DictReader(f)}
     assert verdicts["pretrained"]["cable_only.png"] == "crack"  # the false alarm, before
     assert verdicts["tuned"] == {"unseen.png": "crack", "cable_only.png": "no crack"}, verdicts
+
+
+def test_crack_beside_other_labels_stays_a_class_of_its_own(tmp_path):
+    photo = tmp_path / "wall.jpg"
+    photo.write_bytes((SAMPLE_DATA / "Positive" / "08545.jpg").read_bytes())
+    labels = write_labels(tmp_path / "labels.csv", [("wall.jpg", 0, 0, 100, 100, "crack"),
+                                                     ("wall.jpg", 100, 0, 100, 100, "stain"),
+                                                     ("wall.jpg", 0, 100, 100, 100, "clean")])
+    result = run("data_prep.py", "--src", labels, "--out", tmp_path / "cache", "--split", "1:0:0")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "cache" / "meta.json").read_text())["class_names"] == ["clean", "crack", "stain"]
