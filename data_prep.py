@@ -94,8 +94,7 @@ def find_images(sources, classes, out, size):
     files_by_source, cut = [], {}
     for src in sources:
         if src.is_file() and labels.is_labels_file(src):
-            classes = classes or labels.class_names(labels.read_labels(src))
-            boxes = labels.cut_boxes(src, classes, size)
+            classes, boxes = labels.cut_boxes(src, classes, size)
             for name, found in boxes.items():
                 print(f"{name}: {len(found)} boxes labelled in {src}")
             cut |= {key: image for found in boxes.values() for key, image in found}

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from support import figures, photos, safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead, smoother_than
-from support.model_files import choose_backend, load_classifier
+from support.model_files import choose_backend, load_classifier, predicted_classes
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -199,7 +199,7 @@ def save_outputs(path, named, image, result, tiles, rule, args, stem):
         grid, counted, lines = None, np.array([list(result["probabilities"].values())]), ()
         boxes = [(0, 0, image.shape[1], image.shape[0])]
     if args.save_tiles:
-        predicted = photos.predicted_classes(counted, rule)
+        predicted = predicted_classes(counted, rule["threshold"])
         every = ["no_crack", "crack"] if rule["crack_model"] else names
         figures.save_tiles(image, boxes, [every[p] for p in predicted], args.save_tiles, stem, path.resolve(), every)
     if not (args.figures or args.report or (args.figures is None and named)):

@@ -29,7 +29,7 @@ import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
-from support.model_files import CRACK_CLASSES, export_litert, is_crack_model, read_model_info, save_model
+from support.model_files import export_litert, is_crack_model, read_model_info, save_model
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
@@ -236,7 +236,7 @@ def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
     safe_io.check_output_folder("--out", args.out)
-    crack_model = meta["class_names"] == CRACK_CLASSES
+    crack_model = is_crack_model(meta)  # Özgenel's Negative/ and Positive/
     if args.init_from:
         check_starting_model(args.init_from, meta)
     choose_defaults(args, len(data["train"][0]), crack_model, meta["class_names"])

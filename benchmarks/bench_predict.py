@@ -69,7 +69,7 @@ def whole_photo_and_model(photo, backend, model, runs, work):
             banner = [result["verdict"].upper(), *photos.summary(result)[1]]
             drawn = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], []), grid,
                                         probabilities[:, 1], lines=lines)
-            figures.save_figure(drawn, work / "photo_prediction.png")
+            figures.save_figure(drawn, work / "photo_prediction.png", photo)
         return len(grid)
 
     tiles = whole_photo(figure=False)  # warm-up, and the tile count

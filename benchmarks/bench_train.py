@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from common import REPO, machine, run_measured
 
-import train
 from model import build_model
 from support.batches import make_dataset
 from support.cache import load_cache

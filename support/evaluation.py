@@ -9,12 +9,9 @@ most probable class.
 import numpy as np
 
 from support.images import surface_texture
+from support.model_files import predicted_classes
 
 SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # probabilities tried as "sure" (see calibrate)
-
-
-def predicted_classes(probs, threshold=0.5):
-    return (probs[:, 1] >= threshold).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
 
 
 def test_report(y_true, probs, class_names, threshold=0.5):

@@ -332,7 +332,7 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
     height, width = image.shape[:2]
     photo = photos.is_photo(image, args.tile)
     side, stride = photos.tile_side_and_stride(image.shape, args.tile, args.stride) if photo else (0, 0)
-    labels = ["Negative", "Positive"] if rule["crack_model"] else rule["class_names"]
+    labels = rule["class_names"]
     thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
     save_thumbnail(image, thumbnail, source=path.resolve())
     taken, camera = read_exif(path)

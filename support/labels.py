@@ -62,10 +62,11 @@ def class_names(labels):
 
 
 def cut_boxes(path, classes, size):
-    """{class name: [(name for meta.json, size x size x 3 uint8)]} for a labels file, every photo
-    decoded once; exits with one line, before anything is written, on an unknown label, a missing
-    or unreadable photo, or a box outside its photo."""
+    """(class names, {class name: [(name for meta.json, size x size x 3 uint8)]}) for a labels file,
+    every photo decoded once; classes None: the ones the file names. Exits with one line, before
+    anything is written, on an unknown label, a missing or unreadable photo, or a box outside it."""
     labels = read_labels(path)
+    classes = classes or class_names(labels)
     known = {name.lower(): name for name in classes} | {alias: target for alias, target in ALIASES.items()
                                                          if target in classes}
     by_photo = {}
@@ -86,7 +87,7 @@ def cut_boxes(path, classes, size):
                 raise SystemExit(f"error: {path}: box {x},{y},{w},{h} is outside {photo} ({width}x{height} px)")
         for (box, name), tile in zip(boxes, model_inputs(image, [box for box, _ in boxes], size)):
             cut[name].append((f"{photo}#{','.join(map(str, box))}", tile))
-    return cut
+    return classes, cut
 
 
 def model_inputs(image, boxes, size):

@@ -33,6 +33,12 @@ def output_width(class_names):
     return 1 if len(class_names) == 2 else len(class_names)
 
 
+def predicted_classes(probs, threshold=0.5):
+    """Each row's class from (n, classes) probabilities: for two classes the second from
+    `threshold` up, for more the most probable."""
+    return (probs[:, 1] >= threshold).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
+
+
 def class_probabilities(outputs):
     """(n, classes) probabilities from a model's outputs: a sigmoid's p becomes (1 - p, p)."""
     outputs = np.asarray(outputs, np.float32).reshape(len(outputs), -1)

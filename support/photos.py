@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from support.images import laplacian_magnitude, resize
-from support.model_files import is_crack_model
+from support.model_files import is_crack_model, predicted_classes
 
 UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
 # Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
@@ -31,11 +31,6 @@ def verdict_rule(info, threshold=None):
     return {"class_names": list(info["class_names"]), "crack_model": is_crack_model(info), "threshold": threshold,
             "sure_threshold": max(threshold, sure) if is_crack_model(info) else sure,
             "smooth_below": info.get("smooth_below", 0.0)}
-
-
-def predicted_classes(probs, rule):
-    """Each row's class: for two classes the second from the threshold up, else the most probable."""
-    return (probs[:, 1] >= rule["threshold"]).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
 
 
 def is_photo(image, tile):
@@ -130,7 +125,7 @@ def judge_classes(probs, rule):
     validation calls were 99.9% right (train.py measures it). The verdict is the class most sure
     tiles show (for a patch: its class when sure); with no sure tile, it is uncertain.
     """
-    predicted = predicted_classes(probs, rule)
+    predicted = predicted_classes(probs, rule["threshold"])
     sure = probs[np.arange(len(probs)), predicted] >= rule["sure_threshold"]
     if not sure.any():
         where = "no tile reaches" if len(probs) > 1 else "below"
@@ -151,7 +146,7 @@ def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_line
                          "cracked_tiles": int(cracked.sum()), "cracked_share": share,
                          "straight_line_tiles": fired_on_lines}
     verdict, reason = judge_classes(probs, rule)
-    predicted = predicted_classes(probs, rule)
+    predicted = predicted_classes(probs, rule["threshold"])
     label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
     counts = {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}
     share = covered_share(image_shape, grid, predicted == label) if grid else 1.0
