@@ -134,6 +134,15 @@ def test_two_classes_with_other_names(tmp_path):
     line = next(s for s in result.stdout.splitlines() if s.startswith(str(image)))
     assert ("ok 0." in line or "ok 1." in line) and "defect" in line and "crack" not in line
     assert read_csv(tmp_path / "p.csv")[0]["verdict"] in ("ok", "defect", "uncertain")
+    # a folder, by TensorFlow and by LiteRT alike: one sigmoid read as two classes by both
+    tables = []
+    for backend in ("tensorflow", "litert") if model_files.litert_installed() else ("tensorflow",):
+        result = run("predict.py", src, "--model", tmp_path / "model" / "model.keras", "--backend", backend,
+                     "--csv", tmp_path / f"{backend}.csv")
+        assert result.returncode == 0, result.stderr
+        tables.append(read_csv(tmp_path / f"{backend}.csv"))
+        assert len(tables[-1]) == 80 and "probability_defect" in tables[-1][0] and "probability_ok" in tables[-1][0]
+    assert [row["verdict"] for row in tables[0]] == [row["verdict"] for row in tables[-1]]
     # and the crack model is refused as a starting point: it was made for other classes
     assert_clean_failure(run("train.py", "--cache", tmp_path / "cache", "--init-from", PRETRAINED),
                          "tells Negative, Positive apart, but the cache holds defect, ok")

@@ -99,6 +99,18 @@ def test_a_heic_photo_is_classified(tmp_path, positive_patches):
     assert row["path"].endswith("IMG_0007.HEIC") and row["verdict"] == "crack"
 
 
+def test_without_pillow_heif_a_heic_photo_is_one_line_and_the_rest_is_classified(tmp_path):
+    from test_predict import run_without
+
+    (tmp_path / "IMG_0008.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    (tmp_path / "wall.jpg").write_bytes(sample_files("Positive")[6].read_bytes())
+    result = run_without("pillow_heif", tmp_path, "--csv", tmp_path / "out.csv", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    rows = {row["path"].rsplit("/", 1)[1]: row for row in read_csv(tmp_path / "out.csv")}
+    assert rows["IMG_0008.heic"]["error"] == "a HEIC/HEIF photo needs pillow-heif: pip install pillow-heif"
+    assert rows["wall.jpg"]["verdict"] == "crack"
+
+
 def test_an_empty_folder_names_the_formats_read(tmp_path):
     (tmp_path / "readme.txt").write_text("nothing here")
     result = run("predict.py", tmp_path, cwd=tmp_path)
