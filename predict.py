@@ -5,6 +5,7 @@
     python predict.py folder/ more.jpg --csv results.csv --tiles-csv tiles.csv
     python predict.py photo.jpg --model models/model.keras      # your model instead of the bundled one
     python predict.py site/ --save-tiles site_tiles    # every tile as an image, to sort and train on
+    python predict.py site/ --model models_site/model.keras --compare-with pretrained/crack_cnn.keras
 
 The bundled crack model says crack, no crack or uncertain (with the reason); a model trained on
 other classes names the class, or says uncertain. The model runs in the LiteRT runtime when it
@@ -16,7 +17,8 @@ the training patches' scale, and its figure maps a class's probability over the 
 (support/photos.py). Folders are searched recursively; outputs mirror their sub-folders, so two
 IMG_0001.jpg of two days never collide, and each output says inside it which input it shows.
 Named files get a figure each, images found in folders only with --figures or --report. The
-exit status is 1 when any input could not be read.
+exit status is 1 when any input could not be read. --compare-with classifies every input with an
+older model too (the one fine-tuned from, say) and lists each whose verdict changed, lost cracks first.
 """
 
 import argparse
@@ -29,13 +31,15 @@ import numpy as np
 from tqdm import tqdm
 
 from support import figures, photos, safe_io
-from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead, smoother_than
+from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
 from support.model_files import choose_backend, load_classifier, predicted_classes
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
 BATCH_SIZE = 128  # images or tiles per model call
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: the default tile
+# Changes of verdict by --compare-with's model, the worst first: a crack no longer reported.
+LOSSES = ["crack -> no crack", "crack -> uncertain", "uncertain -> no crack"]
 READ_AHEAD_PIXELS = 50_000_000  # decoded ahead of the model: four 12 MP photos, or a batch of patches
 
 
@@ -50,6 +54,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=FIGURES, help="folder for the figures (default: predictions)")
     parser.add_argument("--report", type=Path, metavar="DIR",
                         help="write DIR/index.html, a page of every input with its verdict and figure")
+    parser.add_argument("--compare-with", type=Path, metavar="OLD_MODEL",
+                        help="also classify with this model (e.g. the one --model was fine-tuned from) and list "
+                             "every input whose verdict changed, crack -> no crack first")
     parser.add_argument("--csv", type=Path, help="write one row per input: path, verdict, probabilities, error")
     parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
     parser.add_argument("--threshold", type=float,
@@ -103,9 +110,10 @@ def error(message):
 
 def check_outputs(args):
     """Refuse outputs of the wrong kind, and outputs where they would be read back as inputs."""
-    if not args.model.is_file():
-        raise SystemExit(f"error: model file {args.model} does not exist" + (
-            "" if args.model.suffix in (".keras", ".tflite") else " (expected a .keras or .tflite from train.py)"))
+    for model in filter(None, (args.model, args.compare_with)):
+        if not model.is_file():
+            raise SystemExit(f"error: model file {model} does not exist" + (
+                "" if model.suffix in (".keras", ".tflite") else " (expected a .keras or .tflite from train.py)"))
     for option, path in (("--csv", args.csv), ("--tiles-csv", args.tiles_csv)):
         if path is not None and path.is_dir():
             raise SystemExit(f"error: {option} {path} is a folder; give a file name")
@@ -132,19 +140,20 @@ def output_stems(items):
     return stems
 
 
-def load_model(args):
-    """(classify, info, verdict rule, the line that says which model runs and how) for --model."""
-    model_path, backend, note = choose_backend(args.model, args.backend)
+def load_model(args, path):
+    """(classify, info, verdict rule, the line that says which model runs and how) for a model."""
+    model_path, backend, note = choose_backend(path, args.backend)
     classify, info = load_classifier(model_path, backend)
     rule = photos.verdict_rule(info, args.threshold)
     names = rule["class_names"]
     if args.map_class is not None and args.map_class not in names:
         raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
-    which = "the bundled model" if args.model.resolve() == BUNDLED_MODEL else "--model"
+    which = ("the bundled model" if path.resolve() == BUNDLED_MODEL else
+             "--compare-with" if path == args.compare_with else "--model")
     limits = (f"threshold {rule['threshold']}" if rule["crack_model"] else f"classes {', '.join(names)}")
     bundled = model_path.parent == BUNDLED_MODEL.parent
     shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if bundled else model_path
-    line = (f"model: {shown} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
+    line = (f"{'compared with' if path == args.compare_with else 'model'}: {shown} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
             f"{info['image_size']}x{info['image_size']} px input, {limits}, sure from {rule['sure_threshold']})")
     print(line)
     if note:
@@ -161,10 +170,9 @@ def classify_images(items, classify, info, rule, args):
 
     def classify_pending():
         if pending:
-            batch = np.stack([x for *_, x in pending])
-            smooth = smoother_than(batch, rule["smooth_below"]) if rule["crack_model"] else [None] * len(batch)
-            for (path, named, image, _), probs, flat in zip(pending, classify(batch), smooth):
-                yield path, named, image, photos.image_result(probs[None], np.array([flat]), rule), None
+            results = photos.patch_results(np.stack([x for *_, x in pending]), classify, rule)
+            for (path, named, image, _), result in zip(pending, results):
+                yield path, named, image, result, None
             pending.clear()
 
     for (path, named, _), image in read_ahead(items, READ_AHEAD_PIXELS, 2 * BATCH_SIZE):
@@ -185,7 +193,8 @@ def classify_images(items, classify, info, rule, args):
 
 def describe(path, result):
     main_measure, more = photos.summary(result)
-    return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more]))})"
+    was = change(result) and f"was {result['before']['verdict']} at {photos.cut(result['before']['probability'])}"
+    return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more, was]))})"
 
 
 def save_outputs(path, named, image, result, tiles, rule, args, stem):
@@ -218,12 +227,13 @@ def save_outputs(path, named, image, result, tiles, rule, args, stem):
     return figure_path, figures.photo_area(figure, image.shape, grid is not None)
 
 
-def csv_columns(rule):
+def csv_columns(rule, compared=False):
+    before = ["verdict_before", "probability_before", "changed"] if compared else []
     if rule["crack_model"]:
         return ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
-                "straight_line_tiles", "figure", "error"]
+                "straight_line_tiles", *before, "figure", "error"]
     return ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in rule["class_names"]),
-            "tiles", "share", "figure", "error"]
+            "tiles", "share", *before, "figure", "error"]
 
 
 def csv_row(path, result, figure, failure, rule):
@@ -231,13 +241,15 @@ def csv_row(path, result, figure, failure, rule):
         return [str(path) if c == "path" else "error" if c == "verdict" else failure if c == "error" else ""
                 for c in csv_columns(rule)]
     figure = "" if figure is None else str(figure)
+    before = result.get("before")
+    before = [before["verdict"], f"{before['probability']:.5f}", change(result)] if before else []
     if rule["crack_model"]:
         return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
                 result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"],
-                figure, ""]
+                *before, figure, ""]
     return [str(path), result["verdict"], result["reason"], f"{result['probability']:.5f}",
             *(f"{p:.5f}" for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
-            figure, ""]
+            *before, figure, ""]
 
 
 def tile_columns(rule):
@@ -252,6 +264,32 @@ def tile_rows(path, tiles, rule):
         return [(str(path), x, y, s, s, f"{p[1]:.5f}", f"{q[1]:.5f}")
                 for (x, y, s), p, q in zip(grid, counted, seen)]
     return [(str(path), x, y, s, s, *(f"{v:.5f}" for v in p)) for (x, y, s), p in zip(grid, counted)]
+
+
+def compare(path, image, result, older, args):
+    """Classify the image with the --compare-with model too, tiled alike; [(path, result)] if the
+    verdict changed, else []."""
+    classify, info, rule, _ = older
+    result["before"] = photos.classify_image(image, classify, info["image_size"], args.tile, args.stride,
+                                             args.batch_size, rule)
+    return [(path, result)] if change(result) else []
+
+
+def change(result):
+    """'crack -> no crack' where the --compare-with model's verdict differs, else ''."""
+    before = result.get("before") or result
+    return f"{before['verdict']} -> {result['verdict']}" if before["verdict"] != result["verdict"] else ""
+
+
+def print_changes(changed, count):
+    """Every input whose verdict changed, cracks lost first: none goes without a line."""
+    if not changed:
+        return print(f"no verdict changed on the {count} images (--model against --compare-with)")
+    print(f"verdicts changed on {len(changed)} of {count} images (--model against --compare-with), lost cracks first:")
+    for path, result in sorted(changed, key=lambda item: LOSSES.index(change(item[1]))
+                               if change(item[1]) in LOSSES else len(LOSSES)):
+        print(f"  {change(result)}: {path} ({photos.cut(result['before']['probability'])} -> "
+              f"{photos.cut(result['probability'])})")
 
 
 def print_summary(verdicts, failures, seconds, rule, args, images):
@@ -275,12 +313,13 @@ def main(argv=None):
     check_outputs(args)
     if not images:
         raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
-    classify, info, rule, model_line = load_model(args)  # after checking the inputs: TensorFlow is slow
+    classify, info, rule, model_line = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow
+    older = args.compare_with and load_model(args, args.compare_with)
     stems = output_stems(images)
     if args.report:  # Pillow reads the photos' EXIF: imported only when needed
         from support import html_report
 
-    rows, report_rows, verdicts, start = {}, {}, collections.Counter(), time.time()
+    rows, report_rows, verdicts, changed, start = {}, {}, collections.Counter(), [], time.time()
     with safe_io.csv_lines(args.tiles_csv, tile_columns(rule)) as tiles_csv, \
             tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
         for path, named, image, result, tiles in classify_images(images, classify, info, rule, args):
@@ -290,6 +329,8 @@ def main(argv=None):
                 failures[path] = str(image)
                 continue
             verdicts[result["verdict"]] += 1
+            if older:
+                changed += compare(path, image, result, older, args)
             tqdm.write(describe(path, result))
             figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
             rows[path] = csv_row(path, result, figure, None, rule)
@@ -302,11 +343,13 @@ def main(argv=None):
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     table = [rows.get(path) or csv_row(path, None, None, failures[path], rule) for path in in_order]
     if args.csv:
-        safe_io.write_csv(args.csv, csv_columns(rule), table)
+        safe_io.write_csv(args.csv, csv_columns(rule, older), table)
     if args.report:
         page = html_report.write_run_report(args.report, in_order, model_line, info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(verdicts, failures, time.time() - start, rule, args, images)
+    if older:
+        print_changes(changed, len(rows))
     return 1 if failures else 0
 
 
