@@ -159,7 +159,7 @@ def decode_into(folder, splits, size, workers, cut):
     return splits, skipped
 
 
-def write_labels_and_meta(folder, splits, classes, skipped, args):
+def write_labels_and_meta(folder, splits, classes, skipped, args, tile):
     """Write the label arrays and meta.json (written last: its presence marks a complete cache)."""
     for name, rows in splits.items():
         np.save(folder / f"{name}_y.npy", np.array([row[1] for row in rows], dtype=np.uint8))
@@ -176,6 +176,7 @@ def write_labels_and_meta(folder, splits, classes, skipped, args):
         "files": {name: [str(row[0]) for row in rows] for name, rows in splits.items()},
         "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # indices of sources
         "skipped": skipped,
+        "tile": tile,  # the side of the boxes of labels files, in photo pixels, when they share one
     }
     with open(folder / "meta.json", "w") as f:
         json.dump(meta, f, indent=1)
@@ -204,7 +205,7 @@ def main(argv=None):
         for label, name in enumerate(classes):
             if not any(row[1] == label for rows in splits.values() for row in rows):
                 raise SystemExit(f"error: no usable image in any {name} folder")
-        meta = write_labels_and_meta(tmp, splits, classes, skipped, args)
+        meta = write_labels_and_meta(tmp, splits, classes, skipped, args, labels.common_tile(cut))
         save_examples(tmp, classes, args.seed)
         safe_io.replace_folder(tmp, args.out)
     finally:

@@ -65,8 +65,9 @@ def parse_args(argv=None):
     parser.add_argument("--map-class", metavar="CLASS",
                         help="the class whose probability a photo's figure maps (default: Positive for the "
                              "crack model, else the verdict's class)")
-    parser.add_argument("--tile", type=int, default=PATCH_SIZE,
-                        help="tile side in photo pixels (default: 227, the dataset's patch); 0: images whole")
+    parser.add_argument("--tile", type=int,
+                        help="tile side in photo pixels: about 32 times a crack's width, at least 64 (default: "
+                             "the model's, 227 for the bundled one: the dataset's patch); 0: images whole")
     parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
     parser.add_argument("--figures", action=argparse.BooleanOptionalAction,
                         help="figure for every image (default: only for files named on the command line)")
@@ -76,9 +77,8 @@ def parse_args(argv=None):
     parser.add_argument("--show", action="store_true", help="also show each figure in a window")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per model call (default: 128)")
     args = parser.parse_args(argv)
-    if args.tile < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
+    if (args.tile or 0) < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
         parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
-    args.stride = args.stride or max(1, args.tile // 2)
     return args
 
 
@@ -144,6 +144,9 @@ def load_model(args, path):
     """(classify, info, verdict rule, the line that says which model runs and how) for a model."""
     model_path, backend, note = choose_backend(path, args.backend)
     classify, info = load_classifier(model_path, backend)
+    if path == args.model:  # the tiles it was trained or fine-tuned at, unless --tile says otherwise
+        args.tile = info.get("patch_size", PATCH_SIZE) if args.tile is None else args.tile
+        args.stride = args.stride or max(1, args.tile // 2)
     rule = photos.verdict_rule(info, args.threshold)
     names = rule["class_names"]
     if args.map_class is not None and args.map_class not in names:
@@ -154,7 +157,8 @@ def load_model(args, path):
     bundled = model_path.parent == BUNDLED_MODEL.parent
     shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if bundled else model_path
     line = (f"{'compared with' if path == args.compare_with else 'model'}: {shown} ({which}, run by {'LiteRT' if backend == 'litert' else 'TensorFlow'}; "
-            f"{info['image_size']}x{info['image_size']} px input, {limits}, sure from {rule['sure_threshold']})")
+            f"{info['image_size']}x{info['image_size']} px input, {limits}, sure from {rule['sure_threshold']}"
+            f"{f'; tiles of {args.tile} px' if path == args.model else ''})")
     print(line)
     if note:
         print(note)

@@ -10,7 +10,8 @@ The classes are the cache's (meta.json). The learning rate falls along a cosine 
 used once, at the end. Training batches are flipped and turned at random; a crack model's are also
 shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
 when fine-tuning (--init-from). In a cache of several --src, the sources after the first (your
-site) make a fifth of every training batch (--site-share); all weigh the same in validation.
+site) make up to a fifth of every training batch (--site-share): when fine-tuning, less if they are
+few, so that each is seen about 30 times (--site-repeats). All weigh the same in validation.
 
 Written to --out (default models/): model.keras (takes raw RGB uint8 pixels, says what its output
 means), model.tflite (the same for the LiteRT runtime), history.csv, metrics.json (the test
@@ -29,7 +30,7 @@ import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
-from support.model_files import export_litert, is_crack_model, read_model_info, save_model
+from support.model_files import export_litert, is_crack_model, predicted_classes, read_model_info, save_model
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
@@ -44,6 +45,10 @@ FINE_TUNE_EPOCHS = 10
 # A site's own images (the --src folders or labels after the dataset) make this share of every training
 # batch: a lower validation loss than half on three seeds of SDNET halves (docs/EXPERIMENTS.md).
 SITE_SHARE = 0.2
+# Fine-tuning shows each of a site's training images about this many times: a site with few images
+# gets a smaller share of every batch than SITE_SHARE. A few marked tiles shown hundreds of times are
+# learnt by heart and unlearn cracks elsewhere (docs/EXPERIMENTS.md, "Correcting it on a site").
+SITE_REPEATS = 30
 PATCH_SIZE = 227  # side of the dataset's patches, in photo pixels: predict.py's tile
 TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took to first reach it
 INT8_EXAMPLES = 300  # training images that calibrate --int8-litert
@@ -67,7 +72,10 @@ def parse_args(argv=None):
                              "instead of starting from random weights")
     parser.add_argument("--site-share", type=float, default=SITE_SHARE,
                         help="in a cache of several --src, the share of every training batch drawn from the "
-                             "sources after the first, e.g. your site's tiles (default: 0.2)")
+                             "sources after the first, e.g. your site's tiles, at most (default: 0.2)")
+    parser.add_argument("--site-repeats", type=float, default=SITE_REPEATS,
+                        help="with --init-from: show each image of the sources after the first about this many "
+                             "times, by a smaller --site-share if they are few (default: 30)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                         help="random flips and 90-degree rotations of training batches (default: on)")
     parser.add_argument("--capture", action=argparse.BooleanOptionalAction,
@@ -91,25 +99,30 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
-    if not 0 < args.site_share < 1:
-        parser.error("--site-share must be between 0 and 1")
+    if not 0 < args.site_share < 1 or not args.site_repeats > 0:
+        parser.error("--site-share must be between 0 and 1, --site-repeats positive")
     if args.init_from and not args.init_from.is_file():
         parser.error(f"--init-from {args.init_from}: no such file")
     return args
 
 
-def choose_defaults(args, train_images, crack_model, class_names):
+def choose_defaults(args, meta, crack_model):
     """The defaults that depend on the cache: how long to train, and whether to vary the light.
 
     Capture conditions help a crack model generalise to other cameras; for other classes, colour
-    can be what tells them apart, and they cost 4-13 points on four real classes.
+    can be what tells them apart, and they cost 4-13 points on four real classes. Fine-tuning on a
+    site draws a smaller share of each batch from it when it has few images (see SITE_REPEATS).
     """
     if args.thin_cracks and not crack_model:
-        raise SystemExit("error: --thin-cracks draws cracks, but this cache's classes are " + ", ".join(class_names))
+        raise SystemExit("error: --thin-cracks draws cracks, but this cache's classes are " + ", ".join(meta["class_names"]))
+    train_images = meta["counts"]["train"]["total"]
+    site_images = sum(source > 0 for source in meta["file_sources"]["train"]) if len(meta.get("sources", [])) > 1 else 0
     if args.epochs is None:
         steps_per_epoch = -(-train_images // args.batch_size)
         args.epochs = (FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS if crack_model
                        else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
+    if args.init_from and site_images:
+        args.site_share = min(args.site_share, args.site_repeats * site_images / (args.epochs * train_images))
     if args.capture is None:
         args.capture = crack_model and not args.init_from
 
@@ -133,8 +146,9 @@ def make_datasets(data, meta, args, crack_model):
     sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
                for split in cache.SPLITS}
     if sources["train"] is not None:
-        print(f"the sources after the first make {args.site_share:.0%} of every training batch, and every "
-              "source weighs the same in validation: " + ", ".join(
+        seen = args.site_share * args.epochs * len(sources["train"]) / np.count_nonzero(sources["train"])
+        print(f"the sources after the first make {args.site_share:.1%} of every training batch (each of their images "
+              f"is seen about {seen:.0f} times), and every source weighs the same in validation: " + ", ".join(
                   f"{np.count_nonzero(sources['train'] == i)} training images from {src}"
                   for i, src in enumerate(meta["sources"])))
     hairlines = args.thin_cracks if args.thin_cracks is not None else not args.init_from
@@ -160,6 +174,29 @@ def build_or_load_model(args, meta, steps):
         raise SystemExit(f"error: cannot load --init-from {args.init_from}: {str(exc).splitlines()[0]}")
     print(f"fine-tuning {args.init_from}")
     return compile_model(model, learning_rate)
+
+
+def site_training_images(data, meta):
+    """(images, labels) of the training split from the sources after the first (your marks), or None."""
+    if len(meta.get("sources", [])) < 2:
+        return None
+    rows = np.flatnonzero(np.array(meta["file_sources"]["train"]) > 0)
+    x, y = data["train"]
+    return np.asarray(x[rows]), y[rows]
+
+
+def how_marks_read(model, marks, before, class_names):
+    """Print and return how many of the site's training images the model now reads as labelled,
+    per class, against how the model fine-tuned from read them."""
+    x, y = marks
+    counts = {}
+    for label, probs in (("before", before), ("after", batches.predict_probabilities(model, x))):
+        right = predicted_classes(probs, THRESHOLD) == y
+        counts[label] = {name: [int(right[y == i].sum()), int((y == i).sum())] for i, name in enumerate(class_names)}
+    print(f"your site's {len(y)} training images read as labelled: " + ", ".join(
+        f"{name} {counts['before'][name][0]} -> {counts['after'][name][0]} of {counts['after'][name][1]}"
+        for name in class_names) + " (before -> after fine-tuning)")
+    return counts
 
 
 def fit(model, train_ds, val_ds, args):
@@ -190,7 +227,7 @@ def save_models(model, data, meta, args, crack_model):
     val_probs = batches.predict_probabilities(model, val_x)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
             "threshold": THRESHOLD, **evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD),
-            "patch_size": PATCH_SIZE, "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
+            "patch_size": tile_side(meta, args), "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "litert_int8": args.int8_litert}
     save_model(model, args.out / MODEL_NAME, info)
@@ -200,6 +237,13 @@ def save_models(model, data, meta, args, crack_model):
         rows = np.random.default_rng(args.seed).choice(len(train_x), count, replace=False)
         int8_examples = np.asarray(train_x[np.sort(rows)])
     export_litert(model, args.out / LITERT_NAME, info, int8_examples)
+
+
+def tile_side(meta, args):
+    """predict.py's tile for this model, in photo pixels: that of the boxes it was fine-tuned on (a
+    site's labels file), else that of the model it was fine-tuned from, else the dataset's patch."""
+    start = read_model_info(args.init_from).get("patch_size") if args.init_from else None
+    return meta.get("tile") or start or PATCH_SIZE
 
 
 def report_on_test_split(model, data, meta, args, history):
@@ -227,6 +271,7 @@ def run_summary(history, seconds, args, meta, shapes, replicas):
             "best_val_accuracy": float(history["val_accuracy"][best]), "training_seconds": round(seconds, 1),
             f"seconds_to_val_accuracy_{TARGET_VAL_ACCURACY}": reached[0] if reached else None,
             "seconds_per_epoch": round(seconds / len(history["loss"]), 1), "batch_size": args.batch_size,
+            "site_share": args.site_share, "site_repeats": args.site_repeats,
             "augment": args.augment, "capture": args.augment and args.capture,
             "thin_cracks": batches.THIN_CRACKS if shapes is not None else 0.0, "seed": args.seed,
             "replicas": replicas, "mixed_precision": args.mixed_precision}
@@ -239,7 +284,7 @@ def main(argv=None):
     crack_model = is_crack_model(meta)  # Özgenel's Negative/ and Positive/
     if args.init_from:
         check_starting_model(args.init_from, meta)
-    choose_defaults(args, len(data["train"][0]), crack_model, meta["class_names"])
+    choose_defaults(args, meta, crack_model)
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
     if not is_chief:  # the other workers of a cluster train alongside; worker 0 writes the results
@@ -262,6 +307,8 @@ def main(argv=None):
     model.summary()
     if distribute.is_multi_worker(strategy):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))
+    marks = args.init_from and site_training_images(data, meta)
+    read_before = batches.predict_probabilities(model, marks[0]) if marks else None
 
     start = time.time()
     history = fit(model, train_ds, val_ds, args)
@@ -269,6 +316,8 @@ def main(argv=None):
     save_models(model, data, meta, args, crack_model)
     report = (report_on_test_split(model, data, meta, args, history)
               | run_summary(history, seconds, args, meta, shapes, strategy.num_replicas_in_sync))
+    if marks:
+        report["site_training_images"] = how_marks_read(model, marks, read_before, meta["class_names"])
     safe_io.write_json(report, args.out / "metrics.json")
     if not is_chief:
         shutil.rmtree(args.out)

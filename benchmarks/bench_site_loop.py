@@ -68,7 +68,8 @@ def run(command):
 
 
 def tile_scores(model, labels_csv):
-    """(tile ROC AUC, balanced accuracy at the model's threshold, tiles) on a labels file's tiles."""
+    """(tile ROC AUC, balanced accuracy at the model's threshold, tiles, crack recall, no crack recall) on
+    a labels file's tiles."""
     classify, info = load_classifier(model, "tensorflow")
     _, cut = cut_boxes(labels_csv, CRACK_CLASSES, info["image_size"])
     tiles = [tile for name in CRACK_CLASSES for _, tile in cut[name]]
@@ -76,8 +77,8 @@ def tile_scores(model, labels_csv):
     probs = np.concatenate([classify(np.stack(tiles[i:i + 256]))[:, 1] for i in range(0, len(tiles), 256)])
     fpr, tpr = roc_curve(truth, probs)
     said = probs >= info.get("threshold", 0.5)
-    balanced = (np.mean(said[truth == 1]) + np.mean(~said[truth == 0])) / 2
-    return float(np.trapezoid(tpr, fpr)), float(balanced), len(tiles)
+    recalls = float(np.mean(said[truth == 1])), float(np.mean(~said[truth == 0]))
+    return float(np.trapezoid(tpr, fpr)), sum(recalls) / 2, len(tiles), *recalls
 
 
 def main():
@@ -110,7 +111,8 @@ def main():
                 before = tile_scores(args.model, csvs[split])
                 after = tile_scores(work / "model" / "model.keras", csvs[split])
                 line.append(f"{split} ({len(photos[split])} photos, {after[2]} tiles): AUC {before[0]:.3f} -> "
-                            f"{after[0]:.3f}, balanced accuracy {before[1]:.3f} -> {after[1]:.3f}")
+                            f"{after[0]:.3f}, balanced accuracy {before[1]:.3f} -> {after[1]:.3f} (recall: crack {after[3]:.3f}, "
+                            f"no crack {after[4]:.3f})")
             line.append(f"dataset test accuracy after {dataset_accuracy:.4f}")
             print("; ".join(line), flush=True)
 

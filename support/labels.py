@@ -90,6 +90,13 @@ def cut_boxes(path, classes, size):
     return classes, cut
 
 
+def common_tile(names):
+    """The side of the boxes cut (names as cut_boxes gives them) when all are squares of one size: the
+    tile predict.py cut them at, which a model fine-tuned on them should use too; else None."""
+    shapes = {tuple(name.rsplit("#", 1)[1].split(",")[2:]) for name in names}
+    return int(shapes.pop()[0]) if len(shapes) == 1 and len(set(next(iter(shapes)))) == 1 else None
+
+
 def model_inputs(image, boxes, size):
     """The boxes as predict.py feeds them to the model: square tiles through the photo resized once
     per tile side (photos.model_scale), any other box resized alone."""

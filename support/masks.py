@@ -7,8 +7,8 @@ A mask is an image beside each photo with the same name (any image type, e.g. ma
 images/IMG_1.jpg), white (255) where the photo shows a crack. Any other value, black or grey (a
 drawn joint, say), is not crack. Each tile of the photo, at the --tile and stride predict.py
 would use, becomes a box labelled "crack" when enough of it is crack (a line at least a quarter of
-the tile long), "no crack" when none of it is, and is left out in between: a tile that only grazes
-a crack is neither a clear example of one nor of a clean surface.
+the tile long, however wide the mask draws it), "no crack" when none of it is, and is left out in
+between: a tile that only grazes a crack is neither a clear example of one nor of a clean surface.
 """
 
 import argparse
@@ -25,7 +25,7 @@ from support.labels import COLUMNS
 from support.photos import tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack
-MIN_CRACK_LENGTH = 0.25  # of a tile's side: fewer crack pixels than a 1 px line this long leave a tile out
+MIN_CRACK_LENGTH = 0.25  # of a tile's side: a shorter piece of crack in a tile leaves it out
 PATCH_SIZE = 227  # predict.py's default tile
 
 
@@ -60,15 +60,23 @@ def crack_pixels(mask_path, shape):
     return mask == CRACK_VALUE
 
 
+def crack_width(cracks):
+    """The typical width of a mask's cracks in pixels: twice the distance from their middle line to
+    their edge, less the middle pixel (1 for a line drawn 1 px wide)."""
+    distance = cv2.distanceTransform(np.uint8(cracks), cv2.DIST_L2, 5)
+    ridge = cracks & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))  # the middle lines
+    return max(1.0, 2 * float(np.median(distance[ridge])) - 1) if ridge.any() else 1.0
+
+
 def tile_labels(cracks, grid):
     """[(x, y, side, label)] for the tiles that are clearly cracked or clean."""
     counts = cv2.integral(np.uint8(cracks))  # crack pixels of any box in four lookups
-    rows = []
+    width, rows = crack_width(cracks), []
     for x, y, side in grid:
         inside = counts[y + side, x + side] - counts[y, x + side] - counts[y + side, x] + counts[y, x]
         if inside == 0:
             rows.append((x, y, side, "no crack"))
-        elif inside >= MIN_CRACK_LENGTH * side:
+        elif inside >= MIN_CRACK_LENGTH * side * width:  # pixels of a crack that long
             rows.append((x, y, side, "crack"))
     return rows
 
