@@ -85,15 +85,15 @@ def test_thumbnail_is_small_and_atomic_and_exif_is_read(tmp_path):
     exif[271], exif[272], exif[306] = "Canon", "Canon EOS 80D", "2024:05:01 09:00:00"
     exif.get_ifd(0x8769)[36867] = "2024:04:30 16:42:05"  # when taken, preferred to when last saved (306)
     Image.fromarray(image).save(tmp_path / "original.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D")
+    assert html_report.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D", "")
     exif = Image.Exif()
     exif[271], exif[272], exif[306] = "Apple", "iPhone 13\x00", "2023:12:24 18:00:01"
     Image.fromarray(image).save(tmp_path / "saved.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13")
+    assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13", "")
 
     (tmp_path / "text.jpg").write_text("not an image")
     for path in (thumbnail, tmp_path / "text.jpg", tmp_path / "missing.jpg"):  # no EXIF, unreadable, absent
-        assert html_report.read_exif(path) == ("", "")
+        assert html_report.read_exif(path) == ("", "", "")
 
 
 def test_page_escapes_names_and_percent_encodes_links(tmp_path):
@@ -159,7 +159,7 @@ def page(browser, report):
 def visible_rows(driver):
     from selenium.webdriver.common.by import By
 
-    return [row for row in driver.find_elements(By.CSS_SELECTOR, "#inputs tbody tr") if row.is_displayed()]
+    return [row for row in driver.find_elements(By.CSS_SELECTOR, "#inputs tbody tr:first-child") if row.is_displayed()]
 
 
 def cells(driver, column):
@@ -219,7 +219,7 @@ def test_a_figure_link_opens_the_figure_beside_the_report(page, report):
     for link in links:  # the browser's own resolution of each relative, percent-encoded link
         path = Path(unquote(urlparse(link.get_attribute("href")).path))
         assert path.is_file() and report[0].parent in path.parents, path
-    link = page.find_element(By.CSS_SELECTOR, '#inputs tr[data-verdict="uncertain"] a[href*="_prediction"]')
+    link = page.find_element(By.CSS_SELECTOR, '#inputs tbody[data-verdict="uncertain"] a[href*="_prediction"]')
     link.click()
     WebDriverWait(page, 10).until(lambda d: d.current_url.endswith("_prediction.png"))
     WebDriverWait(page, 10).until(lambda d: d.execute_script("return document.images[0].complete"))
