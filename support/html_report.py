@@ -98,6 +98,7 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
   thead{position:static}
   tbody{break-inside:avoid}  /* a row and its figure on one sheet */
   tr.sheet{display:table-row}
+  #inputs tr:first-child>:is(:first-child,:last-child){display:none}  /* thumbnail and links: the figure is below */
   tr.sheet img{display:block;max-width:100%;max-height:120mm;margin:0 auto}
   a{color:inherit;text-decoration:none}
 }
@@ -132,7 +133,10 @@ buttons.forEach(button => button.addEventListener("click", () => {
   buttons.forEach(other => other.setAttribute("aria-pressed", other === button));
   let shown = 0;
   const groups = inputs();
-  for (const group of groups) { group.hidden = wanted !== "" && group.dataset[key] !== wanted; shown += !group.hidden; }
+  for (const group of groups) {
+    group.hidden = wanted !== "" && group.dataset[key] !== wanted;
+    shown += !group.hidden;
+  }
   status.textContent = wanted === "" ? `Showing all ${groups.length} inputs.`
                                      : `Showing ${shown} of ${groups.length} inputs: ${wanted}.`;
 }));
@@ -150,7 +154,8 @@ const notes = kept.notes, unsaved = new Set(kept.unsaved);
 let current = null;
 const keep = file => {
   if (file) unsaved.add(file);
-  localStorage.setItem(storeKey, JSON.stringify({marks: Array.from(marks.values()), notes, unsaved: Array.from(unsaved)}));
+  const state = {marks: Array.from(marks.values()), notes, unsaved: Array.from(unsaved)};
+  localStorage.setItem(storeKey, JSON.stringify(state));
 };
 window.addEventListener("beforeunload", event => {
   if (unsaved.size) { event.preventDefault(); event.returnValue = ""; }  // the browser asks before leaving
@@ -240,7 +245,8 @@ Object.keys(marking).forEach(showRow);
 const quoted = text => /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 const download = (name, lines) => {
   const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([lines.map(line => line.join(",")).join("\n") + "\n"], {type: "text/csv"}));
+  const text = lines.map(line => line.join(",")).join("\n") + "\n";
+  link.href = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
   link.download = name;
   document.body.append(link);
   link.click();
@@ -377,13 +383,13 @@ def summary_section(rows, order, counts, class_names, threshold):
     esc, crack_model = html.escape, not class_names
     found = ", ".join(f'<span class="{badge(v, class_names)}"><span class="dot"></span>{counts[v]} {esc(v)}</span>'
                       for v in order if counts[v] or v != "error")
-    # First the photos most likely to show what they are flagged for, then the ones flagged the most.
+    # The highest probability as shown first (beyond 3 decimals is noise), then the most flagged.
     ranked = sorted((i for i, r in enumerate(rows) if r.get("probability") is not None
                      and not (crack_model and r["verdict"] == "no crack")),
-                    key=lambda i: (-rows[i]["probability"], -(rows[i].get("share") or 0)))[:LOOK_FIRST]
+                    key=lambda i: (-float(photos.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
     first = "".join(f'<li><a href="#row-{i}">{esc(PurePath(rows[i]["path"]).name)}</a>: {esc(rows[i]["verdict"])}, '
                     f'probability {photos.cut(rows[i]["probability"])}, flagged tiles {flagged_text(rows[i])}</li>'
-                    for i in ranked)
+                    for i in ranked[:LOOK_FIRST])
     flagged = ("the tiles whose crack probability reaches the threshold" if crack_model
                else "the tiles of the photo's class") + (f" ({threshold})" if threshold is not None else "")
     return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
@@ -426,8 +432,9 @@ def table_row(row, order, index=0, class_names=()):
         kind = f' class="{kind}"' if kind else ""
         cells.append(f'<td data-sort="{esc(str(key))}"{kind}>{shown}</td>')
     data = "".join(f' data-{key}="{esc(str(row[key]))}"' for key in FILTER_KEYS if row.get(key) is not None)
-    sheet = (f'<tr class="sheet"><td colspan="{len(COLUMNS)}"><img src="{href(figure)}" alt="the figure of '
-             f'{esc(PurePath(str(row["path"])).name)}"></td></tr>' if figure else "")
+    # Lazy: a page of 500 photos opens without reading 500 figures; printing loads them all first.
+    sheet = (f'<tr class="sheet"><td colspan="{len(COLUMNS)}"><img loading="lazy" src="{href(figure)}" '
+             f'alt="the figure of {esc(PurePath(str(row["path"])).name)}"></td></tr>' if figure else "")
     return f'<tbody id="row-{index}"{data}><tr>{"".join(cells)}</tr>{sheet}</tbody>\n'
 
 
@@ -467,7 +474,8 @@ def flagged_cell(row, *_):
 
 
 def taken_cell(row, *_):
-    more = "".join(f'<span class="more">{html.escape(row[key])}</span>' for key in ("camera", "place") if row.get(key))
+    more = "".join(f'<span class="more">{html.escape(row[key])}</span>' for key in ("camera", "place")
+                   if row.get(key))
     return html.escape(row.get("taken") or "") + more, row.get("taken") or ""
 
 

@@ -5,6 +5,7 @@ selenium package; without them they are skipped, saying which one is missing. Se
 at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downloads a browser.
 """
 
+import collections
 import csv
 import json
 from pathlib import Path
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, assert_clean_failure, run
 
-from support import html_report
+from support import figures, html_report, photos
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.pwned=1">.jpg'  # would run if a name reached the page as markup
@@ -91,6 +92,13 @@ def test_thumbnail_is_small_and_atomic_and_exif_is_read(tmp_path):
     Image.fromarray(image).save(tmp_path / "saved.jpg", exif=exif)
     assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13", "")
 
+    exif = Image.Exif()
+    exif[306] = "2024:05:01 09:00:00"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "S", (33.0, 51.0, 54.0), "E", (151.0, 12.0, 36.0)  # Sydney
+    Image.fromarray(image).save(tmp_path / "located.jpg", exif=exif)
+    assert html_report.read_exif(tmp_path / "located.jpg") == ("2024-05-01 09:00:00", "", "33.86500° S, 151.21000° E")
+
     (tmp_path / "text.jpg").write_text("not an image")
     for path in (thumbnail, tmp_path / "text.jpg", tmp_path / "missing.jpg"):  # no EXIF, unreadable, absent
         assert html_report.read_exif(path) == ("", "", "")
@@ -108,10 +116,39 @@ def test_page_escapes_names_and_percent_encodes_links(tmp_path):
 
 
 def test_a_probability_is_cut_not_rounded(tmp_path):
-    row = dict(path="wall.jpg", verdict="no crack", reason="", probability=0.98968, share=0.0, figure=None,
-               thumbnail=None, taken="", camera="", error="")
-    page = html_report.write_report(tmp_path, "t", [], [row]).read_text(encoding="utf-8")
-    assert ">0.989<" in page  # 0.990 would seem to reach a 0.99 threshold that it missed
+    rows = [dict(path=f"wall{i}.jpg", verdict="no crack", reason="", probability=p, share=0.0, figure=None,
+                 thumbnail=None, taken="", camera="", error="") for i, p in enumerate((0.98968, 0.98999996, 0.9999996))]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    # 0.990 would seem to reach a 0.99 threshold that it missed; the CSV's 5 decimals are cut alike
+    assert '"0.98968">0.989<' in page and '"0.98999">0.989<' in page and '"0.99999">0.999<' in page
+    assert ">0.990<" not in page and ">1.000<" not in page
+
+
+def test_the_figure_names_its_photo_and_verdict():
+    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "cracked_tiles": 6,
+              "cracked_share": 0.127, "straight_line_tiles": 0}
+    assert photos.banner("day 1/wall.jpg", result) == [
+        "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
+
+
+def test_a_header_file_is_json_or_field_lines_and_a_bad_one_is_one_line(tmp_path):
+    text = tmp_path / "site.txt"
+    text.write_text("# survey of May\nTitle: North car park\ninspector: A. Inspector\nnotes: level 2\n  ramp too\n")
+    assert html_report.read_info_file(text) == {"title": "North car park", "inspector": "A. Inspector",
+                                                "notes": "level 2\nramp too"}
+    as_json = tmp_path / "site.json"
+    as_json.write_text(json.dumps({"site": "Block C", "notes": "east wall"}))
+    assert html_report.read_info_file(as_json) == {"site": "Block C", "notes": "east wall"}
+    photo = REPO / "sample_data" / "Positive" / "08545.jpg"
+    (tmp_path / "bad.json").write_text('{"site": "Block C", "weather": "rain"}')
+    (tmp_path / "bad.txt").write_text("Block C\n")
+    for args, fragment in (([photo, "--title", "x"], "add --report DIR"),
+                           ([photo, "--report", tmp_path / "r", "--report-info", tmp_path / "bad.json"], "'weather'"),
+                           ([photo, "--report", tmp_path / "r", "--report-info", tmp_path / "bad.txt"], "line 1"),
+                           ([photo, "--report", tmp_path / "r", "--report-info", tmp_path / "none.txt"], "none.txt")):
+        result = run("predict.py", *args, cwd=tmp_path)
+        assert_clean_failure(result, fragment)
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -348,3 +385,94 @@ def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path
         (str(photo.resolve()), "0", "0", "227", "227", "Negative"),
         (str(photo.resolve()), "226", "226", "227", "227", "Positive")]
     assert not [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+
+
+# ----------------------------------------------------------------------------------------------
+# A survey to hand over: 17 photos through predict.py --report with a header, its CSV beside it
+
+SURVEY_PHOTOS = 17
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory, negative_patches, positive_patches):
+    """(report's index.html, {path: CSV row}) of predict.py on 17 photos taken on three days, each with
+    its GPS position in its EXIF, 11 with a planted crack; the header from options and a file."""
+    from conftest import mosaic
+
+    work = tmp_path_factory.mktemp("survey")
+    (work / "site" / "day 2").mkdir(parents=True)
+    for i in range(SURVEY_PHOTOS):
+        photo = mosaic(negative_patches[i], positive_patches[i], 4, 3, {(i % 4, i % 3)} if i % 3 else set())
+        exif = Image.Exif()
+        exif[0x8769] = {36867: f"2024:05:{1 + i % 3:02d} 10:{i:02d}:00"}
+        gps = exif.get_ifd(0x8825)
+        gps[1], gps[2], gps[3], gps[4] = "N", (51.0, 30.0, float(i)), "W", (0.0, 7.0, 39.0)
+        Image.fromarray(photo).save(work / "site" / ("day 2" if i >= 12 else "") / f"IMG_{i + 1:04d}.jpg", exif=exif)
+    (work / "info.txt").write_text("inspector: A. Inspector\nnotes: North wall, from the scaffold.\n  <b>Not</b> the roof.\n")
+    result = run("predict.py", work / "site", "--report", work / "report", "--csv", work / "survey.csv",
+                 "--title", "Block C <survey>", "--site", "12 Quay Street", "--report-info", work / "info.txt", cwd=work)
+    assert result.returncode == 0, result.stderr
+    with open(work / "survey.csv", newline="") as f:
+        return work / "report" / "index.html", {row["path"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture
+def survey_page(browser, survey):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(survey[0].as_uri())
+    browser.get_log("browser")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('td.thumb img')).every(i => i.complete && i.naturalWidth > 0)"))
+    return browser
+
+
+def test_the_header_and_summary_say_who_where_when_and_what_to_look_at_first(survey_page, survey):
+    from selenium.webdriver.common.by import By
+
+    page, rows = survey_page, survey[1]
+    assert page.find_element(By.TAG_NAME, "h1").text == page.title == "Block C <survey>"
+    about = page.find_element(By.CSS_SELECTOR, ".about").text.splitlines()
+    assert about == ["Site", "12 Quay Street", "Inspector", "A. Inspector", "Photos taken", "2024-05-01 to 2024-05-03",
+                     "Notes", "North wall, from the scaffold.", "<b>Not</b> the roof."]
+    summary = page.find_element(By.CSS_SELECTOR, ".summary").text
+    verdicts = collections.Counter(row["verdict"] for row in rows.values())
+    assert verdicts["crack"] and verdicts["no crack"]
+    assert (f"{SURVEY_PHOTOS} inputs: {verdicts['crack']} crack, {verdicts['uncertain']} uncertain, "
+            f"{verdicts['no crack']} no crack.") in summary
+    first = [item.text for item in page.find_elements(By.CSS_SELECTOR, ".summary ol li")]
+    flagged = sorted((row for row in rows.values() if row["verdict"] != "no crack"),
+                     key=lambda row: (-float(row["crack_probability"][:5]), -float(row["cracked_share"])))
+    assert [item.split(":")[0] for item in first] == [Path(row["path"]).name for row in flagged[:5]]
+    assert "Flagged tiles: the tiles whose crack probability reaches the threshold (0.5)" in summary
+    assert "does not diagnose" in page.find_element(By.CSS_SELECTOR, ".limits").text
+    page.find_element(By.CSS_SELECTOR, ".summary ol a").click()  # to the photo's row
+    assert page.execute_script("return location.hash") == "#row-" + str(list(rows).index(flagged[0]["path"]))
+
+
+def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page, survey):
+    from selenium.webdriver.common.by import By
+
+    shown = survey_page.find_elements(By.CSS_SELECTOR, "#inputs tbody tr:first-child")
+    assert len(shown) == SURVEY_PHOTOS == len(survey[1])
+    for tr, row in zip(shown, survey[1].values()):
+        probability = tr.find_element(By.CSS_SELECTOR, f"td:nth-child({PROBABILITY_COLUMN}) span")
+        assert probability.text == row["crack_probability"][:5] and probability.get_attribute("title") == row[
+            "crack_probability"]  # the CSV's 5 decimals, cut alike
+        assert tr.find_element(By.CSS_SELECTOR, "td:nth-child(6)").text == (
+            f"{float(row['cracked_share']):.1%} ({row['cracked_tiles']} of {row['tiles']})")
+        assert "51.50" in tr.text and "° N, 0.12750° W" in tr.text
+    assert survey_page.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").text == "FLAGGED TILES"
+
+
+def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
+    import base64
+    import re
+
+    figure_width = cv2.imread(str(next((survey[0].parent / "figures").glob("*.png")))).shape[1]
+    pdf = base64.b64decode(survey_page.print_page())
+    assert pdf.startswith(b"%PDF")
+    widths = [int(w) for w in re.findall(rb"/Subtype\s*/Image\b[^>]*?/Width\s+(\d+)", pdf)
+              + re.findall(rb"/Width\s+(\d+)[^>]*?/Subtype\s*/Image\b", pdf)]
+    assert widths.count(figure_width) == SURVEY_PHOTOS, widths  # each figure once, at its full resolution
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= SURVEY_PHOTOS // 2
