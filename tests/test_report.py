@@ -476,3 +476,112 @@ def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
               + re.findall(rb"/Width\s+(\d+)[^>]*?/Subtype\s*/Image\b", pdf)]
     assert widths.count(figure_width) == SURVEY_PHOTOS, widths  # each figure once, at its full resolution
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= SURVEY_PHOTOS // 2
+
+
+def open_marking(driver, row):
+    """Open the marking dialog of a row; returns (the figure's <img>, its marking data)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    click(driver, f"#row-{row} button.mark")
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "const i = document.querySelector('#marker .stage img'); return i.complete && i.naturalWidth > 0"
+        f" && document.getElementById('marker-name').textContent === JSON.parse("
+        f"document.getElementById('marking').textContent)['{row}'].path"))
+    mark = json.loads(driver.find_element(By.ID, "marking").get_attribute("textContent"))[str(row)]
+    return driver.find_element(By.CSS_SELECTOR, "#marker .stage img"), mark
+
+
+def click_tile(driver, picture, mark, x, y):
+    """Click a point of the photo in the dialog, in the photo's own pixels (Selenium's offsets are from the centre)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    k = driver.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    left, top = x * mark["scale"] * k, (mark["top"] + y * mark["scale"]) * k
+    ActionChains(driver).move_to_element_with_offset(
+        picture, round(left - picture.size["width"] / 2), round(top - picture.size["height"] / 2)).click().perform()
+
+
+def leaving_asks(driver):
+    return driver.execute_script("const e = new Event('beforeunload', {cancelable: true}); "
+                                 "window.dispatchEvent(e); return e.defaultPrevented")
+
+
+def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(survey_page, survey, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from support.labels import read_labels
+
+    page, paths = survey_page, list(survey[1])
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    assert not leaving_asks(page)
+    picture, mark = open_marking(page, 1)
+    click_tile(page, picture, mark, 110, 110)
+    click_tile(page, picture, mark, 340, 340)
+    assert page.find_element(By.ID, "marked").text == "2 tiles marked"
+
+    plain = page.find_element(By.CSS_SELECTOR, "#marker img.plain")  # the surface without the heat map's tint
+    assert not plain.is_displayed()
+    click(page, "#plain")
+    WebDriverWait(page, 10).until(lambda d: plain.is_displayed() and d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", plain))
+    k = page.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    assert abs(plain.size["width"] - mark["w"] * mark["scale"] * k) < 1.5
+    assert abs(plain.location["y"] - picture.location["y"] - mark["top"] * k) < 1.5
+    assert len(page.find_elements(By.CSS_SELECTOR, "#marker .box")) == 2  # the marks stay drawn over it
+    click(page, "#plain")
+    assert not plain.is_displayed()
+
+    Select(page.find_element(By.ID, "override")).select_by_value("no crack")
+    page.find_element(By.ID, "note").send_keys("hairline in the render, <b>not</b> structural")
+    click(page, '#marker button[value="close"]')
+    said = "no crack (model: crack)\nhairline in the render, <b>not</b> structural"
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == said
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 button.mark").text == "mark (2)"
+    picture, mark = open_marking(page, 2)  # another photo: its own count, note and verdict
+    assert page.find_element(By.ID, "marked").text == "0 tiles marked"
+    assert page.find_element(By.ID, "note").get_attribute("value") == "" and not page.find_elements(
+        By.CSS_SELECTOR, "#marker .box")
+    assert Select(page.find_element(By.ID, "override")).first_selected_option.text == "as the model: crack"
+    page.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
+    click_tile(page, picture, mark, 340, 340)
+    assert page.find_element(By.ID, "marked").text == "1 tile marked"
+    click(page, '#marker button[value="close"]')
+    assert leaving_asks(page)  # not saved yet: the browser asks before the page goes
+
+    page.refresh()
+    WebDriverWait(page, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == said)
+    assert page.find_element(By.CSS_SELECTOR, "#row-2 button.mark").text == "mark (1)"
+    assert leaving_asks(page)
+    open_marking(page, 1)
+    assert page.find_element(By.ID, "marked").text == "2 tiles marked"
+    assert [box.text for box in page.find_elements(By.CSS_SELECTOR, "#marker .box")] == ["no crack", "no crack"]
+    assert page.find_element(By.ID, "note").get_attribute("value") == "hairline in the render, <b>not</b> structural"
+    click(page, "#save-labels")
+    click(page, "#save-notes")
+    WebDriverWait(page, 10).until(lambda _: (downloads / "labels.csv").is_file() and (downloads / "notes.csv").is_file())
+    assert not leaving_asks(page)
+    source = [str(Path(path).resolve()) for path in paths]
+    assert [(str(p), box, label) for p, box, label in read_labels(downloads / "labels.csv")] == [  # data_prep reads it
+        (source[1], (0, 0, 227, 227), "Negative"), (source[1], (226, 226, 227, 227), "Negative"),
+        (source[2], (226, 226, 227, 227), "Positive")]
+    with open(downloads / "notes.csv", newline="") as f:
+        notes = list(csv.DictReader(f))
+    assert [row["path"] for row in notes] == source
+    assert notes[1] == {"path": source[1], "model_verdict": "crack", "inspector_verdict": "no crack",
+                        "note": "hairline in the render, <b>not</b> structural", "marked_tiles": "2"}
+    assert notes[2]["marked_tiles"] == "1" and notes[2]["inspector_verdict"] == notes[2]["note"] == ""
+
+    # Another report, even of the same photos in the same folder, keeps its own notes and marks.
+    index = survey[0]
+    other = index.with_name("other.html")
+    text = index.read_text(encoding="utf-8")
+    other.write_text(text.replace(f'data-report="{page.find_element(By.TAG_NAME, "body").get_attribute("data-report")}"',
+                                  'data-report="another"'), encoding="utf-8")
+    page.get(other.as_uri())
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == ""
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 button.mark").text == "mark"
+    assert not [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
