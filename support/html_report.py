@@ -387,7 +387,7 @@ def summary_section(rows, order, counts, class_names, threshold):
     ranked = sorted((i for i, r in enumerate(rows) if r.get("probability") is not None
                      and not (crack_model and r["verdict"] == "no crack")),
                     key=lambda i: (-float(photos.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
-    first = "".join(f'<li><a href="#row-{i}">{esc(PurePath(rows[i]["path"]).name)}</a>: {esc(rows[i]["verdict"])}, '
+    first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
                     f'probability {photos.cut(rows[i]["probability"])}, flagged tiles {flagged_text(rows[i])}</li>'
                     for i in ranked[:LOOK_FIRST])
     flagged = ("the tiles whose crack probability reaches the threshold" if crack_model
