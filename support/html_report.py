@@ -148,14 +148,16 @@ const marking = JSON.parse(document.getElementById("marking").textContent);
 const dialog = document.getElementById("marker"), stage = dialog.querySelector(".stage");
 const picture = stage.querySelector("img"), plain = stage.querySelector("img.plain");
 const storeKey = "crack-report:" + document.body.dataset.report;
-const kept = JSON.parse(localStorage.getItem(storeKey) || "null") || {marks: [], notes: {}, unsaved: []};
+let kept = null;
+try { kept = JSON.parse(localStorage.getItem(storeKey)); } catch (error) {}  // a browser that keeps nothing for files
+kept = kept || {marks: [], notes: {}, unsaved: []};
 const marks = new Map(kept.marks.map(mark => [`${mark.row}|${mark.x}|${mark.y}`, mark]));
 const notes = kept.notes, unsaved = new Set(kept.unsaved);
 let current = null;
 const keep = file => {
   if (file) unsaved.add(file);
   const state = {marks: Array.from(marks.values()), notes, unsaved: Array.from(unsaved)};
-  localStorage.setItem(storeKey, JSON.stringify(state));
+  try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (error) {}  // then it lasts as long as the page
 };
 window.addEventListener("beforeunload", event => {
   if (unsaved.size) { event.preventDefault(); event.returnValue = ""; }  // the browser asks before leaving

@@ -7,6 +7,7 @@ at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downlo
 
 import collections
 import csv
+import html
 import json
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -186,8 +187,8 @@ def page(browser, report):
     browser.get_log("browser")  # the log of earlier tests' pages goes; this page's is kept
     # Every thumbnail decoded: its percent-encoded relative link found the file.
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-        "return Array.from(document.querySelectorAll('#inputs img')).every(image => image.complete)"))
-    broken = browser.execute_script("return Array.from(document.querySelectorAll('#inputs img'))"
+        "return Array.from(document.querySelectorAll('#inputs td.thumb img')).every(image => image.complete)"))
+    broken = browser.execute_script("return Array.from(document.querySelectorAll('#inputs td.thumb img'))"
                                     ".filter(image => !image.naturalWidth).map(image => image.src)")
     assert not broken
     return browser
@@ -323,7 +324,7 @@ def test_predict_report_of_a_folder_opens_sorts_filters_and_links(browser, tmp_p
     browser.get((tmp_path / "report" / "index.html").as_uri())
     browser.get_log("browser")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-        "return Array.from(document.querySelectorAll('#inputs img')).every(i => i.complete && i.naturalWidth > 0)"))
+        "return Array.from(document.querySelectorAll('#inputs td.thumb img')).every(i => i.complete && i.naturalWidth > 0)"))
     assert len(visible_rows(browser)) == 4
     names = cells(browser, 2)
     assert [name.splitlines()[0] for name in names] == ["floor.jpg", "wall.jpg", "patch.png", "notes.txt"]
@@ -603,3 +604,19 @@ def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser,
     # the figures' colour of each class (figures.verdict_colour), so a page and its figures agree
     assert colours == [f"rgb{figures.verdict_colour(v, names)}" for v in [*names, "uncertain"]]
     assert len(set(colours)) == 4
+
+
+def test_a_column_and_its_filter_are_one_entry_each(tmp_path, monkeypatch):
+    """How a later column joins the table (a comparison with an older model, say): a COLUMNS entry and a
+    key of the rows, and FILTER_KEYS for buttons that filter by it."""
+    def changed_cell(row, *_):
+        return html.escape(row.get("changed") or ""), row.get("changed") or ""
+
+    monkeypatch.setattr(html_report, "COLUMNS", [*html_report.COLUMNS, ("Changed", "text", "", changed_cell)])
+    monkeypatch.setattr(html_report, "FILTER_KEYS", [*html_report.FILTER_KEYS, "changed"])
+    rows = [dict(path=f"{i}.jpg", verdict="crack", reason="", probability=0.9, share=0.1, figure=None, thumbnail=None,
+                 taken="", camera="", error="", changed=changed) for i, changed in enumerate(["was no crack", None])]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    assert ">Changed</th>" in page and '<td data-sort="was no crack">was no crack</td>' in page
+    assert '<tbody id="row-0" data-verdict="crack" data-changed="was no crack">' in page
+    assert 'data-key="changed" data-filter="was no crack" aria-pressed="false">changed: was no crack <b>1</b>' in page
