@@ -288,6 +288,8 @@ def read_info_file(path):
             info = json.loads(text)
         except ValueError as error:
             raise SystemExit(f"error: --report-info {path} is not valid JSON: {error}")
+        if not isinstance(info, dict):
+            raise SystemExit(f"error: --report-info {path} holds JSON but not an object of fields ({fields})")
         wrong = [key for key, value in info.items() if key not in HEADER_FIELDS or not isinstance(value, str)]
         if wrong:
             raise SystemExit(f"error: --report-info {path}: {wrong[0]!r} is not a text field ({fields})")
