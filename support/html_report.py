@@ -606,4 +606,5 @@ def write_run_report(args, inputs, model_line, info, rows, failures, rule):
     if info.get("init_from"):
         trained += f", fine-tuned from {info['init_from']}"
     return write_report(args.report, title, [model_line, trained], rows,
-                        None if rule["crack_model"] else rule["class_names"], args.header, rule["threshold"])
+                        None if rule["crack_model"] else rule["class_names"], args.header,
+                        rule["threshold"] if rule["crack_model"] else None)  # another model: the most likely class

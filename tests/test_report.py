@@ -594,11 +594,11 @@ def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser,
     names = ["blotch", "clean", "line"]
     rows = [dict(path=f"{name}.jpg", verdict=name, reason="", probability=0.9, share=0.5, flagged=3, tiles=6,
                  figure=None, thumbnail=None, taken="", camera="", error="") for name in [*names, "uncertain"]]
-    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows, names, threshold=0.5)
+    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows, names)
     browser.get(index.as_uri())
     buttons = [button.text for button in browser.find_elements(By.CSS_SELECTOR, ".filter button")]
     assert buttons == ["All 4", "blotch 1", "clean 1", "line 1", "uncertain 1", "error 0"]
-    assert "the tiles of the photo's class (0.5)" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    assert "the tiles of the photo's class, counted" in browser.find_element(By.CSS_SELECTOR, ".summary").text
     badges = browser.find_elements(By.CSS_SELECTOR, "#inputs .badge")
     colours = [browser.execute_script("return getComputedStyle(arguments[0]).backgroundColor", b) for b in badges]
     # the figures' colour of each class (figures.verdict_colour), so a page and its figures agree
