@@ -176,7 +176,8 @@ const showRow = row => {  // the inspector's verdict, note and marks in the phot
   const cell = document.querySelector(`#row-${row} .inspector`);
   cell.textContent = [said.verdict ? `${said.verdict} (model: ${m.verdict})` : "", said.note || ""]
     .filter(Boolean).join("\n");
-  document.querySelector(`#row-${row} button.mark`).textContent = count ? `mark (${count})` : "mark";
+  const button = document.querySelector(`#row-${row} button.mark`);
+  if (button) button.textContent = count ? `mark (${count})` : "mark";
 };
 const drawMarks = () => {
   stage.querySelectorAll(".box").forEach(box => box.remove());
