@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import figures, photos, safe_io
+from support import figures, html_report, photos, safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
 from support.model_files import choose_backend, load_classifier, predicted_classes
+from support.photos import cut
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -57,6 +58,9 @@ def parse_args(argv=None):
     parser.add_argument("--compare-with", type=Path, metavar="OLD_MODEL",
                         help="also classify with this model (e.g. the one --model was fine-tuned from) and list "
                              "every input whose verdict changed, crack -> no crack first")
+    for field in html_report.HEADER_FIELDS:  # the report's header; --report-info gives them from a file
+        parser.add_argument(f"--{field}", help=f"the report's {field} (with --report)")
+    parser.add_argument("--report-info", type=Path, metavar="FILE", help="those fields as JSON or 'field: value' lines")
     parser.add_argument("--csv", type=Path, help="write one row per input: path, verdict, probabilities, error")
     parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
     parser.add_argument("--threshold", type=float,
@@ -79,6 +83,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.tile or 0) < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
         parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
+    args.header = html_report.read_header(args)  # a bad --report-info stops the run here, not after the photos
     return args
 
 
@@ -197,7 +202,7 @@ def classify_images(items, classify, info, rule, args):
 
 def describe(path, result):
     main_measure, more = photos.summary(result)
-    was = change(result) and f"was {result['before']['verdict']} at {photos.cut(result['before']['probability'])}"
+    was = change(result) and f"was {result['before']['verdict']} at {cut(result['before']['probability'])}"
     return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more, was]))})"
 
 
@@ -218,8 +223,7 @@ def save_outputs(path, named, image, result, tiles, rule, args, stem):
     if not (args.figures or args.report or (args.figures is None and named)):
         return None, None
     mapped = args.map_class or ("Positive" if rule["crack_model"] else result.get("class", names[0]))
-    main_measure, more = photos.summary(result)
-    banner = [f"{result['verdict'].upper()}: {main_measure}", *filter(None, [result["reason"]]), *more]
+    banner = photos.banner((stem.parent / path.name).as_posix(), result)
     label = "p(crack)" if rule["crack_model"] and mapped == "Positive" else f"p({mapped})"
     column = names.index(mapped)  # outlined where that class is called: the threshold is the second class's
     outline = (rule["threshold"] if column == 1 else 1 - rule["threshold"]) if len(names) == 2 else 0.5
@@ -246,13 +250,13 @@ def csv_row(path, result, figure, failure, rule):
                 for c in csv_columns(rule)]
     figure = "" if figure is None else str(figure)
     before = result.get("before")
-    before = [before["verdict"], f"{before['probability']:.5f}", change(result)] if before else []
+    before = [before["verdict"], cut(before["probability"], 5), change(result)] if before else []
     if rule["crack_model"]:
-        return [str(path), f"{result['probability']:.5f}", result["verdict"], result["reason"], result["tiles"],
+        return [str(path), cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
                 result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"],
                 *before, figure, ""]
-    return [str(path), result["verdict"], result["reason"], f"{result['probability']:.5f}",
-            *(f"{p:.5f}" for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
+    return [str(path), result["verdict"], result["reason"], cut(result["probability"], 5),
+            *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
             *before, figure, ""]
 
 
@@ -265,9 +269,9 @@ def tile_columns(rule):
 def tile_rows(path, tiles, rule):
     grid, counted, seen, _ = tiles
     if rule["crack_model"]:
-        return [(str(path), x, y, s, s, f"{p[1]:.5f}", f"{q[1]:.5f}")
+        return [(str(path), x, y, s, s, cut(p[1], 5), cut(q[1], 5))
                 for (x, y, s), p, q in zip(grid, counted, seen)]
-    return [(str(path), x, y, s, s, *(f"{v:.5f}" for v in p)) for (x, y, s), p in zip(grid, counted)]
+    return [(str(path), x, y, s, s, *(cut(v, 5) for v in p)) for (x, y, s), p in zip(grid, counted)]
 
 
 def compare(path, image, result, older, args):
@@ -292,8 +296,8 @@ def print_changes(changed, count):
     print(f"verdicts changed on {len(changed)} of {count} images (--model against --compare-with), lost cracks first:")
     for path, result in sorted(changed, key=lambda item: LOSSES.index(change(item[1]))
                                if change(item[1]) in LOSSES else len(LOSSES)):
-        print(f"  {change(result)}: {path} ({photos.cut(result['before']['probability'])} -> "
-              f"{photos.cut(result['probability'])})")
+        print(f"  {change(result)}: {path} ({cut(result['before']['probability'])} -> "
+              f"{cut(result['probability'])})")
 
 
 def print_summary(verdicts, failures, seconds, rule, args, images):
@@ -301,8 +305,7 @@ def print_summary(verdicts, failures, seconds, rule, args, images):
     if count > 1:
         order = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
         rate = count / max(seconds, 1e-9)
-        print(f"{count} images classified in {seconds:.1f} s ({rate:.0f} images/s): " if rate >= 10 else
-              f"{count} images classified in {seconds:.1f} s ({rate:.2f} images/s): ",
+        print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
               ", ".join(f"{verdicts[v]} {v}" for v in order) + (f", {len(failures)} failed" if failures else ""),
               sep="")
     in_folders = sum(not named for _, named, _ in images)
@@ -320,8 +323,6 @@ def main(argv=None):
     classify, info, rule, model_line = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow
     older = args.compare_with and load_model(args, args.compare_with)
     stems = output_stems(images)
-    if args.report:  # Pillow reads the photos' EXIF: imported only when needed
-        from support import html_report
 
     rows, report_rows, verdicts, changed, start = {}, {}, collections.Counter(), [], time.time()
     with safe_io.csv_lines(args.tiles_csv, tile_columns(rule)) as tiles_csv, \
@@ -349,7 +350,7 @@ def main(argv=None):
     if args.csv:
         safe_io.write_csv(args.csv, csv_columns(rule, older), table)
     if args.report:
-        page = html_report.write_run_report(args.report, in_order, model_line, info, report_rows, failures, rule)
+        page = html_report.write_run_report(args, in_order, model_line, info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(verdicts, failures, time.time() - start, rule, args, images)
     if older:

@@ -13,7 +13,7 @@ take on trust:
     evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
     photos.py       a photo as tiles, the straight-line rule and the verdict of a crack model
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
-    html_report.py  the report of a folder of photos (predict --report), with tiles to mark
+    html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     labels.py       a labels file of boxes marked in photos, as a data_prep source
 """
 

@@ -36,9 +36,7 @@ def verdict_colour(verdict, class_names):
 def draw_figure(image, banner, colour, grid=None, values=None, threshold=0.5, lines=(), label="p(crack)"):
     """The image below its banner (lines of text in the verdict's colour); with a tile grid, also the
     heat map of `values` (one probability per tile, named `label` on the colour bar)."""
-    scale = figure_scale(image.shape)
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
-    shown = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+    scale, shown = figure_scale(image.shape), shown_photo(image)
     if grid:
         heat = heat_map(shown.shape[:2], grid, values, scale)
         colours = colour_map(heat)
@@ -59,6 +57,13 @@ def figure_scale(shape):
     whole factor with sharp pixels, never smaller than it is."""
     longest = max(shape[:2])
     return FIGURE_MAX_SIDE / longest if longest > FIGURE_MAX_SIDE else max(1, FIGURE_MIN_SIDE // longest)
+
+
+def shown_photo(image):
+    """The image at the size its figure shows it (the report's plain photo beside the heat map too)."""
+    scale = figure_scale(image.shape)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
 
 
 def photo_area(figure, image_shape, has_grid):

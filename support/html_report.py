@@ -1,10 +1,14 @@
 """The report of a folder of photos (predict --report): one page to hand over with its figures.
 
-write_report() writes DIR/index.html: the model, the date, counts per verdict and a table of every
-input (thumbnail, verdict, reason, probability, cracked share, EXIF capture time and camera, a link
-to its figure). It is one self-contained file, plain HTML with inline CSS and a little JavaScript:
-it sorts by any column and filters by verdict offline from disk, without a server, and prints
-cleanly. Figures and thumbnails live beside it under relative links, so DIR can be zipped and sent.
+write_report() writes DIR/index.html: a header (title, site, inspector, notes, when the photos
+were taken, the model), a summary (counts per verdict, the photos to look at first, the limits),
+and a table of every input (thumbnail, verdict, reason, probability, flagged tiles, EXIF time,
+camera and GPS position, the inspector's verdict and note, a link to its figure). It is one
+self-contained file, plain HTML with inline CSS and a little JavaScript: it sorts by any column and
+filters by verdict offline from disk, without a server, and prints every figure with its row.
+Marks, notes and verdicts typed into the page are kept in the browser (localStorage, per report)
+until saved as labels.csv and notes.csv. Figures, plain photos and thumbnails live beside it under
+relative links, so DIR can be zipped and sent.
 """
 
 import collections
@@ -12,30 +16,40 @@ import datetime
 import html
 import json
 import re
+import uuid
 from pathlib import Path, PurePath
 from urllib.parse import quote
 
 import cv2
-from PIL import Image
 
 from support import figures, photos
 from support.figures import with_source
 from support.safe_io import writing
 
-# A CSS colour per verdict; any other class name of another model gets a neutral blue.
-BADGES = {"crack": "v-crack", "uncertain": "v-uncertain", "no crack": "v-clear", "error": "v-error"}
-# (header, how it sorts, CSS class); the verdict sorts by severity, not alphabetically.
-COLUMNS = [("", None, ""), ("Photo", "text", ""), ("Verdict", "num", ""), ("Reason", "text", ""),
-           ("Probability", "num", "num"), ("Cracked area", "num", "num"), ("Taken", "text", "nowrap"),
-           ("Camera", "text", ""), ("Figure", None, "")]
+HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE
+LOOK_FIRST = 5  # photos named in the summary as the ones to look at first
+LIMITS = {True: "The model points where to look; it does not diagnose: it learned bare concrete photographed "
+                "at phone scale, reads straight joints, grout and edges as cracks, misses fine cracks on other "
+                "surfaces, and a person on site decides (README, Limits).",
+          False: "The model points where to look; it does not diagnose: it knows only the classes and surfaces "
+                 "it was trained on, and a person on site decides."}
+# Rows are filtered by these keys of theirs, a button per value found: the verdict, and any key added
+# here (a row without it is left out of that key's buttons).
+FILTER_KEYS = ["verdict"]
 
 STYLE = """
-:root{--crack:#c62828;--uncertain:#e67700;--clear:#2e7d32;--error:#757575;--other:#1f5fa8;--line:#dde1e6}
+:root{--error:#757575;--line:#dde1e6}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232a;margin:0 auto;
   padding:24px 32px;max-width:1400px}
 h1{font-size:22px;margin:0 0 6px}
+h2{font-size:16px;margin:14px 0 4px}
 .model{list-style:none;margin:0;padding:0;color:#3c444d}
 .meta{color:#6b737b;margin:4px 0 14px;font-size:.93em}
+.about{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0}
+.about dt{color:#6b737b} .about dd{margin:0;white-space:pre-wrap}
+.summary{border:1px solid var(--line);border-radius:6px;padding:4px 16px 10px;margin:0 0 14px}
+.summary ol{margin:4px 0;padding-left:22px}
+.limits{font-weight:600}
 .filter{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 6px}
 .filter button{font:inherit;border:1px solid var(--line);background:#f6f7f9;border-radius:16px;padding:3px 12px;
   cursor:pointer;color:inherit}
@@ -49,25 +63,28 @@ thead th{font-size:.86em;text-transform:uppercase;letter-spacing:.03em;color:#3c
 th[data-type]{cursor:pointer;user-select:none}
 th[data-type]:hover{background:#e1e6eb}
 th[aria-sort=ascending]::after{content:" \\25B2"} th[aria-sort=descending]::after{content:" \\25BC"}
-tbody tr:nth-child(even){background:#fafbfc}
+tbody:nth-of-type(even){background:#fafbfc}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .num,.nowrap{white-space:nowrap}
 td.thumb img{display:block;max-width:96px;max-height:72px;border:1px solid var(--line);border-radius:3px}
 .name{font-weight:600;overflow-wrap:break-word}
 #inputs td:nth-child(2){min-width:13em}  /* a name and its folder, not a letter a line */
-.path{display:block;color:#6b737b;font-size:.86em;overflow-wrap:anywhere}
+.path,.more{display:block;color:#6b737b;font-size:.86em;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;background:var(--c);color:#fff;font-size:.86em;
   font-weight:600;white-space:nowrap}
 .error-text{color:#5f6368;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em}
-.v-crack{--c:var(--crack)} .v-uncertain{--c:var(--uncertain)} .v-clear{--c:var(--clear)}
-.v-error{--c:var(--error)} .v-other{--c:var(--other)}
+.inspector{white-space:pre-wrap;max-width:22em}
+.v-error{--c:var(--error)}
 button.mark{font:inherit;font-size:.86em;border:1px solid var(--line);background:#f6f7f9;border-radius:4px;
   padding:1px 8px;margin-left:8px;cursor:pointer}
+tr.sheet{display:none}  /* the figure under its row, on paper only */
 #marker{border:0;border-radius:8px;padding:14px 18px;max-width:96vw;box-shadow:0 8px 40px #0006}
 #marker::backdrop{background:#0008}
 #marker .bar{display:flex;flex-wrap:wrap;gap:12px;align-items:center;margin:6px 0}
+#marker textarea{font:inherit;width:32em;max-width:80vw;vertical-align:top}
 #marker .stage{position:relative;display:inline-block;cursor:crosshair;line-height:0}
-#marker .stage img{max-width:90vw;max-height:72vh}
+#marker .stage img{max-width:90vw;max-height:62vh}
+#marker .stage img.plain{position:absolute;left:0;max-width:none;max-height:none;pointer-events:none}
 #marker .box{position:absolute;border:3px solid var(--c);box-sizing:border-box;pointer-events:none}
 #marker .box span{position:absolute;left:0;top:0;background:var(--c);color:#fff;font:11px/1.4 system-ui;
   padding:0 4px;white-space:nowrap}
@@ -79,27 +96,31 @@ button.mark{font:inherit;font-size:.86em;border:1px solid var(--line);background
   .filter button{border:0;background:none;padding:0 6px 0 0;color:#000}
   .filter button[aria-pressed=true]{background:none;color:#000;text-decoration:underline}
   thead{position:static}
-  tr{break-inside:avoid}
+  tbody{break-inside:avoid}  /* a row and its figure on one sheet */
+  tr.sheet{display:table-row}
+  #inputs tr:first-child>:is(:first-child,:last-child){display:none}  /* thumbnail and links: the figure is below */
+  tr.sheet img{display:block;max-width:100%;max-height:120mm;margin:0 auto}
   a{color:inherit;text-decoration:none}
 }
 """
 
 SCRIPT = r"""{  // a block, so these names stay out of the page's global scope (window.status exists)
-const body = document.querySelector("#inputs tbody"), status = document.getElementById("shown");
+const table = document.getElementById("inputs"), status = document.getElementById("shown");
+const inputs = () => Array.from(table.tBodies);  // one tbody an input: its row, and its figure for print
 document.querySelectorAll("#inputs th[data-type]").forEach(th => {
   const sort = () => {
     const i = th.cellIndex, numeric = th.dataset.type === "num";
     const dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
     th.parentNode.querySelectorAll("th").forEach(other => other.removeAttribute("aria-sort"));
     th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
-    const rows = Array.from(body.rows);
-    rows.sort((a, b) => {
-      const x = a.cells[i].dataset.sort, y = b.cells[i].dataset.sort;
+    const groups = inputs();
+    groups.sort((a, b) => {
+      const x = a.rows[0].cells[i].dataset.sort, y = b.rows[0].cells[i].dataset.sort;
       if (x === "" || y === "") return (x === "") - (y === "");  // nothing to compare: last either way
       if (numeric) return dir * (parseFloat(x) - parseFloat(y));
       return dir * x.localeCompare(y, undefined, {numeric: true, sensitivity: "base"});  // IMG_2 before IMG_10
     });
-    body.append(...rows);
+    table.append(...groups);
   };
   th.addEventListener("click", sort);
   th.addEventListener("keydown", event => {  // the headers are focusable: sortable from the keyboard too
@@ -108,19 +129,39 @@ document.querySelectorAll("#inputs th[data-type]").forEach(th => {
 });
 const buttons = document.querySelectorAll(".filter button");
 buttons.forEach(button => button.addEventListener("click", () => {
-  const wanted = button.dataset.filter;
+  const key = button.dataset.key, wanted = button.dataset.filter;
   buttons.forEach(other => other.setAttribute("aria-pressed", other === button));
   let shown = 0;
-  for (const row of body.rows) { row.hidden = wanted !== "" && row.dataset.verdict !== wanted; shown += !row.hidden; }
-  status.textContent = wanted === "" ? `Showing all ${body.rows.length} inputs.`
-                                     : `Showing ${shown} of ${body.rows.length} inputs: ${wanted}.`;
+  const groups = inputs();
+  for (const group of groups) {
+    group.hidden = wanted !== "" && group.dataset[key] !== wanted;
+    shown += !group.hidden;
+  }
+  status.textContent = wanted === "" ? `Showing all ${groups.length} inputs.`
+                                     : `Showing ${shown} of ${groups.length} inputs: ${wanted}.`;
 }));
 // Marking: click tiles of a photo's figure to label them, then save the boxes as a labels file
-// for data_prep.py (support/labels.py). Coordinates go back to the photo's own pixels.
+// for data_prep.py (support/labels.py). Coordinates go back to the photo's own pixels. Marks, notes
+// and verdicts are kept in this browser under the report's own id (two reports never mix) until
+// saved; leaving with work not yet saved asks first.
 const marking = JSON.parse(document.getElementById("marking").textContent);
 const dialog = document.getElementById("marker"), stage = dialog.querySelector(".stage");
-const picture = stage.querySelector("img"), marks = new Map();
+const picture = stage.querySelector("img"), plain = stage.querySelector("img.plain");
+const storeKey = "crack-report:" + document.body.dataset.report;
+let kept = null;
+try { kept = JSON.parse(localStorage.getItem(storeKey)); } catch (error) {}  // a browser that keeps nothing for files
+kept = kept || {marks: [], notes: {}, unsaved: []};
+const marks = new Map(kept.marks.map(mark => [`${mark.row}|${mark.x}|${mark.y}`, mark]));
+const notes = kept.notes, unsaved = new Set(kept.unsaved);
 let current = null;
+const keep = file => {
+  if (file) unsaved.add(file);
+  const state = {marks: Array.from(marks.values()), notes, unsaved: Array.from(unsaved)};
+  try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (error) {}  // then it lasts as long as the page
+};
+window.addEventListener("beforeunload", event => {
+  if (unsaved.size) { event.preventDefault(); event.returnValue = ""; }  // the browser asks before leaving
+});
 const starts = (length, tile, stride) => {
   const found = [];
   for (let v = 0; v <= length - tile; v += stride) found.push(v);
@@ -129,13 +170,23 @@ const starts = (length, tile, stride) => {
 };
 const nearest = (values, wanted) => values.reduce((a, b) => Math.abs(b - wanted) < Math.abs(a - wanted) ? b : a);
 const label = () => dialog.querySelector("input[name=label]:checked").value;
+const marksOf = row => Array.from(marks.values()).filter(mark => mark.row === row);
+const showRow = row => {  // the inspector's verdict, note and marks in the photo's row, on screen and on paper
+  const m = marking[row], said = notes[row] || {}, count = marksOf(row).length;
+  const cell = document.querySelector(`#row-${row} .inspector`);
+  cell.textContent = [said.verdict ? `${said.verdict} (model: ${m.verdict})` : "", said.note || ""]
+    .filter(Boolean).join("\n");
+  const button = document.querySelector(`#row-${row} button.mark`);
+  if (button) button.textContent = count ? `mark (${count})` : "mark";
+};
 const drawMarks = () => {
   stage.querySelectorAll(".box").forEach(box => box.remove());
   const m = marking[current], k = picture.clientWidth / picture.naturalWidth;
-  for (const mark of marks.values()) {
-    if (mark.row !== current) continue;
+  Object.assign(plain.style, {top: `${m.top * k}px`, width: `${m.w * m.scale * k}px`});
+  const mine = marksOf(current);
+  for (const mark of mine) {
     const box = document.createElement("div");
-    box.className = "box " + (mark.label === m.labels[m.labels.length - 1] ? "v-crack" : "v-clear");
+    box.className = "box " + m.badges[m.labels.indexOf(mark.label)];
     Object.assign(box.style, {left: `${mark.x * m.scale * k}px`, top: `${(m.top + mark.y * m.scale) * k}px`,
       width: `${mark.w * m.scale * k}px`, height: `${mark.h * m.scale * k}px`});
     const text = document.createElement("span");
@@ -143,11 +194,14 @@ const drawMarks = () => {
     box.append(text);
     stage.append(box);
   }
-  document.getElementById("marked").textContent = `${marks.size} tile${marks.size === 1 ? "" : "s"} marked`;
+  document.getElementById("marked").textContent = `${mine.length} tile${mine.length === 1 ? "" : "s"} marked`;
+  showRow(current);
 };
+const note = document.getElementById("note"), override = document.getElementById("override");
+const toggle = document.getElementById("plain");
 document.querySelectorAll("button.mark").forEach(button => button.addEventListener("click", () => {
   current = button.dataset.row;
-  const m = marking[current];
+  const m = marking[current], said = notes[current] || {};
   document.getElementById("marker-name").textContent = m.path;
   dialog.querySelector(".labels").replaceChildren(...m.labels.map((name, i) => {
     const option = document.createElement("label"), input = document.createElement("input");
@@ -155,10 +209,29 @@ document.querySelectorAll("button.mark").forEach(button => button.addEventListen
     option.append(input, " " + m.shown[i]);
     return option;
   }));
+  override.replaceChildren(...["", ...m.shown].map(name => {
+    const option = document.createElement("option");
+    Object.assign(option, {value: name, textContent: name || `as the model: ${m.verdict}`});
+    return option;
+  }));
+  override.value = said.verdict || "";
+  note.value = said.note || "";
+  toggle.checked = false;
+  toggle.disabled = !m.photo;  // an image classified whole has no heat map to hide
+  plain.hidden = true;
+  if (m.photo) plain.src = m.photo;
   picture.onload = drawMarks;
   picture.src = button.dataset.figure;
   dialog.showModal();
 }));
+toggle.addEventListener("change", () => { plain.hidden = !toggle.checked; });
+const said = () => {
+  notes[current] = {verdict: override.value, note: note.value};
+  keep("notes.csv");
+  showRow(current);
+};
+note.addEventListener("input", said);
+override.addEventListener("change", said);
 stage.addEventListener("click", event => {
   const m = marking[current], rect = picture.getBoundingClientRect(), k = picture.naturalWidth / rect.width;
   const px = (event.clientX - rect.left) * k / m.scale, py = ((event.clientY - rect.top) * k - m.top) / m.scale;
@@ -167,60 +240,140 @@ stage.addEventListener("click", event => {
   const key = `${current}|${x}|${y}`, wanted = label();
   if (marks.has(key) && marks.get(key).label === wanted) marks.delete(key);
   else marks.set(key, {row: current, x, y, w: m.tw, h: m.th, label: wanted, source: m.source});
+  keep("labels.csv");
   drawMarks();
 });
 window.addEventListener("resize", () => current !== null && drawMarks());
-const quoted = text => /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-document.getElementById("save-labels").addEventListener("click", () => {
-  const lines = ["path,x,y,width,height,label",
-    ...Array.from(marks.values(), m => [quoted(m.source), m.x, m.y, m.w, m.h, quoted(m.label)].join(","))];
+Object.keys(marking).forEach(showRow);
+const quoted = text => /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+const download = (name, lines) => {
   const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], {type: "text/csv"}));
-  link.download = "labels.csv";
+  const text = lines.map(line => line.join(",")).join("\n") + "\n";
+  link.href = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
+  link.download = name;
   document.body.append(link);
   link.click();
   link.remove();
-});
+  unsaved.delete(name);
+  keep();
+};
+document.getElementById("save-labels").addEventListener("click", () => download("labels.csv", [
+  ["path", "x", "y", "width", "height", "label"],
+  ...Array.from(marks.values(), m => [quoted(m.source), m.x, m.y, m.w, m.h, quoted(m.label)])]));
+document.getElementById("save-notes").addEventListener("click", () => download("notes.csv", [
+  ["path", "model_verdict", "inspector_verdict", "note", "marked_tiles"],
+  ...Object.entries(marking).map(([row, m]) => [quoted(m.source), quoted(m.verdict),
+    quoted((notes[row] || {}).verdict || ""), quoted((notes[row] || {}).note || ""), marksOf(row).length])]));
 }"""
 
 
-def write_report(folder, title, model_lines, rows, class_names=None):
+def read_header(args):
+    """{field: text} for the report's header: --report-info's file, then the options, which win."""
+    given = {field: getattr(args, field) for field in HEADER_FIELDS if getattr(args, field) is not None}
+    if (given or args.report_info) and not args.report:
+        raise SystemExit(f"error: --{', --'.join(HEADER_FIELDS)} and --report-info fill the report's header: "
+                         "add --report DIR")
+    return (read_info_file(args.report_info) if args.report_info else {}) | given
+
+
+def read_info_file(path):
+    """A header file: a JSON object, or lines `field: value` (a line without a field continues the
+    one above, for notes of several lines; # starts a comment). Exits with one line if it is bad."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SystemExit(f"error: --report-info {path}: {getattr(error, 'strerror', None) or error}")
+    fields = f"the fields are {', '.join(HEADER_FIELDS)}"
+    if text.lstrip().startswith("{"):
+        try:
+            info = json.loads(text)
+        except ValueError as error:
+            raise SystemExit(f"error: --report-info {path} is not valid JSON: {error}")
+        if not isinstance(info, dict):
+            raise SystemExit(f"error: --report-info {path} holds JSON but not an object of fields ({fields})")
+        wrong = [key for key, value in info.items() if key not in HEADER_FIELDS or not isinstance(value, str)]
+        if wrong:
+            raise SystemExit(f"error: --report-info {path}: {wrong[0]!r} is not a text field ({fields})")
+        return info
+    info, field = {}, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        name, colon, value = line.partition(":")
+        if colon and name.strip().lower() in HEADER_FIELDS:
+            field = name.strip().lower()
+            info[field] = value.strip()
+        elif line.strip() and not line.lstrip().startswith("#"):
+            if field is None:
+                raise SystemExit(f"error: --report-info {path}, line {number}: expected 'field: value' ({fields})")
+            info[field] += "\n" + line.strip()
+    return info
+
+
+def colours_css():
+    """The verdicts' and classes' colours as CSS, from the figures' own: one colour a class everywhere."""
+    rules = [f".{badge(name, [])}{{--c:rgb{colour}}}" for name, colour in figures.VERDICT_COLOURS.items()]
+    rules += [f".c{i}{{--c:rgb{colour}}}" for i, colour in enumerate(figures.CLASS_COLOURS)]
+    return "\n".join(rules)
+
+
+def badge(verdict, class_names):
+    """The CSS class of a verdict's colour: the crack model's three, else the class's place in the palette."""
+    if verdict in figures.VERDICT_COLOURS:
+        return "v-" + verdict.replace(" ", "-")
+    if verdict in class_names:
+        return f"c{class_names.index(verdict) % len(figures.CLASS_COLOURS)}"
+    return "v-error"
+
+
+def write_report(folder, title, model_lines, rows, class_names=None, header=None, threshold=None):
     """Write folder/index.html (under a temporary name, then renamed) and return its path.
 
-    rows: one dict per input with path, verdict, reason, probability, share, figure, thumbnail
-    (both relative to folder, or None), taken, camera and error; see the tests for an example.
-    A row with "mark" (the photo's tile grid and the figure's layout, see predict.report_row) gets
-    a button that opens its figure to mark tiles, saved as a labels file for data_prep.py.
+    rows: one dict per input (see table_row; the tests show an example). A row with "mark" (the
+    photo's tile grid and the figure's layout, see report_row) gets a button that opens its figure
+    to mark tiles, note and override its verdict, saved as labels.csv for data_prep.py and notes.csv.
     class_names: the model's classes, in the order their counts are shown (default: the crack model's).
+    header: {field: text} of HEADER_FIELDS, its title replacing `title`; threshold: the flagged tiles'.
     """
+    header, names = header or {}, class_names or []
     known = [*class_names, "uncertain"] if class_names else ["crack", "uncertain", "no crack"]
     order = list(dict.fromkeys([*known, *(r["verdict"] for r in rows if r["verdict"] != "error"), "error"]))
     counts = collections.Counter(r["verdict"] for r in rows)
-    esc = html.escape
-    filters = [f'<button type="button" data-filter="" aria-pressed="true">All <b>{len(rows)}</b></button>']
-    filters += [f'<button type="button" data-filter="{esc(v)}" aria-pressed="false" class="{badge(v)}"'
-                f'{"" if counts[v] else " disabled"}><span class="dot"></span>{esc(v)} <b>{counts[v]}</b></button>'
-                for v in order]
+    esc, title = html.escape, header.get("title") or title
+    filters = [f'<button type="button" data-key="verdict" data-filter="" aria-pressed="true">All <b>{len(rows)}</b>'
+               "</button>"]
+    filters += [f'<button type="button" data-key="verdict" data-filter="{esc(v)}" aria-pressed="false" '
+                f'class="{badge(v, names)}"{"" if counts[v] else " disabled"}><span class="dot"></span>{esc(v)} '
+                f"<b>{counts[v]}</b></button>" for v in order]
+    filters += [f'<button type="button" data-key="{esc(key)}" data-filter="{esc(str(value))}" aria-pressed="false">'
+                f"{esc(key)}: {esc(str(value))} <b>{n}</b></button>" for key in FILTER_KEYS[1:]
+                for value, n in collections.Counter(r[key] for r in rows if r.get(key) is not None).items()]
     headers = "".join(f'<th class="{align}" data-type="{kind}" tabindex="0">{name}</th>' if kind
-                      else f"<th>{name}</th>" for name, kind, align in COLUMNS)
+                      else f"<th>{name}</th>" for name, kind, align, _ in COLUMNS)
     written = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    taken = sorted(r["taken"][:10] for r in rows if r.get("taken"))
+    about = [(field.capitalize(), header.get(field)) for field in HEADER_FIELDS[1:-1]]
+    about += [("Photos taken", taken and (taken[0] if taken[0] == taken[-1] else f"{taken[0]} to {taken[-1]}")),
+              ("Notes", header.get("notes"))]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title><link rel="icon" href="data:,"><style>{STYLE}</style></head>
-<body><header><h1>{esc(title)}</h1>
+<title>{esc(title)}</title><link rel="icon" href="data:,"><style>{STYLE}{colours_css()}</style></head>
+<body data-report="{uuid.uuid4().hex}"><header><h1>{esc(title)}</h1>
+<dl class="about">{"".join(f"<dt>{name}</dt><dd>{esc(value)}</dd>" for name, value in about if value)}</dl>
 <ul class="model">{"".join(f"<li>{esc(line)}</li>" for line in model_lines)}</ul>
 <p class="meta">Report written {esc(written)} &middot; {len(rows)} inputs</p></header>
+{summary_section(rows, order, counts, names, threshold)}
 <nav class="filter" aria-label="Show one verdict">{"".join(filters)}</nav>
 <p class="meta"><span id="shown">Showing all {len(rows)} inputs.</span>
 <span class="hint">Click a column header to sort by it.</span></p>
 <table id="inputs"><thead><tr>{headers}</tr></thead>
-<tbody>
-{"".join(table_row(row, order, i) for i, row in enumerate(rows))}</tbody></table>
+{"".join(table_row(row, order, i, names) for i, row in enumerate(rows))}</table>
 <dialog id="marker"><form method="dialog"><b id="marker-name"></b>
-<div class="bar">Mark as <span class="labels"></span>: click a tile to mark it, click again to unmark.</div>
-<div class="stage"><img alt="the photo's figure"></div>
+<div class="bar">Mark as <span class="labels"></span>: click a tile to mark it, click again to unmark.
+<label><input type="checkbox" id="plain"> the plain photo (no heat map)</label></div>
+<div class="stage"><img alt="the photo's figure"><img class="plain" alt="the photo" hidden></div>
+<div class="bar"><label>Verdict <select id="override"></select></label>
+<label>Note <textarea id="note" rows="2"></textarea></label></div>
 <div class="bar"><span id="marked">0 tiles marked</span><button type="button" id="save-labels">Save labels.csv</button>
-<button value="close">Close</button></div></form></dialog>
+<button type="button" id="save-notes">Save notes.csv</button><button value="close">Close</button></div></form></dialog>
 <script type="application/json" id="marking">{marking_data(rows)}</script>
 <script>{SCRIPT}</script></body></html>
 """
@@ -230,14 +383,39 @@ def write_report(folder, title, model_lines, rows, class_names=None):
     return path
 
 
+def summary_section(rows, order, counts, class_names, threshold):
+    """Counts per verdict, the photos to look at first, what flagged tiles means, and the limits."""
+    esc, crack_model = html.escape, not class_names
+    found = ", ".join(f'<span class="{badge(v, class_names)}"><span class="dot"></span>{counts[v]} {esc(v)}</span>'
+                      for v in order if counts[v] or v != "error")
+    # The highest probability as shown first (beyond 3 decimals is noise), then the most flagged.
+    ranked = sorted((i for i, r in enumerate(rows) if r.get("probability") is not None
+                     and not (crack_model and r["verdict"] == "no crack")),
+                    key=lambda i: (-float(photos.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
+    first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
+                    f'probability {photos.cut(rows[i]["probability"])}, flagged tiles {flagged_text(rows[i])}</li>'
+                    for i in ranked[:LOOK_FIRST])
+    flagged = ("the tiles whose crack probability reaches the threshold" if crack_model
+               else "the tiles of the photo's class") + (f" ({threshold})" if threshold is not None else "")
+    return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
+            + (f"<p>Look first at:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
+            + f'<p><b>Flagged tiles</b>: {flagged}, counted, and the share of the photo they cover. It says how '
+              "much of the photo to look at, not how large a crack is: a tile with a hairline counts whole.</p>"
+            + f'<p class="limits">{LIMITS[crack_model]}</p></section>')
+
+
+def flagged_text(row):
+    share, count = row.get("share"), row.get("flagged")
+    if share is None:
+        return ""
+    return f"{share:.1%}" + (f" ({count} of {row['tiles']})" if count is not None else "")
+
+
 def marking_data(rows):
     """{row: how to map a click on its figure to a tile of its photo}, as JSON safe inside <script>."""
-    data = {str(i): row["mark"] | {"path": str(row["path"])} for i, row in enumerate(rows) if row.get("mark")}
+    data = {str(i): row["mark"] | {"path": str(row["path"]), "verdict": row["verdict"]}
+            for i, row in enumerate(rows) if row.get("mark")}
     return json.dumps(data).replace("</", "<\\/")
-
-
-def badge(verdict):
-    return BADGES.get(verdict, "v-other")
 
 
 def href(relative):
@@ -245,38 +423,87 @@ def href(relative):
     return html.escape(quote(PurePath(relative).as_posix()))
 
 
-def table_row(row, order, index=0):
+def table_row(row, order, index=0, class_names=()):
+    """An input's <tbody>: its row (the cells of COLUMNS) and, for print, its figure below it.
+
+    row: path, verdict, reason, probability, share, flagged and tiles (flagged tiles), figure, photo
+    and thumbnail (relative to the report, or None), taken, camera, place (GPS) and error; any
+    FILTER_KEYS as data-* attributes to filter by."""
     esc = html.escape
-
-    def cell(content, key="", kind=""):
+    figure = row.get("figure")
+    cells = []
+    for _, _, kind, content in COLUMNS:
+        shown, key = content(row, order, index, class_names)
         kind = f' class="{kind}"' if kind else ""
-        return f'<td data-sort="{esc(str(key))}"{kind}>{content}</td>'
+        cells.append(f'<td data-sort="{esc(str(key))}"{kind}>{shown}</td>')
+    data = "".join(f' data-{key}="{esc(str(row[key]))}"' for key in FILTER_KEYS if row.get(key) is not None)
+    # Lazy: a page of 500 photos opens without reading 500 figures; printing loads them all first.
+    sheet = (f'<tr class="sheet"><td colspan="{len(COLUMNS)}"><img loading="lazy" src="{href(figure)}" '
+             f'alt="the figure of {esc(PurePath(str(row["path"])).name)}"></td></tr>' if figure else "")
+    return f'<tbody id="row-{index}"{data}><tr>{"".join(cells)}</tr>{sheet}</tbody>\n'
 
-    path, verdict = str(row["path"]), row["verdict"]
-    name = PurePath(path).name or path
-    probability, share = row.get("probability"), row.get("share")
+
+def thumbnail_cell(row, *_):
     figure, thumbnail = row.get("figure"), row.get("thumbnail")
     image = f'<img src="{href(thumbnail)}" alt="" loading="lazy">' if thumbnail else ""
-    if image and figure:
-        image = f'<a href="{href(figure)}">{image}</a>'
-    shown_path = f'<span class="path">{esc(path)}</span>' if path != name else ""
-    reason = (f'<span class="error-text">{esc(row.get("error") or "")}</span>' if verdict == "error"
-              else esc(row.get("reason") or ""))
-    # Cut, not rounded, to 3 decimals: 0.98968 shown as 0.990 would seem to reach a 0.99 threshold it missed.
-    shown_probability = (f'<span title="{probability:.5f}">{f"{probability:.6f}"[:-3]}</span>'
-                         if probability is not None else "")
-    cells = [cell(image, kind="thumb"),
-             cell(f'<span class="name">{esc(name)}</span>{shown_path}', path),
-             cell(f'<span class="badge {badge(verdict)}">{esc(verdict)}</span>', order.index(verdict)),
-             cell(reason, row.get("reason") or row.get("error") or ""),
-             cell(shown_probability, "" if probability is None else repr(float(probability)), "num"),
-             cell("" if share is None else f"{share:.1%}", "" if share is None else repr(float(share)), "num"),
-             cell(esc(row.get("taken") or ""), row.get("taken") or "", "nowrap"),
-             cell(esc(row.get("camera") or ""), row.get("camera") or "", "nowrap"),
-             cell((f'<a href="{href(figure)}">figure</a>' if figure else "")
-                  + (f'<button type="button" class="mark" data-row="{index}" data-figure="{href(figure)}">mark'
-                     "</button>" if figure and row.get("mark") else ""))]
-    return f'<tr data-verdict="{esc(verdict)}">{"".join(cells)}</tr>\n'
+    return (f'<a href="{href(figure)}">{image}</a>' if image and figure else image), ""
+
+
+def photo_cell(row, *_):
+    path = str(row["path"])
+    name = PurePath(path).name or path
+    shown_path = f'<span class="path">{html.escape(path)}</span>' if path != name else ""
+    return f'<span class="name">{html.escape(name)}</span>{shown_path}', path
+
+
+def verdict_cell(row, order, _, class_names):
+    verdict = row["verdict"]
+    return f'<span class="badge {badge(verdict, class_names)}">{html.escape(verdict)}</span>', order.index(verdict)
+
+
+def reason_cell(row, *_):
+    if row["verdict"] == "error":
+        return f'<span class="error-text">{html.escape(row.get("error") or "")}</span>', row.get("error") or ""
+    return html.escape(row.get("reason") or ""), row.get("reason") or ""
+
+
+def probability_cell(row, *_):
+    probability = row.get("probability")
+    if probability is None:
+        return "", ""
+    return f'<span title="{photos.cut(probability, 5)}">{photos.cut(probability)}</span>', repr(float(probability))
+
+
+def flagged_cell(row, *_):
+    return flagged_text(row), "" if row.get("share") is None else repr(float(row["share"]))
+
+
+def taken_cell(row, *_):
+    more = "".join(f'<span class="more">{html.escape(row[key])}</span>' for key in ("camera", "place")
+                   if row.get(key))
+    return html.escape(row.get("taken") or "") + more, row.get("taken") or ""
+
+
+def inspector_cell(*_):
+    return "", ""  # filled in the browser from what the inspector typed (SCRIPT's showRow)
+
+
+def figure_cell(row, order, index, _):
+    figure = row.get("figure")
+    if not figure:
+        return "", ""
+    mark = (f'<button type="button" class="mark" data-row="{index}" data-figure="{href(figure)}">mark</button>'
+            if row.get("mark") else "")
+    return f'<a href="{href(figure)}">figure</a>{mark}', ""
+
+
+# (header, how it sorts, CSS class, the cell: (row, verdict order, index, class names) -> (HTML, sort key)).
+# Another column, such as a comparison with an older model, is one more entry and a key of the rows.
+COLUMNS = [("", None, "thumb", thumbnail_cell), ("Photo", "text", "", photo_cell),
+           ("Verdict", "num", "", verdict_cell), ("Reason", "text", "", reason_cell),
+           ("Probability", "num", "num", probability_cell), ("Flagged tiles", "num", "num", flagged_cell),
+           ("Taken", "text", "nowrap", taken_cell), ("Inspector", None, "inspector", inspector_cell),
+           ("Figure", None, "", figure_cell)]
 
 
 def save_thumbnail(image_rgb, path, max_side=160, source=None):
@@ -286,9 +513,13 @@ def save_thumbnail(image_rgb, path, max_side=160, source=None):
     scale = min(1.0, max_side / max(height, width))
     small = cv2.resize(image_rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)  # averages pixels: no aliasing at a tenth of the size
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return save_jpeg(small, path, source)
+
+
+def save_jpeg(image_rgb, path, source=None):
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
-        raise OSError(f"cannot encode a thumbnail for {path}")
+        raise OSError(f"cannot encode {path}")
     data = data.tobytes() if source is None else with_source(data.tobytes(), source)
     with writing(Path(path)) as tmp:  # encoded in memory: cv2.imwrite fails on non-ASCII paths on Windows
         tmp.write_bytes(data)
@@ -296,10 +527,13 @@ def save_thumbnail(image_rgb, path, max_side=160, source=None):
 
 
 def read_exif(path):
-    """(taken, camera) from a photo's EXIF, "" for what is absent or unreadable; never raises.
+    """(taken, camera, place) from a photo's EXIF, "" for what is absent or unreadable; never raises.
 
-    taken is "YYYY-MM-DD HH:MM:SS" (DateTimeOriginal, else DateTime); camera is make and model.
+    taken is "YYYY-MM-DD HH:MM:SS" (DateTimeOriginal, else DateTime); camera is make and model;
+    place the GPS position as text, "51.50740° N, 0.12780° W" (no map: the page stays offline).
     """
+    from PIL import Image  # Pillow only when a report is written
+
     def text(value):
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
@@ -310,14 +544,27 @@ def read_exif(path):
             exif = image.getexif()
             taken = text(exif.get_ifd(0x8769).get(36867) or exif.get(306))
             make, model = text(exif.get(271)), text(exif.get(272))
+            place = gps_text(exif.get_ifd(0x8825))
     except Exception:  # any damaged or exotic file: the report goes on without its metadata
-        return "", ""
+        return "", "", ""
     if not taken.strip(" :0"):  # "0000:00:00 00:00:00" and blanks mean "not set"
         taken = ""
     elif re.fullmatch(r"\d{4}:\d\d:\d\d(\s.*)?", taken):
         taken = taken[:10].replace(":", "-") + taken[10:]
     camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
-    return taken, camera
+    return taken, camera, place
+
+
+def gps_text(gps):
+    """EXIF GPS tags (1-4: latitude N/S and degrees, minutes, seconds; longitude E/W and the same) as text."""
+    try:
+        (lat_ref, lat), (lon_ref, lon) = (gps[1], gps[2]), (gps[3], gps[4])
+        lat, lon = (float(d) + float(m) / 60 + float(s) / 3600 for d, m, s in (lat, lon))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return ""
+    if not (0 <= lat <= 90 and 0 <= lon <= 180) or str(lat_ref) not in "NS" or str(lon_ref) not in "EW":
+        return ""
+    return f"{lat:.5f}° {lat_ref}, {lon:.5f}° {lon_ref}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,35 +572,40 @@ def read_exif(path):
 
 
 def report_row(path, image, result, figure, layout, stem, args, rule):
-    """A row of the report, with the photo's thumbnail (written now), when and with what it was
-    taken, and how a click on its figure finds a tile (to mark it): layout is where the photo is
-    in the figure (figures.photo_area)."""
-    folder, (top, scale) = args.report, layout
+    """A row of the report, with the photo's thumbnail and (a photo) its plain picture at the figure's
+    size, both written now; when, with what and where it was taken; and how a click on its figure
+    finds a tile (to mark it): layout is where the photo is in the figure (figures.photo_area)."""
+    folder, (top, scale), source = args.report, layout, path.resolve()
     height, width = image.shape[:2]
     photo = photos.is_photo(image, args.tile)
     side, stride = photos.tile_side_and_stride(image.shape, args.tile, args.stride) if photo else (0, 0)
     labels = rule["class_names"]
-    thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
-    save_thumbnail(image, thumbnail, source=path.resolve())
-    taken, camera = read_exif(path)
+    shown = figures.shown_photo(image) if photo else image  # the thumbnail from it: a smaller image to shrink
+    plain = save_jpeg(shown, figures.free_path(folder / "photos", stem, ".jpg", source), source) if photo else None
+    thumbnail = save_thumbnail(shown, figures.free_path(folder / "thumbnails", stem, ".jpg", source), source=source)
+    taken, camera, place = read_exif(path)
+    flagged, share = photos.flagged_tiles(result)
+    names = ["no crack", "crack"] if rule["crack_model"] else labels
     return {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
-            "probability": result["probability"], "share": result.get("cracked_share", result.get("share")),
+            "probability": result["probability"], "share": share, "flagged": flagged, "tiles": result["tiles"],
             "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
-            "taken": taken, "camera": camera, "error": "",
-            "mark": {"source": str(path.resolve()), "w": width, "h": height, "tw": side if photo else width,
+            "taken": taken, "camera": camera, "place": place, "error": "",
+            "mark": {"source": str(source), "w": width, "h": height, "tw": side if photo else width,
                      "th": side if photo else height, "stride": stride if photo else max(width, height),
-                     "top": top, "scale": scale, "labels": labels,
-                     "shown": ["no crack", "crack"] if rule["crack_model"] else labels}}
+                     "top": top, "scale": scale, "labels": labels, "shown": names,
+                     "badges": [badge(name, names) for name in names],
+                     "photo": href(plain.relative_to(folder)) if plain else None}}
 
 
-def write_run_report(folder, inputs, model_line, info, rows, failures, rule):
-    """folder/index.html for a run: the model and what it learned from, a row per input in the order
-    given, failed ones with their error."""
+def write_run_report(args, inputs, model_line, info, rows, failures, rule):
+    """args.report/index.html for a run: its header (args.header), the model and what it learned
+    from, a row per input in the order given, failed ones with their error."""
     rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
             for path in inputs]
     title = "Crack report" if rule["crack_model"] else f"Report ({', '.join(rule['class_names'])})"
     trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
     if info.get("init_from"):
         trained += f", fine-tuned from {info['init_from']}"
-    return write_report(folder, title, [model_line, trained], rows,
-                        None if rule["crack_model"] else rule["class_names"])
+    return write_report(args.report, title, [model_line, trained], rows,
+                        None if rule["crack_model"] else rule["class_names"], args.header,
+                        rule["threshold"] if rule["crack_model"] else None)  # another model: the most likely class

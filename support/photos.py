@@ -167,10 +167,18 @@ def classify_image(image, classify, size, tile, stride, batch_size, rule):
     return patch_results(fit_to_model(image, size)[None], classify, rule)[0]
 
 
-def cut(p):
-    """A probability to 3 decimals, cut rather than rounded: 0.98968 is not shown as 0.990, which
-    would seem to reach a 0.99 threshold that it missed."""
-    return f"{np.floor(p * 1000 + 1e-6) / 1000:.3f}"
+def cut(p, decimals=3):
+    """A probability as text, cut rather than rounded: 0.98968 is not shown as 0.990, which would
+    seem to reach a 0.99 threshold that it missed. The one cutting of the terminal, the CSVs (to 5
+    decimals, whose first 3 are then what the figure and the report show), figures and report."""
+    scale = 10 ** decimals
+    return f"{np.floor((p + 1e-9) * scale) / scale:.{decimals}f}"  # 1e-9: 0.29 * 1000 is 289.99999999999997
+
+
+def banner(name, result):
+    """The lines above a figure: the photo's name and verdict, the measure, why, and more."""
+    main_measure, more = summary(result)
+    return [f"{name}: {result['verdict'].upper()}, {main_measure}", *filter(None, [result["reason"]]), *more]
 
 
 def summary(result):
@@ -178,7 +186,8 @@ def summary(result):
     if "cracked_tiles" in result:
         if result["tiles"] == 1:
             return f"crack probability {cut(result['probability'])}", []
-        more = [f"{result['cracked_tiles']} of {result['tiles']} tiles cracked, {result['cracked_share']:.1%} of the photo"]
+        count, share = flagged_tiles(result)
+        more = [f"flagged tiles: {count} of {result['tiles']} ({share:.1%} of the photo)"]
         if result["straight_line_tiles"]:
             more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, edges): "
                         "not counted")
@@ -189,6 +198,15 @@ def summary(result):
     counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda item: -item[1]))
     return (f"highest {result['class']} tile probability {cut(result['probability'])}",
             [f"tiles by class: {counts} of {result['tiles']}", f"{result['class']} on {result['share']:.1%} of the photo"])
+
+
+def flagged_tiles(result):
+    """(count, share of the photo they cover) of a result's flagged tiles: for a crack model the tiles
+    at or above the threshold, for another the tiles of the photo's class. Not an area of crack: a
+    tile flagged for a hairline counts whole (README, "Flagged tiles")."""
+    if "cracked_tiles" in result:
+        return result["cracked_tiles"], result["cracked_share"]
+    return result["tile_classes"].get(result["class"], 0), result["share"]
 
 
 def classify_photo(image, classify, size, tile, stride, batch_size, rule):

@@ -286,7 +286,7 @@ def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
     result, _, _, figures = photo_run
     folder, cases = photos
     line = next(s for s in result.stdout.splitlines() if "planted.png" in s)
-    assert "crack (highest tile probability" in line and "tiles cracked" in line and "% of the photo" in line
+    assert "crack (highest tile probability" in line and "flagged tiles: " in line and "% of the photo" in line
     for name in ("planted", "clean", "rotated", "wide", "odd_size", "tiny"):
         assert (figures / f"{name}_prediction.png").stat().st_size > 10_000
     # The 1362x908 photo is fitted to 1200 px: untouched where no tile is suspicious, tinted and

@@ -5,7 +5,9 @@ selenium package; without them they are skipped, saying which one is missing. Se
 at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downloads a browser.
 """
 
+import collections
 import csv
+import html
 import json
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -15,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, assert_clean_failure, run
 
-from support import html_report
+from support import figures, html_report, photos
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.pwned=1">.jpg'  # would run if a name reached the page as markup
@@ -85,15 +87,22 @@ def test_thumbnail_is_small_and_atomic_and_exif_is_read(tmp_path):
     exif[271], exif[272], exif[306] = "Canon", "Canon EOS 80D", "2024:05:01 09:00:00"
     exif.get_ifd(0x8769)[36867] = "2024:04:30 16:42:05"  # when taken, preferred to when last saved (306)
     Image.fromarray(image).save(tmp_path / "original.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D")
+    assert html_report.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D", "")
     exif = Image.Exif()
     exif[271], exif[272], exif[306] = "Apple", "iPhone 13\x00", "2023:12:24 18:00:01"
     Image.fromarray(image).save(tmp_path / "saved.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13")
+    assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13", "")
+
+    exif = Image.Exif()
+    exif[306] = "2024:05:01 09:00:00"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "S", (33.0, 51.0, 54.0), "E", (151.0, 12.0, 36.0)  # Sydney
+    Image.fromarray(image).save(tmp_path / "located.jpg", exif=exif)
+    assert html_report.read_exif(tmp_path / "located.jpg") == ("2024-05-01 09:00:00", "", "33.86500° S, 151.21000° E")
 
     (tmp_path / "text.jpg").write_text("not an image")
     for path in (thumbnail, tmp_path / "text.jpg", tmp_path / "missing.jpg"):  # no EXIF, unreadable, absent
-        assert html_report.read_exif(path) == ("", "")
+        assert html_report.read_exif(path) == ("", "", "")
 
 
 def test_page_escapes_names_and_percent_encodes_links(tmp_path):
@@ -108,10 +117,39 @@ def test_page_escapes_names_and_percent_encodes_links(tmp_path):
 
 
 def test_a_probability_is_cut_not_rounded(tmp_path):
-    row = dict(path="wall.jpg", verdict="no crack", reason="", probability=0.98968, share=0.0, figure=None,
-               thumbnail=None, taken="", camera="", error="")
-    page = html_report.write_report(tmp_path, "t", [], [row]).read_text(encoding="utf-8")
-    assert ">0.989<" in page  # 0.990 would seem to reach a 0.99 threshold that it missed
+    rows = [dict(path=f"wall{i}.jpg", verdict="no crack", reason="", probability=p, share=0.0, figure=None,
+                 thumbnail=None, taken="", camera="", error="") for i, p in enumerate((0.98968, 0.98999996, 0.9999996))]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    # 0.990 would seem to reach a 0.99 threshold that it missed; the CSV's 5 decimals are cut alike
+    assert '"0.98968">0.989<' in page and '"0.98999">0.989<' in page and '"0.99999">0.999<' in page
+    assert ">0.990<" not in page and ">1.000<" not in page
+
+
+def test_the_figure_names_its_photo_and_verdict():
+    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "cracked_tiles": 6,
+              "cracked_share": 0.127, "straight_line_tiles": 0}
+    assert photos.banner("day 1/wall.jpg", result) == [
+        "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
+
+
+def test_a_header_file_is_json_or_field_lines_and_a_bad_one_is_one_line(tmp_path):
+    text = tmp_path / "site.txt"
+    text.write_text("# survey of May\nTitle: North car park\ninspector: A. Inspector\nnotes: level 2\n  ramp too\n")
+    assert html_report.read_info_file(text) == {"title": "North car park", "inspector": "A. Inspector",
+                                                "notes": "level 2\nramp too"}
+    as_json = tmp_path / "site.json"
+    as_json.write_text(json.dumps({"site": "Block C", "notes": "east wall"}))
+    assert html_report.read_info_file(as_json) == {"site": "Block C", "notes": "east wall"}
+    photo = REPO / "sample_data" / "Positive" / "08545.jpg"
+    (tmp_path / "bad.json").write_text('{"site": "Block C", "weather": "rain"}')
+    (tmp_path / "bad.txt").write_text("Block C\n")
+    for args, fragment in (([photo, "--title", "x"], "add --report DIR"),
+                           ([photo, "--report", tmp_path / "r", "--report-info", tmp_path / "bad.json"], "'weather'"),
+                           ([photo, "--report", tmp_path / "r", "--report-info", tmp_path / "bad.txt"], "line 1"),
+                           ([photo, "--report", tmp_path / "r", "--report-info", tmp_path / "none.txt"], "none.txt")):
+        result = run("predict.py", *args, cwd=tmp_path)
+        assert_clean_failure(result, fragment)
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -149,8 +187,8 @@ def page(browser, report):
     browser.get_log("browser")  # the log of earlier tests' pages goes; this page's is kept
     # Every thumbnail decoded: its percent-encoded relative link found the file.
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-        "return Array.from(document.querySelectorAll('#inputs img')).every(image => image.complete)"))
-    broken = browser.execute_script("return Array.from(document.querySelectorAll('#inputs img'))"
+        "return Array.from(document.querySelectorAll('#inputs td.thumb img')).every(image => image.complete)"))
+    broken = browser.execute_script("return Array.from(document.querySelectorAll('#inputs td.thumb img'))"
                                     ".filter(image => !image.naturalWidth).map(image => image.src)")
     assert not broken
     return browser
@@ -159,7 +197,7 @@ def page(browser, report):
 def visible_rows(driver):
     from selenium.webdriver.common.by import By
 
-    return [row for row in driver.find_elements(By.CSS_SELECTOR, "#inputs tbody tr") if row.is_displayed()]
+    return [row for row in driver.find_elements(By.CSS_SELECTOR, "#inputs tbody tr:first-child") if row.is_displayed()]
 
 
 def cells(driver, column):
@@ -219,7 +257,7 @@ def test_a_figure_link_opens_the_figure_beside_the_report(page, report):
     for link in links:  # the browser's own resolution of each relative, percent-encoded link
         path = Path(unquote(urlparse(link.get_attribute("href")).path))
         assert path.is_file() and report[0].parent in path.parents, path
-    link = page.find_element(By.CSS_SELECTOR, '#inputs tr[data-verdict="uncertain"] a[href*="_prediction"]')
+    link = page.find_element(By.CSS_SELECTOR, '#inputs tbody[data-verdict="uncertain"] a[href*="_prediction"]')
     link.click()
     WebDriverWait(page, 10).until(lambda d: d.current_url.endswith("_prediction.png"))
     WebDriverWait(page, 10).until(lambda d: d.execute_script("return document.images[0].complete"))
@@ -286,7 +324,7 @@ def test_predict_report_of_a_folder_opens_sorts_filters_and_links(browser, tmp_p
     browser.get((tmp_path / "report" / "index.html").as_uri())
     browser.get_log("browser")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-        "return Array.from(document.querySelectorAll('#inputs img')).every(i => i.complete && i.naturalWidth > 0)"))
+        "return Array.from(document.querySelectorAll('#inputs td.thumb img')).every(i => i.complete && i.naturalWidth > 0)"))
     assert len(visible_rows(browser)) == 4
     names = cells(browser, 2)
     assert [name.splitlines()[0] for name in names] == ["floor.jpg", "wall.jpg", "patch.png", "notes.txt"]
@@ -348,3 +386,237 @@ def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path
         (str(photo.resolve()), "0", "0", "227", "227", "Negative"),
         (str(photo.resolve()), "226", "226", "227", "227", "Positive")]
     assert not [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+
+
+# ----------------------------------------------------------------------------------------------
+# A survey to hand over: 17 photos through predict.py --report with a header, its CSV beside it
+
+SURVEY_PHOTOS = 17
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory, negative_patches, positive_patches):
+    """(report's index.html, {path: CSV row}) of predict.py on 17 photos taken on three days, each with
+    its GPS position in its EXIF, 11 with a planted crack; the header from options and a file."""
+    from conftest import mosaic
+
+    work = tmp_path_factory.mktemp("survey")
+    (work / "site" / "day 2").mkdir(parents=True)
+    for i in range(SURVEY_PHOTOS):
+        photo = mosaic(negative_patches[i], positive_patches[i], 4, 3, {(i % 4, i % 3)} if i % 3 else set())
+        exif = Image.Exif()
+        exif[0x8769] = {36867: f"2024:05:{1 + i % 3:02d} 10:{i:02d}:00"}
+        gps = exif.get_ifd(0x8825)
+        gps[1], gps[2], gps[3], gps[4] = "N", (51.0, 30.0, float(i)), "W", (0.0, 7.0, 39.0)
+        Image.fromarray(photo).save(work / "site" / ("day 2" if i >= 12 else "") / f"IMG_{i + 1:04d}.jpg", exif=exif)
+    (work / "info.txt").write_text("inspector: A. Inspector\nnotes: North wall, from the scaffold.\n  <b>Not</b> the roof.\n")
+    result = run("predict.py", work / "site", "--report", work / "report", "--csv", work / "survey.csv",
+                 "--title", "Block C <survey>", "--site", "12 Quay Street", "--report-info", work / "info.txt", cwd=work)
+    assert result.returncode == 0, result.stderr
+    with open(work / "survey.csv", newline="") as f:
+        return work / "report" / "index.html", {row["path"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture
+def survey_page(browser, survey):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(survey[0].as_uri())
+    browser.get_log("browser")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('td.thumb img')).every(i => i.complete && i.naturalWidth > 0)"))
+    return browser
+
+
+def test_the_header_and_summary_say_who_where_when_and_what_to_look_at_first(survey_page, survey):
+    from selenium.webdriver.common.by import By
+
+    page, rows = survey_page, survey[1]
+    assert page.find_element(By.TAG_NAME, "h1").text == page.title == "Block C <survey>"
+    about = page.find_element(By.CSS_SELECTOR, ".about").text.splitlines()
+    assert about == ["Site", "12 Quay Street", "Inspector", "A. Inspector", "Photos taken", "2024-05-01 to 2024-05-03",
+                     "Notes", "North wall, from the scaffold.", "<b>Not</b> the roof."]
+    summary = page.find_element(By.CSS_SELECTOR, ".summary").text
+    verdicts = collections.Counter(row["verdict"] for row in rows.values())
+    assert verdicts["crack"] and verdicts["no crack"]
+    assert (f"{SURVEY_PHOTOS} inputs: {verdicts['crack']} crack, {verdicts['uncertain']} uncertain, "
+            f"{verdicts['no crack']} no crack.") in summary
+    first = [item.text for item in page.find_elements(By.CSS_SELECTOR, ".summary ol li")]
+    flagged = sorted((row for row in rows.values() if row["verdict"] != "no crack"),
+                     key=lambda row: (-float(row["crack_probability"][:5]), -float(row["cracked_share"])))
+    assert [item.split(": ")[0] for item in first] == [row["path"] for row in flagged[:5]]
+    assert "Flagged tiles: the tiles whose crack probability reaches the threshold (0.5)" in summary
+    assert "does not diagnose" in page.find_element(By.CSS_SELECTOR, ".limits").text
+    page.find_element(By.CSS_SELECTOR, ".summary ol a").click()  # to the photo's row
+    assert page.execute_script("return location.hash") == "#row-" + str(list(rows).index(flagged[0]["path"]))
+
+
+def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page, survey):
+    from selenium.webdriver.common.by import By
+
+    shown = survey_page.find_elements(By.CSS_SELECTOR, "#inputs tbody tr:first-child")
+    assert len(shown) == SURVEY_PHOTOS == len(survey[1])
+    for tr, row in zip(shown, survey[1].values()):
+        probability = tr.find_element(By.CSS_SELECTOR, f"td:nth-child({PROBABILITY_COLUMN}) span")
+        assert probability.text == row["crack_probability"][:5] and probability.get_attribute("title") == row[
+            "crack_probability"]  # the CSV's 5 decimals, cut alike
+        assert tr.find_element(By.CSS_SELECTOR, "td:nth-child(6)").text == (
+            f"{float(row['cracked_share']):.1%} ({row['cracked_tiles']} of {row['tiles']})")
+        assert "51.50" in tr.text and "° N, 0.12750° W" in tr.text
+    assert survey_page.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").text == "FLAGGED TILES"
+
+
+def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
+    import base64
+    import re
+
+    figure_width = cv2.imread(str(next((survey[0].parent / "figures").glob("*.png")))).shape[1]
+    pdf = base64.b64decode(survey_page.print_page())
+    assert pdf.startswith(b"%PDF")
+    widths = [int(w) for w in re.findall(rb"/Subtype\s*/Image\b[^>]*?/Width\s+(\d+)", pdf)
+              + re.findall(rb"/Width\s+(\d+)[^>]*?/Subtype\s*/Image\b", pdf)]
+    assert widths.count(figure_width) == SURVEY_PHOTOS, widths  # each figure once, at its full resolution
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= SURVEY_PHOTOS // 2
+
+
+def open_marking(driver, row):
+    """Open the marking dialog of a row; returns (the figure's <img>, its marking data)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    click(driver, f"#row-{row} button.mark")
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "const i = document.querySelector('#marker .stage img'); return i.complete && i.naturalWidth > 0"
+        f" && document.getElementById('marker-name').textContent === JSON.parse("
+        f"document.getElementById('marking').textContent)['{row}'].path"))
+    mark = json.loads(driver.find_element(By.ID, "marking").get_attribute("textContent"))[str(row)]
+    return driver.find_element(By.CSS_SELECTOR, "#marker .stage img"), mark
+
+
+def click_tile(driver, picture, mark, x, y):
+    """Click a point of the photo in the dialog, in the photo's own pixels (Selenium's offsets are from the centre)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    k = driver.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    left, top = x * mark["scale"] * k, (mark["top"] + y * mark["scale"]) * k
+    ActionChains(driver).move_to_element_with_offset(
+        picture, round(left - picture.size["width"] / 2), round(top - picture.size["height"] / 2)).click().perform()
+
+
+def leaving_asks(driver):
+    return driver.execute_script("const e = new Event('beforeunload', {cancelable: true}); "
+                                 "window.dispatchEvent(e); return e.defaultPrevented")
+
+
+def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(survey_page, survey, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from support.labels import read_labels
+
+    page, paths = survey_page, list(survey[1])
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    assert not leaving_asks(page)
+    picture, mark = open_marking(page, 1)
+    click_tile(page, picture, mark, 110, 110)
+    click_tile(page, picture, mark, 340, 340)
+    assert page.find_element(By.ID, "marked").text == "2 tiles marked"
+
+    plain = page.find_element(By.CSS_SELECTOR, "#marker img.plain")  # the surface without the heat map's tint
+    assert not plain.is_displayed()
+    click(page, "#plain")
+    WebDriverWait(page, 10).until(lambda d: plain.is_displayed() and d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", plain))
+    k = page.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    assert abs(plain.size["width"] - mark["w"] * mark["scale"] * k) < 1.5
+    assert abs(plain.location["y"] - picture.location["y"] - mark["top"] * k) < 1.5
+    assert len(page.find_elements(By.CSS_SELECTOR, "#marker .box")) == 2  # the marks stay drawn over it
+    click(page, "#plain")
+    assert not plain.is_displayed()
+
+    Select(page.find_element(By.ID, "override")).select_by_value("no crack")
+    page.find_element(By.ID, "note").send_keys("hairline in the render, <b>not</b> structural")
+    click(page, '#marker button[value="close"]')
+    said = "no crack (model: crack)\nhairline in the render, <b>not</b> structural"
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == said
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 button.mark").text == "mark (2)"
+    picture, mark = open_marking(page, 2)  # another photo: its own count, note and verdict
+    assert page.find_element(By.ID, "marked").text == "0 tiles marked"
+    assert page.find_element(By.ID, "note").get_attribute("value") == "" and not page.find_elements(
+        By.CSS_SELECTOR, "#marker .box")
+    assert Select(page.find_element(By.ID, "override")).first_selected_option.text == "as the model: crack"
+    page.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
+    click_tile(page, picture, mark, 340, 340)
+    assert page.find_element(By.ID, "marked").text == "1 tile marked"
+    click(page, '#marker button[value="close"]')
+    assert leaving_asks(page)  # not saved yet: the browser asks before the page goes
+
+    page.refresh()
+    WebDriverWait(page, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == said)
+    assert page.find_element(By.CSS_SELECTOR, "#row-2 button.mark").text == "mark (1)"
+    assert leaving_asks(page)
+    open_marking(page, 1)
+    assert page.find_element(By.ID, "marked").text == "2 tiles marked"
+    assert [box.text for box in page.find_elements(By.CSS_SELECTOR, "#marker .box")] == ["no crack", "no crack"]
+    assert page.find_element(By.ID, "note").get_attribute("value") == "hairline in the render, <b>not</b> structural"
+    click(page, "#save-labels")
+    click(page, "#save-notes")
+    WebDriverWait(page, 10).until(lambda _: (downloads / "labels.csv").is_file() and (downloads / "notes.csv").is_file())
+    assert not leaving_asks(page)
+    source = [str(Path(path).resolve()) for path in paths]
+    assert [(str(p), box, label) for p, box, label in read_labels(downloads / "labels.csv")] == [  # data_prep reads it
+        (source[1], (0, 0, 227, 227), "Negative"), (source[1], (226, 226, 227, 227), "Negative"),
+        (source[2], (226, 226, 227, 227), "Positive")]
+    with open(downloads / "notes.csv", newline="") as f:
+        notes = list(csv.DictReader(f))
+    assert [row["path"] for row in notes] == source
+    assert notes[1] == {"path": source[1], "model_verdict": "crack", "inspector_verdict": "no crack",
+                        "note": "hairline in the render, <b>not</b> structural", "marked_tiles": "2"}
+    assert notes[2]["marked_tiles"] == "1" and notes[2]["inspector_verdict"] == notes[2]["note"] == ""
+
+    # Another report, even of the same photos in the same folder, keeps its own notes and marks.
+    index = survey[0]
+    other = index.with_name("other.html")
+    text = index.read_text(encoding="utf-8")
+    other.write_text(text.replace(f'data-report="{page.find_element(By.TAG_NAME, "body").get_attribute("data-report")}"',
+                                  'data-report="another"'), encoding="utf-8")
+    page.get(other.as_uri())
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == ""
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 button.mark").text == "mark"
+    assert not [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+
+
+def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    names = ["blotch", "clean", "line"]
+    rows = [dict(path=f"{name}.jpg", verdict=name, reason="", probability=0.9, share=0.5, flagged=3, tiles=6,
+                 figure=None, thumbnail=None, taken="", camera="", error="") for name in [*names, "uncertain"]]
+    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows, names)
+    browser.get(index.as_uri())
+    buttons = [button.text for button in browser.find_elements(By.CSS_SELECTOR, ".filter button")]
+    assert buttons == ["All 4", "blotch 1", "clean 1", "line 1", "uncertain 1", "error 0"]
+    assert "the tiles of the photo's class, counted" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    badges = browser.find_elements(By.CSS_SELECTOR, "#inputs .badge")
+    colours = [browser.execute_script("return getComputedStyle(arguments[0]).backgroundColor", b) for b in badges]
+    # the figures' colour of each class (figures.verdict_colour), so a page and its figures agree
+    assert colours == [f"rgb{figures.verdict_colour(v, names)}" for v in [*names, "uncertain"]]
+    assert len(set(colours)) == 4
+
+
+def test_a_column_and_its_filter_are_one_entry_each(tmp_path, monkeypatch):
+    """How a later column joins the table (a comparison with an older model, say): a COLUMNS entry and a
+    key of the rows, and FILTER_KEYS for buttons that filter by it."""
+    def changed_cell(row, *_):
+        return html.escape(row.get("changed") or ""), row.get("changed") or ""
+
+    monkeypatch.setattr(html_report, "COLUMNS", [*html_report.COLUMNS, ("Changed", "text", "", changed_cell)])
+    monkeypatch.setattr(html_report, "FILTER_KEYS", [*html_report.FILTER_KEYS, "changed"])
+    rows = [dict(path=f"{i}.jpg", verdict="crack", reason="", probability=0.9, share=0.1, figure=None, thumbnail=None,
+                 taken="", camera="", error="", changed=changed) for i, changed in enumerate(["was no crack", None])]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    assert ">Changed</th>" in page and '<td data-sort="was no crack">was no crack</td>' in page
+    assert '<tbody id="row-0" data-verdict="crack" data-changed="was no crack">' in page
+    assert 'data-key="changed" data-filter="was no crack" aria-pressed="false">changed: was no crack <b>1</b>' in page
