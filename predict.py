@@ -39,8 +39,6 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.kera
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
 BATCH_SIZE = 128  # images or tiles per model call
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: the default tile
-# Changes of verdict by --compare-with's model, the worst first: a crack no longer reported.
-LOSSES = ["crack -> no crack", "crack -> uncertain", "uncertain -> no crack"]
 READ_AHEAD_PIXELS = 50_000_000  # decoded ahead of the model: four 12 MP photos, or a batch of patches
 
 
@@ -202,7 +200,8 @@ def classify_images(items, classify, info, rule, args):
 
 def describe(path, result):
     main_measure, more = photos.summary(result)
-    was = change(result) and f"was {result['before']['verdict']} at {cut(result['before']['probability'])}"
+    before = result.get("before") or {}
+    was = photos.verdict_change(result) and f"was {before['verdict']} at {cut(before['probability'])}"
     return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more, was]))})"
 
 
@@ -250,7 +249,7 @@ def csv_row(path, result, figure, failure, rule):
                 for c in csv_columns(rule)]
     figure = "" if figure is None else str(figure)
     before = result.get("before")
-    before = [before["verdict"], cut(before["probability"], 5), change(result)] if before else []
+    before = [before["verdict"], cut(before["probability"], 5), photos.verdict_change(result)] if before else []
     if rule["crack_model"]:
         return [str(path), cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
                 result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"],
@@ -280,13 +279,7 @@ def compare(path, image, result, older, args):
     classify, info, rule, _ = older
     result["before"] = photos.classify_image(image, classify, info["image_size"], args.tile, args.stride,
                                              args.batch_size, rule)
-    return [(path, result)] if change(result) else []
-
-
-def change(result):
-    """'crack -> no crack' where the --compare-with model's verdict differs, else ''."""
-    before = result.get("before") or result
-    return f"{before['verdict']} -> {result['verdict']}" if before["verdict"] != result["verdict"] else ""
+    return [(path, result)] if photos.verdict_change(result) else []
 
 
 def print_changes(changed, count):
@@ -294,9 +287,8 @@ def print_changes(changed, count):
     if not changed:
         return print(f"no verdict changed on the {count} images (--model against --compare-with)")
     print(f"verdicts changed on {len(changed)} of {count} images (--model against --compare-with), lost cracks first:")
-    for path, result in sorted(changed, key=lambda item: LOSSES.index(change(item[1]))
-                               if change(item[1]) in LOSSES else len(LOSSES)):
-        print(f"  {change(result)}: {path} ({cut(result['before']['probability'])} -> "
+    for path, result in sorted(changed, key=lambda item: photos.change_rank(item[1])):
+        print(f"  {photos.verdict_change(result)}: {path} ({cut(result['before']['probability'])} -> "
               f"{cut(result['probability'])})")
 
 
@@ -350,7 +342,8 @@ def main(argv=None):
     if args.csv:
         safe_io.write_csv(args.csv, csv_columns(rule, older), table)
     if args.report:
-        page = html_report.write_run_report(args, in_order, model_line, info, report_rows, failures, rule)
+        lines = [model_line, *(older[3:] if older else [])]
+        page = html_report.write_run_report(args, in_order, lines, info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(verdicts, failures, time.time() - start, rule, args, images)
     if older:

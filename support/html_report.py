@@ -35,7 +35,7 @@ LIMITS = {True: "The model points where to look; it does not diagnose: it learne
                  "it was trained on, and a person on site decides."}
 # Rows are filtered by these keys of theirs, a button per value found: the verdict, and any key added
 # here (a row without it is left out of that key's buttons).
-FILTER_KEYS = ["verdict"]
+FILTER_KEYS = ["verdict", "changed"]
 
 STYLE = """
 :root{--error:#757575;--line:#dde1e6}
@@ -346,8 +346,9 @@ def write_report(folder, title, model_lines, rows, class_names=None, header=None
     filters += [f'<button type="button" data-key="{esc(key)}" data-filter="{esc(str(value))}" aria-pressed="false">'
                 f"{esc(key)}: {esc(str(value))} <b>{n}</b></button>" for key in FILTER_KEYS[1:]
                 for value, n in collections.Counter(r[key] for r in rows if r.get(key) is not None).items()]
+    columns = shown_columns(rows)
     headers = "".join(f'<th class="{align}" data-type="{kind}" tabindex="0">{name}</th>' if kind
-                      else f"<th>{name}</th>" for name, kind, align, _ in COLUMNS)
+                      else f"<th>{name}</th>" for name, kind, align, _ in columns)
     written = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     taken = sorted(r["taken"][:10] for r in rows if r.get("taken"))
     about = [(field.capitalize(), header.get(field)) for field in HEADER_FIELDS[1:-1]]
@@ -365,7 +366,7 @@ def write_report(folder, title, model_lines, rows, class_names=None, header=None
 <p class="meta"><span id="shown">Showing all {len(rows)} inputs.</span>
 <span class="hint">Click a column header to sort by it.</span></p>
 <table id="inputs"><thead><tr>{headers}</tr></thead>
-{"".join(table_row(row, order, i, names) for i, row in enumerate(rows))}</table>
+{"".join(table_row(row, order, i, names, columns) for i, row in enumerate(rows))}</table>
 <dialog id="marker"><form method="dialog"><b id="marker-name"></b>
 <div class="bar">Mark as <span class="labels"></span>: click a tile to mark it, click again to unmark.
 <label><input type="checkbox" id="plain"> the plain photo (no heat map)</label></div>
@@ -423,22 +424,27 @@ def href(relative):
     return html.escape(quote(PurePath(relative).as_posix()))
 
 
-def table_row(row, order, index=0, class_names=()):
+def shown_columns(rows):
+    """COLUMNS, "Before" only when the run compared two models (predict --compare-with)."""
+    return [column for column in COLUMNS if column[0] != "Before" or any("before" in row for row in rows)]
+
+
+def table_row(row, order, index=0, class_names=(), columns=None):
     """An input's <tbody>: its row (the cells of COLUMNS) and, for print, its figure below it.
 
     row: path, verdict, reason, probability, share, flagged and tiles (flagged tiles), figure, photo
     and thumbnail (relative to the report, or None), taken, camera, place (GPS) and error; any
     FILTER_KEYS as data-* attributes to filter by."""
-    esc = html.escape
+    esc, columns = html.escape, columns or COLUMNS
     figure = row.get("figure")
     cells = []
-    for _, _, kind, content in COLUMNS:
+    for _, _, kind, content in columns:
         shown, key = content(row, order, index, class_names)
         kind = f' class="{kind}"' if kind else ""
         cells.append(f'<td data-sort="{esc(str(key))}"{kind}>{shown}</td>')
     data = "".join(f' data-{key}="{esc(str(row[key]))}"' for key in FILTER_KEYS if row.get(key) is not None)
     # Lazy: a page of 500 photos opens without reading 500 figures; printing loads them all first.
-    sheet = (f'<tr class="sheet"><td colspan="{len(COLUMNS)}"><img loading="lazy" src="{href(figure)}" '
+    sheet = (f'<tr class="sheet"><td colspan="{len(columns)}"><img loading="lazy" src="{href(figure)}" '
              f'alt="the figure of {esc(PurePath(str(row["path"])).name)}"></td></tr>' if figure else "")
     return f'<tbody id="row-{index}"{data}><tr>{"".join(cells)}</tr>{sheet}</tbody>\n'
 
@@ -484,6 +490,16 @@ def taken_cell(row, *_):
     return html.escape(row.get("taken") or "") + more, row.get("taken") or ""
 
 
+def changed_cell(row, *_):
+    """With --compare-with: the older model's verdict and probability, and the change if any."""
+    before, change = row.get("before"), row.get("changed")
+    if not before:  # an input that failed
+        return "", ""
+    shown = f'{html.escape(before["verdict"])} <span class="more">{photos.cut(before["probability"])}</span>'
+    rank = photos.change_rank(row) if change else len(photos.LOSSES) + 1  # lost cracks first, unchanged last
+    return (f"<b>{html.escape(change)}</b><br>" if change else "") + shown, rank
+
+
 def inspector_cell(*_):
     return "", ""  # filled in the browser from what the inspector typed (SCRIPT's showRow)
 
@@ -502,7 +518,8 @@ def figure_cell(row, order, index, _):
 COLUMNS = [("", None, "thumb", thumbnail_cell), ("Photo", "text", "", photo_cell),
            ("Verdict", "num", "", verdict_cell), ("Reason", "text", "", reason_cell),
            ("Probability", "num", "num", probability_cell), ("Flagged tiles", "num", "num", flagged_cell),
-           ("Taken", "text", "nowrap", taken_cell), ("Inspector", None, "inspector", inspector_cell),
+           ("Taken", "text", "nowrap", taken_cell), ("Before", "num", "", changed_cell),
+           ("Inspector", None, "inspector", inspector_cell),
            ("Figure", None, "", figure_cell)]
 
 
@@ -586,7 +603,8 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
     taken, camera, place = read_exif(path)
     flagged, share = photos.flagged_tiles(result)
     names = ["no crack", "crack"] if rule["crack_model"] else labels
-    return {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
+    compared = {"before": result["before"], "changed": photos.verdict_change(result) or None} if "before" in result else {}
+    return compared | {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
             "probability": result["probability"], "share": share, "flagged": flagged, "tiles": result["tiles"],
             "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
             "taken": taken, "camera": camera, "place": place, "error": "",
@@ -597,7 +615,7 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
                      "photo": href(plain.relative_to(folder)) if plain else None}}
 
 
-def write_run_report(args, inputs, model_line, info, rows, failures, rule):
+def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     """args.report/index.html for a run: its header (args.header), the model and what it learned
     from, a row per input in the order given, failed ones with their error."""
     rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
@@ -606,6 +624,6 @@ def write_run_report(args, inputs, model_line, info, rows, failures, rule):
     trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
     if info.get("init_from"):
         trained += f", fine-tuned from {info['init_from']}"
-    return write_report(args.report, title, [model_line, trained], rows,
+    return write_report(args.report, title, [*model_lines, trained], rows,
                         None if rule["crack_model"] else rule["class_names"], args.header,
                         rule["threshold"] if rule["crack_model"] else None)  # another model: the most likely class

@@ -154,6 +154,22 @@ def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_line
                      "class": names[label], "tile_classes": counts, "share": share}
 
 
+# Changes of verdict from an older model to a newer (predict --compare-with), the worst first.
+LOSSES = ["crack -> no crack", "crack -> uncertain", "uncertain -> no crack"]
+
+
+def verdict_change(result):
+    """'crack -> no crack' where the older model's verdict (result["before"]) differs, else ''."""
+    before = result.get("before") or result
+    return f"{before['verdict']} -> {result['verdict']}" if before["verdict"] != result["verdict"] else ""
+
+
+def change_rank(result):
+    """Where a change of verdict sorts: lost cracks first, then any other change."""
+    change = verdict_change(result)
+    return LOSSES.index(change) if change in LOSSES else len(LOSSES)
+
+
 def patch_results(batch, classify, rule):
     """The result of each patch-sized image of a batch, already fitted to the model's input."""
     smooth = smoother_than(batch, rule["smooth_below"]) if rule["crack_model"] else [None] * len(batch)

@@ -606,17 +606,55 @@ def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser,
     assert len(set(colours)) == 4
 
 
-def test_a_column_and_its_filter_are_one_entry_each(tmp_path, monkeypatch):
-    """How a later column joins the table (a comparison with an older model, say): a COLUMNS entry and a
-    key of the rows, and FILTER_KEYS for buttons that filter by it."""
-    def changed_cell(row, *_):
-        return html.escape(row.get("changed") or ""), row.get("changed") or ""
-
-    monkeypatch.setattr(html_report, "COLUMNS", [*html_report.COLUMNS, ("Changed", "text", "", changed_cell)])
-    monkeypatch.setattr(html_report, "FILTER_KEYS", [*html_report.FILTER_KEYS, "changed"])
-    rows = [dict(path=f"{i}.jpg", verdict="crack", reason="", probability=0.9, share=0.1, figure=None, thumbnail=None,
-                 taken="", camera="", error="", changed=changed) for i, changed in enumerate(["was no crack", None])]
+def test_the_before_column_and_its_filter_appear_only_when_two_models_were_compared(tmp_path):
+    rows = [dict(path=f"{i}.jpg", verdict=verdict, reason="", probability=p, share=0.1, figure=None, thumbnail=None,
+                 taken="", camera="", error="") for i, (verdict, p) in enumerate([("no crack", 0.2), ("crack", 0.9)])]
     page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
-    assert ">Changed</th>" in page and '<td data-sort="was no crack">was no crack</td>' in page
-    assert '<tbody id="row-0" data-verdict="crack" data-changed="was no crack">' in page
-    assert 'data-key="changed" data-filter="was no crack" aria-pressed="false">changed: was no crack <b>1</b>' in page
+    assert ">Before</th>" not in page and 'data-key="changed"' not in page
+    rows[0] |= {"before": {"verdict": "crack", "probability": 0.97}, "changed": "crack -> no crack"}
+    rows[1] |= {"before": {"verdict": "crack", "probability": 0.95}, "changed": None}
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    assert ">Before</th>" in page and '<tbody id="row-0" data-verdict="no crack" data-changed="crack -&gt; no crack">' in page
+    assert '<td data-sort="0"><b>crack -&gt; no crack</b><br>crack <span class="more">0.970</span></td>' in page
+    assert 'data-filter="crack -&gt; no crack" aria-pressed="false">changed: crack -&gt; no crack <b>1</b>' in page
+
+
+def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_the_report(browser, trained_dir,
+                                                                                        tmp_path):
+    """A model trained for two epochs against the bundled one on sample patches: the weak model changes
+    some verdicts, and each change is said in all three places, lost cracks first."""
+    import re
+
+    from conftest import PRETRAINED, SAMPLE_DATA
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("Positive", "Negative"):
+        for path in sorted((SAMPLE_DATA / name).glob("*.jpg"))[:12]:
+            (site / f"{name}_{path.name}").write_bytes(path.read_bytes())
+    result = run("predict.py", site, "--model", trained_dir / "model.keras", "--compare-with", PRETRAINED,
+                 "--csv", tmp_path / "compared.csv", "--report", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    assert "compared with: pretrained/crack_cnn" in result.stdout
+    with open(tmp_path / "compared.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        said = f"{row['verdict_before']} -> {row['verdict']}"
+        assert row["changed"] == ("" if row["verdict_before"] == row["verdict"] else said), row
+    changed = {row["path"]: row["changed"] for row in rows if row["changed"]}
+    assert changed, "the two-epoch model agreed with the bundled one everywhere: nothing to compare"
+
+    listed = re.findall(r"^  (.+ -> .+): (.+) \(\d\.\d{3} -> \d\.\d{3}\)$", result.stdout, re.M)
+    assert f"verdicts changed on {len(changed)} of {len(rows)} images" in result.stdout
+    assert {path: change for change, path in listed} == changed  # every change, each once
+    ranks = [photos.LOSSES.index(change) if change in photos.LOSSES else len(photos.LOSSES) for change, _ in listed]
+    assert ranks == sorted(ranks)  # lost cracks first
+
+    browser.get((tmp_path / "report" / "index.html").as_uri())
+    headers = [th.text for th in browser.find_elements("css selector", "#inputs thead th")]
+    column = headers.index("BEFORE") + 1
+    for change, count in collections.Counter(changed.values()).items():
+        click(browser, f'.filter button[data-key="changed"][data-filter="{change}"]')
+        assert [text.split("\n")[0] for text in cells(browser, column)] == [change] * count
+    click(browser, '.filter button[data-key="verdict"][data-filter=""]')
+    assert len(visible_rows(browser)) == len(rows)
