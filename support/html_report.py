@@ -624,6 +624,9 @@ def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
     if info.get("init_from"):
         trained += f", fine-tuned from {info['init_from']}"
-    return write_report(args.report, title, [*model_lines, trained], rows,
+    scale = f"photos cut into tiles of {args.tile} px, each shrunk to {info['image_size']} px for the model" + (
+        f": a crack under {args.tile / info['image_size']:.1f} px wide fades; for finer cracks, a smaller --tile "
+        "(about 32 times their width)" if args.tile > info["image_size"] else "") if args.tile else "images classified whole"
+    return write_report(args.report, title, [*model_lines, trained, scale], rows,
                         None if rule["crack_model"] else rule["class_names"], args.header,
                         rule["threshold"] if rule["crack_model"] else None)  # another model: the most likely class
