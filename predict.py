@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from support import figures, photos, safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead, smoother_than
-from support.model_files import choose_backend, load_classifier, predicted_classes
+from support.model_files import choose_backend, find_model, load_classifier, predicted_classes
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -71,6 +71,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.tile < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
         parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        parser.error("--threshold must be a probability from 0 to 1")
     args.stride = args.stride or max(1, args.tile // 2)
     return args
 
@@ -88,7 +90,7 @@ def find_inputs(inputs):
             found += [(image, False, path) for image in images]
             failures |= {other: f"not an image file of a kind read here ({other.suffix or 'no extension'})"
                          for other in others}
-        elif path.is_file():
+        elif path.exists():  # decode_image names what is not a regular file, without opening it
             found.append((path, True, None))
         else:
             failures[path] = "no such file or folder"
@@ -98,23 +100,21 @@ def find_inputs(inputs):
 
 
 def error(message):
-    tqdm.write(f"error: {message}", file=sys.stderr)
+    tqdm.write(f"error: {safe_io.printable(message)}", file=sys.stderr)
 
 
 def check_outputs(args):
-    """Refuse outputs of the wrong kind, and outputs where they would be read back as inputs."""
-    if not args.model.is_file():
-        raise SystemExit(f"error: model file {args.model} does not exist" + (
-            "" if args.model.suffix in (".keras", ".tflite") else " (expected a .keras or .tflite from train.py)"))
-    for option, path in (("--csv", args.csv), ("--tiles-csv", args.tiles_csv)):
-        if path is not None and path.is_dir():
-            raise SystemExit(f"error: {option} {path} is a folder; give a file name")
-    for option in ("out", "save_tiles", "report"):
-        safe_io.check_output_folder(f"--{option.replace('_', '-')}", getattr(args, option))
-    for folder in args.inputs:
-        for option, out in (("--save-tiles", args.save_tiles), ("--report", args.report)):
-            if out and folder.is_dir() and out.resolve().is_relative_to(folder.resolve()):
-                raise SystemExit(f"error: {option} {out} is inside the input folder {folder}; choose another")
+    """Refuse outputs of the wrong kind, outputs over inputs, the model or a report, and outputs where
+    they would be read back as inputs; then hold the output folders against a second run at once."""
+    args.model = find_model(args.model)
+    taken = {path: "an input" for path in args.inputs} | {args.model.with_suffix(suffix): "the model"
+                                                          for suffix in (".keras", ".tflite")}
+    safe_io.check_output_file("--csv", args.csv, taken)
+    safe_io.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"})
+    safe_io.check_output_folder("--out", args.out)
+    figures_drawn = args.figures or (args.figures is None and any(path.is_file() for path in args.inputs))
+    safe_io.check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
+                                               "--save-tiles": args.save_tiles, "--report": args.report})
 
 
 def output_stems(items):
@@ -185,7 +185,8 @@ def classify_images(items, classify, info, rule, args):
 
 def describe(path, result):
     main_measure, more = photos.summary(result)
-    return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more]))})"
+    details = "; ".join(filter(None, [result["reason"], main_measure, *more]))
+    return f"{safe_io.printable(path)}: {result['verdict']} ({details})"
 
 
 def save_outputs(path, named, image, result, tiles, rule, args, stem):
@@ -291,7 +292,11 @@ def main(argv=None):
                 continue
             verdicts[result["verdict"]] += 1
             tqdm.write(describe(path, result))
-            figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            try:  # one image's figure never takes the others down
+                figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            except ImageError as failure:
+                error(f"{path}: no figure: {failure}")
+                figure = layout = None
             rows[path] = csv_row(path, result, figure, None, rule)
             if tiles and tiles_csv:
                 tiles_csv.writerows(tile_rows(path, tiles, rule))

@@ -37,6 +37,8 @@ DEFAULT_EPOCHS = 30
 # trains for at least MIN_STEPS steps, up to MAX_EPOCHS epochs (docs/EXPERIMENTS.md, "Your own classes").
 MIN_STEPS, MAX_EPOCHS = 2400, 200
 MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
+OUTPUTS = [MODEL_NAME, LITERT_NAME, "history.csv", "metrics.json", "logs", *(f"{name}.png" for name in (
+    "training_curves", "confusion_matrix", "roc_curve", "test_predictions", "misclassified", "augmentation"))]
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them from
 # being thrown away in the first steps, and a few epochs are enough to adapt (docs/EXPERIMENTS.md).
 FINE_TUNE_LEARNING_RATE = 3e-4
@@ -89,8 +91,8 @@ def parse_args(argv=None):
                         help=f"quantise {LITERT_NAME} to int8: a quarter of the size, about 3x faster on a CPU, "
                              "probabilities a few hundredths off the .keras model's (default: float32)")
     args = parser.parse_args(argv)
-    if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1:
-        parser.error("--epochs and --batch-size must be positive")
+    if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1 or args.seed < 0:
+        parser.error("--epochs and --batch-size must be positive, --seed 0 or more")
     if not 0 < args.site_share < 1:
         parser.error("--site-share must be between 0 and 1")
     if args.init_from and not args.init_from.is_file():
@@ -235,16 +237,17 @@ def run_summary(history, seconds, args, meta, shapes, replicas):
 def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
-    safe_io.check_output_folder("--out", args.out)
+    safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
+    safe_io.check_not_among_images("--out", args.out)
     crack_model = is_crack_model(meta)  # Özgenel's Negative/ and Positive/
     if args.init_from:
         check_starting_model(args.init_from, meta)
     choose_defaults(args, len(data["train"][0]), crack_model, meta["class_names"])
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
-    if not is_chief:  # the other workers of a cluster train alongside; worker 0 writes the results
-        args.out = Path(tempfile.mkdtemp(prefix="crack-worker-"))
-    args.out.mkdir(parents=True, exist_ok=True)
+    # Everything is written aside and swapped in whole at the end: model and reports of one run.
+    out, args.out = args.out, (safe_io.new_folder_beside(args.out, "train.py output", OUTPUTS) if is_chief
+                               else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -273,10 +276,11 @@ def main(argv=None):
     if not is_chief:
         shutil.rmtree(args.out)
         return print(f"trained {report['epochs_run']} epochs; worker 0 wrote the model")
+    safe_io.replace_folder(args.out, out)
     print(f"trained {report['epochs_run']} epochs in {seconds:.0f} s; best epoch {report['best_epoch']}; "
-          f"wrote {args.out / MODEL_NAME} and reports to {args.out}/\n"
-          f"use it: python predict.py PHOTO --model {args.out / MODEL_NAME}")
+          f"wrote {out / MODEL_NAME} and reports to {out}/\n"
+          f"use it: python predict.py PHOTO --model {out / MODEL_NAME}")
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no model was written")
+    safe_io.run_script(main, "no model was written; --out holds the previous run's model and reports, whole")

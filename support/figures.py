@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from support.images import ImageError
 from support.safe_io import writing
 
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
@@ -35,7 +36,15 @@ def verdict_colour(verdict, class_names):
 
 def draw_figure(image, banner, colour, grid=None, values=None, threshold=0.5, lines=(), label="p(crack)"):
     """The image below its banner (lines of text in the verdict's colour); with a tile grid, also the
-    heat map of `values` (one probability per tile, named `label` on the colour bar)."""
+    heat map of `values` (one probability per tile, named `label` on the colour bar). Raises ImageError
+    when OpenCV cannot draw it (e.g. a 20 x 50000 px strip shrinks to no height)."""
+    try:
+        return _draw_figure(image, banner, colour, grid, values, threshold, lines, label)
+    except cv2.error as error:
+        raise ImageError(f"OpenCV cannot draw it ({error.err})") from None
+
+
+def _draw_figure(image, banner, colour, grid, values, threshold, lines, label):
     scale = figure_scale(image.shape)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
     shown = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)

@@ -328,7 +328,7 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
     """A row of the report, with the photo's thumbnail (written now), when and with what it was
     taken, and how a click on its figure finds a tile (to mark it): layout is where the photo is
     in the figure (figures.photo_area)."""
-    folder, (top, scale) = args.report, layout
+    folder, (top, scale) = args.report, layout or (0, 1.0)  # no layout: the figure could not be drawn
     height, width = image.shape[:2]
     photo = photos.is_photo(image, args.tile)
     side, stride = photos.tile_side_and_stride(image.shape, args.tile, args.stride) if photo else (0, 0)
