@@ -123,6 +123,9 @@ def find_images(sources, classes, out, size):
         if out.resolve().is_relative_to(src.resolve()):  # it would be read back: a class, or training images
             raise SystemExit(f"error: --out {out} is inside the image folder {src}; write it elsewhere")
         files_by_source.append(files_by_class)
+    for label, name in enumerate(classes):  # e.g. a labels file of crack boxes alone
+        if not any(files[label] for files in files_by_source):
+            raise SystemExit(f"error: no {name} image in any --src: a model needs examples of every class")
     return classes, files_by_source, cut
 
 

@@ -117,21 +117,6 @@ def check_outputs(args):
                                                "--save-tiles": args.save_tiles, "--report": args.report})
 
 
-def output_stems(items):
-    """{path: where its outputs go, relative}: the path below the folder it was found in, without
-    its suffix; the folders above are added where two inputs would share a name."""
-    stems = {path: path.relative_to(root).with_suffix("") if root else Path(path.stem) for path, _, root in items}
-    for _ in range(8):
-        taken = collections.Counter(stems.values())
-        clashing = [path for path, stem in stems.items() if taken[stem] > 1]
-        if not clashing:
-            break
-        for path in clashing:
-            parts = path.resolve().with_suffix("").parts
-            stems[path] = Path(*parts[max(1, len(parts) - len(stems[path].parts) - 1):])
-    return stems
-
-
 def load_model(args):
     """(classify, info, verdict rule, the line that says which model runs and how) for --model."""
     model_path, backend, note = choose_backend(args.model, args.backend)
@@ -277,7 +262,7 @@ def main(argv=None):
     if not images:
         raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
     classify, info, rule, model_line = load_model(args)  # after checking the inputs: TensorFlow is slow
-    stems = output_stems(images)
+    stems = figures.output_stems(images)
     if args.report:  # Pillow reads the photos' EXIF: imported only when needed
         from support import html_report
 

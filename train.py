@@ -29,7 +29,7 @@ import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
-from support.model_files import export_litert, is_crack_model, read_model_info, save_model
+from support.model_files import check_starting_model, export_litert, is_crack_model, save_model
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
@@ -114,20 +114,6 @@ def choose_defaults(args, train_images, crack_model, class_names):
                        else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
     if args.capture is None:
         args.capture = crack_model and not args.init_from
-
-
-def check_starting_model(path, meta):
-    """Refuse, before any work, a model to fine-tune that was made for other classes or images."""
-    try:
-        info = read_model_info(path)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"error: cannot use --init-from {path}: {error}")
-    if [c.lower() for c in info["class_names"]] != [c.lower() for c in meta["class_names"]]:
-        raise SystemExit(f"error: {path} tells {', '.join(info['class_names'])} apart, but the cache holds "
-                         f"{', '.join(meta['class_names'])}: make the cache with those class folders")
-    if info["image_size"] != meta["image_size"]:
-        raise SystemExit(f"error: {path} takes {info['image_size']} px images but the cache holds "
-                         f"{meta['image_size']} px; run data_prep.py with --size {info['image_size']}")
 
 
 def make_datasets(data, meta, args, crack_model):

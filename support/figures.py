@@ -7,6 +7,7 @@ Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of mill
 of more than a second, less than classifying the tiles.
 """
 
+import collections
 import struct
 import zlib
 from pathlib import Path
@@ -187,6 +188,21 @@ def save_tiles(image, boxes, folders, folder, stem, source, all_folders):
         ok, data = cv2.imencode(".jpg", image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
         with writing(free_path(folder / name, stem, ending, source)) as tmp:
             tmp.write_bytes(with_source(data.tobytes(), source))
+
+
+def output_stems(items):
+    """{path: where its outputs go, relative}: the path below the folder it was found in, without
+    its suffix; the folders above are added where two inputs would share a name."""
+    stems = {path: path.relative_to(root).with_suffix("") if root else Path(path.stem) for path, _, root in items}
+    for _ in range(8):
+        taken = collections.Counter(stems.values())
+        clashing = [path for path, stem in stems.items() if taken[stem] > 1]
+        if not clashing:
+            break
+        for path in clashing:
+            parts = path.resolve().with_suffix("").parts
+            stems[path] = Path(*parts[max(1, len(parts) - len(stems[path].parts) - 1):])
+    return stems
 
 
 # ----------------------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ stage.addEventListener("click", event => {
   drawMarks();
 });
 window.addEventListener("resize", () => current !== null && drawMarks());
-const quoted = text => /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+const quoted = text => /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 document.getElementById("save-labels").addEventListener("click", () => {
   const lines = ["path,x,y,width,height,label",
     ...Array.from(marks.values(), m => [quoted(m.source), m.x, m.y, m.w, m.h, quoted(m.label)].join(","))];
@@ -233,7 +233,9 @@ def write_report(folder, title, model_lines, rows, class_names=None):
 def marking_data(rows):
     """{row: how to map a click on its figure to a tile of its photo}, as JSON safe inside <script>."""
     data = {str(i): row["mark"] | {"path": str(row["path"])} for i, row in enumerate(rows) if row.get("mark")}
-    return json.dumps(data).replace("</", "<\\/")
+    # Escaped as JSON, so the data reads back the same, and no "<!--", "<script" or "</script" in a file
+    # name can end or change the script block.
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def badge(verdict):

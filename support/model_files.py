@@ -108,6 +108,20 @@ def read_model_info(path):
     return info
 
 
+def check_starting_model(path, meta):
+    """Refuse, before any work, a model to fine-tune that was made for other classes or images."""
+    try:
+        info = read_model_info(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: cannot use --init-from {path}: {error}")
+    if [c.lower() for c in info["class_names"]] != [c.lower() for c in meta["class_names"]]:
+        raise SystemExit(f"error: {path} tells {', '.join(info['class_names'])} apart, but the cache holds "
+                         f"{', '.join(meta['class_names'])}: make the cache with those class folders")
+    if info["image_size"] != meta["image_size"]:
+        raise SystemExit(f"error: {path} takes {info['image_size']} px images but the cache holds "
+                         f"{meta['image_size']} px; run data_prep.py with --size {info['image_size']}")
+
+
 def info_problem(info):
     """What is wrong with a model's info, or None: the class names, input size and thresholds predict uses."""
     names = info["class_names"]
