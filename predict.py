@@ -162,8 +162,8 @@ def classify_images(items, classify, info, rule, args):
         if isinstance(image, ImageError):
             yield path, named, image, None, None
         else:
-            result, *tiles = photos.classify_photo(image, classify, size, args.tile, args.stride,
-                                                   args.batch_size, rule)
+            tile, stride = photos.tiling(image, args.tile, args.stride)  # a JPEG read reduced: tiles too
+            result, *tiles = photos.classify_photo(image, classify, size, tile, stride, args.batch_size, rule)
             yield path, named, image, result, tiles
     yield from classify_pending()
 

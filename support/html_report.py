@@ -333,7 +333,8 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
     folder, (top, scale) = args.report, layout or (0, 1.0)  # no layout: the figure could not be drawn
     height, width = image.shape[:2]
     photo = photos.is_photo(image, args.tile)
-    side, stride = photos.tile_side_and_stride(image.shape, args.tile, args.stride) if photo else (0, 0)
+    side, stride = photos.tile_side_and_stride(image.shape, *photos.tiling(image, args.tile, args.stride)) \
+        if photo else (0, 0)
     labels = rule["class_names"]
     thumbnail = figures.free_path(folder / "thumbnails", stem, ".jpg", path.resolve())
     save_thumbnail(image, thumbnail, source=path.resolve())

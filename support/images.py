@@ -23,8 +23,9 @@ HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"
 MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
 OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
 # An image of more pixels is refused before it is decoded: 100 MP take 300 MB as RGB, and the work on
-# them about as much again (a 20000 x 20000 photo would take 2.5 GB). OpenCV gets the same limit for
-# the formats whose size is not read here from the header.
+# them about as much again (a 20000 x 20000 photo took 2.5 GB). A JPEG of up to four times as many is
+# decoded at half its size instead (ReducedImage). OpenCV gets the same limit for the formats whose
+# size is not read here from the header.
 MAX_PIXELS = 100_000_000
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
@@ -35,13 +36,25 @@ class ImageError(Exception):
     """A file that cannot be used as an image; the message says why."""
 
 
+class ReducedImage(np.ndarray):
+    """A JPEG over MAX_PIXELS, decoded at 1/`reduction` of its size: libjpeg scales while it decodes, so
+    the whole photo is never held. Its pixels stand for the file's everywhere (tiles, boxes, figures,
+    labels), and predict's tiles shrink with it (photos.tiling), so the model sees the training
+    patches' scale: a 227 px tile becomes 113 px, still more than the model's 64, so nothing it
+    would see is lost."""
+
+    def __array_finalize__(self, obj):
+        self.reduction = getattr(obj, "reduction", 1)
+
+
 def decode_image(path):
     """Read an image file as an upright RGB uint8 array, every pixel of it. Raises ImageError.
 
     Grayscale, RGBA and 16-bit files become 8-bit RGB; EXIF orientation is applied. HEIC/HEIF
     photos (an iPhone's default) are read with pillow-heif, where it is installed. The JPEG
     decoder's reduced scales (cv2.IMREAD_REDUCED_*, two to four times faster on a 12 MP photo)
-    are not used: they blur a hairline crack away before resize() could keep it.
+    are used only beyond MAX_PIXELS (ReducedImage): below, resize() keeps a hairline crack that
+    they would blur away.
     """
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # opening a FIFO would wait for a writer forever
@@ -52,15 +65,17 @@ def decode_image(path):
     if data.size == 0:
         raise ImageError("empty file")
     width, height = header_size(data)
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"too large: {width}x{height} px, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels")
+    reduction = 2 if data[:2].tobytes() == b"\xff\xd8" and width * height > MAX_PIXELS else 1
+    if width * height > MAX_PIXELS * reduction ** 2:
+        raise ImageError(f"too large: {width}x{height} px, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels "
+                         f"({4 * MAX_PIXELS / 1e6:.0f} for a JPEG, read at half size)")
     if data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in HEIF_BRANDS:
         return check_size(decode_heif(path))
     # libjpeg quietly grey-fills a truncated JPEG; refuse it instead of learning from grey.
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise ImageError("truncated JPEG (no end-of-image marker)")
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, cv2.IMREAD_REDUCED_COLOR_2 if reduction == 2 else cv2.IMREAD_COLOR)
         if image is None:
             raise ImageError("not a readable image")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: a large photo is not held twice
@@ -68,6 +83,9 @@ def decode_image(path):
         raise ImageError(f"OpenCV cannot decode it ({error.err})") from None
     if data[:2].tobytes() == b"\xff\xd8" and grey_filled(image):
         raise ImageError("truncated JPEG (its last blocks are missing)")
+    if reduction > 1:
+        image = image.view(ReducedImage)
+        image.reduction = reduction
     return check_size(image)
 
 

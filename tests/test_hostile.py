@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, run, sample_files
 
-from support import cache, html_report, images, model_files, safe_io
+from support import cache, html_report, images, model_files, photos, safe_io
 
 PATCH = sample_files("Positive")[0]
 
@@ -325,3 +325,15 @@ def test_no_report_or_tiles_inside_a_named_photos_folder(tmp_path):
         assert_clean_failure(run("predict.py", tmp_path / "few" / "a.jpg", option, tmp_path / "few" / "r",
                                  timeout=60), "is inside the input folder")
     assert sorted(p.name for p in (tmp_path / "few").iterdir()) == ["a.jpg"]
+
+
+def test_a_jpeg_over_the_limit_is_decoded_at_half_size_and_its_tiles_halved(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 100_000)  # as a 20000 x 20000 photo is to the real limit
+    photo = cv2.resize(cv2.imread(str(PATCH)), (600, 600))
+    cv2.imwrite(str(tmp_path / "big.jpg"), photo)
+    cv2.imwrite(str(tmp_path / "big.png"), photo)
+    image = images.decode_image(tmp_path / "big.jpg")
+    assert image.shape == (300, 300, 3) and image.reduction == 2 and image[:10].reduction == 2
+    assert photos.tiling(image, 227, 113) == (114, 56) and photos.tiling(photo, 227, 113) == (227, 113)
+    with pytest.raises(images.ImageError, match="too large: 600x600 px"):  # only a JPEG can be read smaller
+        images.decode_image(tmp_path / "big.png")
