@@ -288,6 +288,7 @@ def main(argv=None):
             if args.report:
                 report_rows[path] = html_report.report_row(path, image, result, figure, layout, stems[path],
                                                            args, rule)
+            del image, tiles  # else held while the next photo is decoded and classified: two in memory
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     table = [rows.get(path) or csv_row(path, None, None, failures[path], rule) for path in in_order]

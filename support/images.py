@@ -223,12 +223,14 @@ def read_ahead(items, budget, most):
     workers = max(2, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         queue, largest = collections.deque(), 0
-        for item in items:
+        for number, item in enumerate(items):
             queue.append(pool.submit(_read, item))
+            if number == 0:  # its size tells how many fit: nothing is decoded beside it
+                queue[0].result()
             while True:
                 largest = max([largest] + [_pixels(future.result()) for future in queue if future.done()])
-                # Nothing is decoded ahead of an image larger than the budget: two are never held at once.
-                if len(queue) <= (min(most, budget // largest) if largest else 1):
+                # Nothing is decoded ahead of an image larger than the budget: two are never decoded at once.
+                if len(queue) <= (min(most, budget // largest) if largest else workers):
                     break
                 yield queue.popleft().result()
         while queue:
