@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from support.images import ImageError, load_image
-from support.safe_io import quiet_stderr
+from support.safe_io import printable, quiet_stderr
 
 SPLITS = ["train", "val", "test"]
 MIN_IMAGE_SIZE = 22  # pixels a side: the network's three blocks of convolution and pooling leave nothing of less
@@ -90,7 +90,7 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
-                print(f"\nwarning: skipping {splits[split][row][0]}: {error}", file=sys.stderr)
+                print(f"\nwarning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
             progress.update(count)
     progress.done()
     for name, rows in splits.items():
