@@ -37,7 +37,6 @@ def run_script(main, interrupted):
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    atexit.register(release)
     try:
         status = main()
     except OSError as failure:
@@ -228,7 +227,7 @@ def lock(folder):
                 holder = int(path.read_text() or 0)
             except (OSError, ValueError):
                 holder = 0
-            if holder and _running(holder):
+            if holder and holder != os.getpid() and _running(holder):
                 raise SystemExit(f"error: {folder} is being written by another run (process {holder}); wait for "
                                  f"it, or choose another folder (if no run is going, remove {path})") from None
             path.unlink(missing_ok=True)  # its run was killed
@@ -236,6 +235,7 @@ def lock(folder):
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
         _AT_EXIT.append(lambda: path.unlink(missing_ok=True))
+        atexit.register(release)  # also when main() is called from Python rather than run_script
         return
     raise SystemExit(f"error: cannot lock {folder}: remove {path}")
 
@@ -245,7 +245,7 @@ def _running(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # someone else's process
+    except OSError:  # another user's process
         return True
     return True
 
