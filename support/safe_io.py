@@ -70,12 +70,13 @@ def stop_at_a_safe_point(stop):
 
 @contextlib.contextmanager
 def no_interrupts():
-    """Hold Ctrl-C off for a step that must not stop half-way (e.g. two renames)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Hold Ctrl-C (and SIGTERM) off for a step that must not stop half-way (e.g. two renames)."""
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
