@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from support.images import ImageError, load_image
-from support.safe_io import printable, quiet_stderr
+from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 
 SPLITS = ["train", "val", "test"]
 MIN_IMAGE_SIZE = 22  # pixels a side: the network's three blocks of convolution and pooling leave nothing of less
@@ -86,12 +86,17 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
         signal.signal(signal.SIGINT, previous)
     if held:
         signal.raise_signal(signal.SIGINT)
-    with pool:
+    try:
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
                 print(f"\nwarning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
             progress.update(count)
+    finally:
+        # A Ctrl-C in the middle of terminate() left a worker running for ever, and the parent's stderr
+        # open with it: the interruption waits until the workers are gone.
+        with stop_at_a_safe_point(lambda: None):
+            pool.terminate()
     progress.done()
     for name, rows in splits.items():
         done = [(row, ready[str(file)]) for row, (file, *_) in enumerate(rows) if str(file) in ready]
