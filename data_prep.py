@@ -51,9 +51,11 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count(),
                         help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
-    if args.size < cache.MIN_IMAGE_SIZE or args.seed < 0:
+    if args.size < cache.MIN_IMAGE_SIZE:
         parser.error(f"--size must be at least {cache.MIN_IMAGE_SIZE} (the network's three blocks of convolution "
-                     "and pooling need it), --seed 0 or more")
+                     "and pooling need it)")
+    if args.seed < 0:
+        parser.error("--seed must be 0 or more")
     if args.classes and len({c.lower() for c in args.classes}) < len(args.classes):
         parser.error("--classes names a folder twice (folders are matched in any letter case)")
     return args

@@ -57,7 +57,8 @@ def main():
         for count in (1, 3):
             for i in range(1, count):
                 (folder / f"IMG_{i + 1:04d}.jpg").symlink_to(photo)
-            command = [sys.executable, str(args.repo / "predict.py"), str(folder), "--report", str(work / f"report_{count}")]
+            command = [sys.executable, str(args.repo / "predict.py"), str(folder),
+                       "--report", str(work / f"report_{count}")]
             peak, status, last = peak_mb(command, work)
             print(f"{count:>7} {peak:>12.0f} {status:>5}  {last}", flush=True)
 

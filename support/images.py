@@ -206,7 +206,8 @@ def list_images(folder, others=None):
             if name.startswith(".") or name.endswith(OWN_OUTPUTS):
                 continue
             if not os.path.isfile(os.path.join(root, name)):  # a FIFO would hang whoever opens it
-                print(f"note: skipping {printable(os.path.join(root, name))}: not a regular file (a pipe, socket or device)", file=sys.stderr)
+                print(f"note: skipping {printable(os.path.join(root, name))}: not a regular file (a pipe, socket "
+                      "or device)", file=sys.stderr)
                 continue
             is_image = os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
             (found if is_image else other).append(os.path.join(root, name))

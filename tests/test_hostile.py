@@ -227,7 +227,7 @@ def test_contradicting_or_one_class_labels_are_refused(tmp_path, rows, fragment)
 
 @pytest.mark.parametrize("args, fragment", [
     (["--size", "21"], "--size must be at least 22"), (["--split", "nan:1:1"], "expected three numbers"),
-    (["--split", "1:0:0"], "validation above 0"), (["--seed", "-1"], "--seed 0 or more"),
+    (["--split", "1:0:0"], "validation above 0"), (["--seed", "-1"], "--seed must be 0 or more"),
     (["--classes", "Positive,positive"], "names a folder twice")])
 def test_data_prep_options_that_would_fail_later_are_refused_at_once(tmp_path, args, fragment):
     result = run("data_prep.py", "--src", SAMPLE_DATA, "--out", tmp_path / "c", *args, timeout=60)
