@@ -149,12 +149,14 @@ def check_output_folder(option, path):
 def check_ours(option, out, kind, names):
     """Refuse an existing `out` that holds anything this project did not write there: a name outside
     `names` (what such a folder holds, shell patterns) and outside the list MARKER keeps of what
-    the run that wrote it put there. So a user's file in it is never replaced with the folder."""
+    the run that wrote it put there, if it was a `kind` too (a cache is no train.py output). So a
+    user's file in it is never replaced with the folder."""
     check_output_folder(option, out)
     if out is None or not out.exists():
         return
     try:
-        written = json.loads((out / MARKER).read_text())["written"]
+        marker = json.loads((out / MARKER).read_text())
+        written = marker["written"] if marker["kind"] == kind else []
     except (OSError, ValueError, KeyError, TypeError):
         written = []
     allowed = [*names, *map(glob.escape, written), MARKER, ".partial-*"]
@@ -191,6 +193,7 @@ def new_folder_beside(out, kind="data_prep cache", names=()):
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     tmp.mkdir()
     _AT_EXIT.append(lambda: remove_folder(tmp))
+    (tmp / MARKER).write_text(json.dumps({"kind": kind}))
     return tmp
 
 
@@ -203,7 +206,9 @@ def replace_folder(tmp, out):
 
     MARKER in it lists what was written, so that a later run replaces exactly that (check_ours).
     """
-    (tmp / MARKER).write_text(json.dumps({"written": sorted(p.name for p in tmp.iterdir())}))
+    marker = json.loads((tmp / MARKER).read_text())
+    marker["written"] = sorted(p.name for p in tmp.iterdir() if p.name != MARKER)
+    (tmp / MARKER).write_text(json.dumps(marker))
     with no_interrupts():  # between the two renames, "nothing was written" would be untrue
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -60,6 +60,8 @@ def test_a_folder_a_run_wrote_is_replaced_but_not_once_a_user_added_to_it(tmp_pa
     safe_io.replace_folder(tmp, out)
     safe_io.release()
     safe_io.check_ours("--out", out, "data_prep cache", cache.FILES)  # all of it written by the run: fine
+    with pytest.raises(SystemExit, match="not a train.py output"):  # e.g. train.py --out CACHE
+        safe_io.check_ours("--out", out, "train.py output", ["model.keras"])
     (out / "notes.txt").write_text("mine")
     with pytest.raises(SystemExit, match="notes.txt"):
         safe_io.check_ours("--out", out, "data_prep cache", cache.FILES)
@@ -71,6 +73,11 @@ def test_train_keeps_a_users_file_in_its_out_folder(tmp_path, sample_cache):
     (out / "thesis.txt").write_text("years of work")
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--out", out), "not a train.py output")
     assert (out / "thesis.txt").read_text() == "years of work"
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(sample_cache, cache_copy)
+    assert_clean_failure(run("train.py", "--cache", cache_copy, "--out", cache_copy, "--epochs", "1"),
+                         "not a train.py output")  # a cache is the project's, but no model folder
+    assert (cache_copy / "meta.json").is_file()
 
 
 def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
@@ -80,7 +87,7 @@ def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
                          "a folder of images")
     # a train.py output beside the class folders (it holds a marker) is not taken for a class
     (src / "models").mkdir()
-    (src / "models" / safe_io.MARKER).write_text('{"written": ["training_curves.png"]}')
+    (src / "models" / safe_io.MARKER).write_text('{"kind": "train.py output", "written": ["training_curves.png"]}')
     shutil.copy(PATCH, src / "models" / "training_curves.png")
     result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache", "--workers", "1", timeout=120)
     assert result.returncode == 0, result.stderr
