@@ -20,6 +20,7 @@ file of every row, skipped files) and examples.png (a grid of labelled samples).
 import argparse
 import datetime
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -50,15 +51,20 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count(),
                         help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
-    if args.size < 8:
-        parser.error("--size must be at least 8")
+    if args.size < cache.MIN_IMAGE_SIZE:
+        parser.error(f"--size must be at least {cache.MIN_IMAGE_SIZE} (the network's three blocks of convolution "
+                     "and pooling need it)")
+    if args.seed < 0:
+        parser.error("--seed must be 0 or more")
+    if args.classes and len({c.lower() for c in args.classes}) < len(args.classes):
+        parser.error("--classes names a folder twice (folders are matched in any letter case)")
     return args
 
 
 def parse_split(text):
     parts = [float(p) for p in text.split(":")]
-    if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0:
-        raise argparse.ArgumentTypeError("expected three non-negative numbers like 70:24:6")
+    if len(parts) != 3 or not all(map(math.isfinite, parts)) or min(parts) < 0 or min(parts[:2]) <= 0:
+        raise argparse.ArgumentTypeError("expected three numbers like 70:24:6, train and validation above 0")
     return tuple(p / sum(parts) for p in parts)
 
 
@@ -69,7 +75,15 @@ def find_class_folders(src, classes=None):
     if not src.is_dir():
         raise SystemExit(f"error: source folder {src} does not exist")
     folders = {p.name: p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    ours = sorted(name for name, folder in folders.items() if (folder / safe_io.MARKER).is_file())
+    if ours:  # e.g. train.py --out dataset/models: its figures are no class
+        print(f"note: {src}: ignoring folder(s) {', '.join(ours)} (written by data_prep.py or train.py)")
+    folders = {name: folder for name, folder in folders.items() if name not in ours}
     by_lower = {name.lower(): folder for name, folder in folders.items()}
+    if len(by_lower) < len(folders):
+        twins = sorted(name for name in folders if sum(other.lower() == name.lower() for other in folders) > 1)
+        raise SystemExit(f"error: {src} has folders whose names differ only in letter case ({', '.join(twins)}): "
+                         "merge or rename them")
     if classes is None:
         classes = sorted(folders, key=lambda name: (name.lower(), name))
         if [c.lower() for c in classes] == [c.lower() for c in CRACK_CLASSES]:
@@ -111,6 +125,9 @@ def find_images(sources, classes, out, size):
         if out.resolve().is_relative_to(src.resolve()):  # it would be read back: a class, or training images
             raise SystemExit(f"error: --out {out} is inside the image folder {src}; write it elsewhere")
         files_by_source.append(files_by_class)
+    for label, name in enumerate(classes):  # e.g. a labels file of crack boxes alone
+        if not any(files[label] for files in files_by_source):
+            raise SystemExit(f"error: no {name} image in any --src: a model needs examples of every class")
     return classes, files_by_source, cut
 
 
@@ -199,7 +216,7 @@ def main(argv=None):
     splits = split_sources(files_by_source, args.split, args.seed)
 
     start = time.time()
-    tmp = safe_io.new_folder_beside(args.out)
+    tmp = safe_io.new_folder_beside(args.out, "data_prep cache", cache.FILES)
     try:
         splits, skipped = decode_into(tmp, splits, args.size, max(1, args.workers), cut)
         for label, name in enumerate(classes):

@@ -14,6 +14,7 @@ saved model needs no preprocessing code beside it: resize an image and call the 
 import argparse
 
 from data_prep import DEFAULT_SIZE
+from support.cache import MIN_IMAGE_SIZE
 from support.tf_import import keras
 
 LEARNING_RATE = 1e-3
@@ -70,8 +71,8 @@ def main():
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="input side in pixels (default: 64)")
     parser.add_argument("--classes", type=int, default=2, help="number of classes (default: 2)")
     args = parser.parse_args()
-    if args.size < 8 or args.classes < 2:
-        parser.error("--size must be at least 8 and --classes at least 2")
+    if args.size < MIN_IMAGE_SIZE or args.classes < 2:
+        parser.error(f"--size must be at least {MIN_IMAGE_SIZE} and --classes at least 2")
     build_model(args.size, args.classes).summary()
 
 

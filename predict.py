@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from support import figures, html_report, photos, safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
-from support.model_files import choose_backend, load_classifier, predicted_classes
+from support.model_files import choose_backend, find_model, load_classifier, predicted_classes
 from support.photos import cut
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
@@ -81,6 +81,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.tile or 0) < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
         parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        parser.error("--threshold must be a probability from 0 to 1")
     args.header = html_report.read_header(args)  # a bad --report-info stops the run here, not after the photos
     return args
 
@@ -98,7 +100,7 @@ def find_inputs(inputs):
             found += [(image, False, path) for image in images]
             failures |= {other: f"not an image file of a kind read here ({other.suffix or 'no extension'})"
                          for other in others}
-        elif path.is_file():
+        elif path.exists():  # decode_image names what is not a regular file, without opening it
             found.append((path, True, None))
         else:
             failures[path] = "no such file or folder"
@@ -108,39 +110,22 @@ def find_inputs(inputs):
 
 
 def error(message):
-    tqdm.write(f"error: {message}", file=sys.stderr)
+    tqdm.write(f"error: {safe_io.printable(message)}", file=sys.stderr)
 
 
 def check_outputs(args):
-    """Refuse outputs of the wrong kind, and outputs where they would be read back as inputs."""
-    for model in filter(None, (args.model, args.compare_with)):
-        if not model.is_file():
-            raise SystemExit(f"error: model file {model} does not exist" + (
-                "" if model.suffix in (".keras", ".tflite") else " (expected a .keras or .tflite from train.py)"))
-    for option, path in (("--csv", args.csv), ("--tiles-csv", args.tiles_csv)):
-        if path is not None and path.is_dir():
-            raise SystemExit(f"error: {option} {path} is a folder; give a file name")
-    for option in ("out", "save_tiles", "report"):
-        safe_io.check_output_folder(f"--{option.replace('_', '-')}", getattr(args, option))
-    for folder in args.inputs:
-        for option, out in (("--save-tiles", args.save_tiles), ("--report", args.report)):
-            if out and folder.is_dir() and out.resolve().is_relative_to(folder.resolve()):
-                raise SystemExit(f"error: {option} {out} is inside the input folder {folder}; choose another")
-
-
-def output_stems(items):
-    """{path: where its outputs go, relative}: the path below the folder it was found in, without
-    its suffix; the folders above are added where two inputs would share a name."""
-    stems = {path: path.relative_to(root).with_suffix("") if root else Path(path.stem) for path, _, root in items}
-    for _ in range(8):
-        taken = collections.Counter(stems.values())
-        clashing = [path for path, stem in stems.items() if taken[stem] > 1]
-        if not clashing:
-            break
-        for path in clashing:
-            parts = path.resolve().with_suffix("").parts
-            stems[path] = Path(*parts[max(1, len(parts) - len(stems[path].parts) - 1):])
-    return stems
+    """Refuse outputs of the wrong kind, outputs over inputs, the models or a report, and outputs where
+    they would be read back as inputs; then hold the output folders against a second run at once."""
+    args.model = find_model(args.model)
+    args.compare_with = args.compare_with and find_model(args.compare_with)
+    taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): "a model" for suffix in
+                                                          (".keras", ".tflite") for model in (args.model, args.compare_with) if model}
+    safe_io.check_output_file("--csv", args.csv, taken)
+    safe_io.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"})
+    safe_io.check_output_folder("--out", args.out)
+    figures_drawn = args.figures or (args.figures is None and any(path.is_file() for path in args.inputs))
+    safe_io.check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
+                                               "--save-tiles": args.save_tiles, "--report": args.report})
 
 
 def load_model(args, path):
@@ -192,8 +177,8 @@ def classify_images(items, classify, info, rule, args):
         if isinstance(image, ImageError):
             yield path, named, image, None, None
         else:
-            result, *tiles = photos.classify_photo(image, classify, size, args.tile, args.stride,
-                                                   args.batch_size, rule)
+            tile, stride = photos.tiling(image, args.tile, args.stride)  # a JPEG read reduced: tiles too
+            result, *tiles = photos.classify_photo(image, classify, size, tile, stride, args.batch_size, rule)
             yield path, named, image, result, tiles
     yield from classify_pending()
 
@@ -202,7 +187,8 @@ def describe(path, result):
     main_measure, more = photos.summary(result)
     before = result.get("before") or {}
     was = photos.verdict_change(result) and f"was {before['verdict']} at {cut(before['probability'])}"
-    return f"{path}: {result['verdict']} ({'; '.join(filter(None, [result['reason'], main_measure, *more, was]))})"
+    details = "; ".join(filter(None, [result["reason"], main_measure, *more, was]))
+    return f"{safe_io.printable(path)}: {result['verdict']} ({details})"
 
 
 def save_outputs(path, named, image, result, tiles, rule, args, stem):
@@ -314,7 +300,7 @@ def main(argv=None):
         raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
     classify, info, rule, model_line = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow
     older = args.compare_with and load_model(args, args.compare_with)
-    stems = output_stems(images)
+    stems = figures.output_stems(images)
 
     rows, report_rows, verdicts, changed, start = {}, {}, collections.Counter(), [], time.time()
     with safe_io.csv_lines(args.tiles_csv, tile_columns(rule)) as tiles_csv, \
@@ -329,13 +315,18 @@ def main(argv=None):
             if older:
                 changed += compare(path, image, result, older, args)
             tqdm.write(describe(path, result))
-            figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            try:  # one image's figure never takes the others down
+                figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            except ImageError as failure:
+                error(f"{path}: no figure: {failure}")
+                figure = layout = None
             rows[path] = csv_row(path, result, figure, None, rule)
             if tiles and tiles_csv:
                 tiles_csv.writerows(tile_rows(path, tiles, rule))
             if args.report:
                 report_rows[path] = html_report.report_row(path, image, result, figure, layout, stems[path],
                                                            args, rule)
+            del image, tiles  # else held while the next photo is decoded and classified: two in memory
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     table = [rows.get(path) or csv_row(path, None, None, failures[path], rule) for path in in_order]

@@ -30,7 +30,8 @@ import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
-from support.model_files import export_litert, is_crack_model, predicted_classes, read_model_info, save_model
+from support.model_files import (check_starting_model, export_litert, is_crack_model, predicted_classes,
+                                 read_model_info, save_model)
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
@@ -38,6 +39,8 @@ DEFAULT_EPOCHS = 30
 # trains for at least MIN_STEPS steps, up to MAX_EPOCHS epochs (docs/EXPERIMENTS.md, "Your own classes").
 MIN_STEPS, MAX_EPOCHS = 2400, 200
 MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
+OUTPUTS = [MODEL_NAME, LITERT_NAME, "history.csv", "metrics.json", "logs", *(f"{name}.png" for name in (
+    "training_curves", "confusion_matrix", "roc_curve", "test_predictions", "misclassified", "augmentation"))]
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them from
 # being thrown away in the first steps, and a few epochs are enough to adapt (docs/EXPERIMENTS.md).
 FINE_TUNE_LEARNING_RATE = 3e-4
@@ -97,8 +100,8 @@ def parse_args(argv=None):
                         help=f"quantise {LITERT_NAME} to int8: a quarter of the size, about 3x faster on a CPU, "
                              "probabilities a few hundredths off the .keras model's (default: float32)")
     args = parser.parse_args(argv)
-    if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1:
-        parser.error("--epochs and --batch-size must be positive")
+    if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1 or args.seed < 0:
+        parser.error("--epochs and --batch-size must be positive, --seed 0 or more")
     if not 0 < args.site_share < 1 or not args.site_repeats > 0:
         parser.error("--site-share must be between 0 and 1, --site-repeats positive")
     if args.init_from and not args.init_from.is_file():
@@ -125,20 +128,6 @@ def choose_defaults(args, meta, crack_model):
         args.site_share = min(args.site_share, args.site_repeats * site_images / (args.epochs * train_images))
     if args.capture is None:
         args.capture = crack_model and not args.init_from
-
-
-def check_starting_model(path, meta):
-    """Refuse, before any work, a model to fine-tune that was made for other classes or images."""
-    try:
-        info = read_model_info(path)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"error: cannot use --init-from {path}: {error}")
-    if [c.lower() for c in info["class_names"]] != [c.lower() for c in meta["class_names"]]:
-        raise SystemExit(f"error: {path} tells {', '.join(info['class_names'])} apart, but the cache holds "
-                         f"{', '.join(meta['class_names'])}: make the cache with those class folders")
-    if info["image_size"] != meta["image_size"]:
-        raise SystemExit(f"error: {path} takes {info['image_size']} px images but the cache holds "
-                         f"{meta['image_size']} px; run data_prep.py with --size {info['image_size']}")
 
 
 def make_datasets(data, meta, args, crack_model):
@@ -280,16 +269,17 @@ def run_summary(history, seconds, args, meta, shapes, replicas):
 def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
-    safe_io.check_output_folder("--out", args.out)
+    safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
+    safe_io.check_not_among_images("--out", args.out)
     crack_model = is_crack_model(meta)  # Özgenel's Negative/ and Positive/
     if args.init_from:
         check_starting_model(args.init_from, meta)
     choose_defaults(args, meta, crack_model)
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
-    if not is_chief:  # the other workers of a cluster train alongside; worker 0 writes the results
-        args.out = Path(tempfile.mkdtemp(prefix="crack-worker-"))
-    args.out.mkdir(parents=True, exist_ok=True)
+    # Everything is written aside and swapped in whole at the end: model and reports of one run.
+    out, args.out = args.out, (safe_io.new_folder_beside(args.out, "train.py output", OUTPUTS) if is_chief
+                               else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -322,10 +312,11 @@ def main(argv=None):
     if not is_chief:
         shutil.rmtree(args.out)
         return print(f"trained {report['epochs_run']} epochs; worker 0 wrote the model")
+    safe_io.replace_folder(args.out, out)
     print(f"trained {report['epochs_run']} epochs in {seconds:.0f} s; best epoch {report['best_epoch']}; "
-          f"wrote {args.out / MODEL_NAME} and reports to {args.out}/\n"
-          f"use it: python predict.py PHOTO --model {args.out / MODEL_NAME}")
+          f"wrote {out / MODEL_NAME} and reports to {out}/\n"
+          f"use it: python predict.py PHOTO --model {out / MODEL_NAME}")
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no model was written")
+    safe_io.run_script(main, "no model was written; --out holds the previous run's model and reports, whole")

@@ -4,7 +4,8 @@ Each module here holds one concern that the scripts use but a reader of the lear
 take on trust:
 
     images.py       an image file to RGB pixels, resized so thin cracks stay dark (data_prep and predict)
-    safe_io.py      outputs that are whole or absent; a clean stop on Ctrl-C at any moment
+    safe_io.py      outputs that are whole or absent, never over a user's file, locked while written;
+                    a clean stop on Ctrl-C at any moment
     cache.py        the .npy cache: written in parallel by data_prep, read back by train
     tf_import.py    TensorFlow and Keras, imported without their start-up chatter
     model_files.py  what a saved model's output means, its LiteRT copy, and what runs it in predict

@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 
 from support.images import ImageError, load_image
-from support.safe_io import quiet_stderr
+from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 
 SPLITS = ["train", "val", "test"]
+MIN_IMAGE_SIZE = 22  # pixels a side: the network's three blocks of convolution and pooling leave nothing of less
+FILES = [f"{split}_{part}.npy" for split in SPLITS for part in "xy"] + ["meta.json", "examples.png"]
 
 
 def _init_worker(outputs, size):
@@ -84,12 +86,17 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
         signal.signal(signal.SIGINT, previous)
     if held:
         signal.raise_signal(signal.SIGINT)
-    with pool:
+    try:
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
-                print(f"\nwarning: skipping {splits[split][row][0]}: {error}", file=sys.stderr)
+                print(f"\nwarning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
             progress.update(count)
+    finally:
+        # A Ctrl-C in the middle of terminate() left a worker running for ever, and the parent's stderr
+        # open with it: the interruption waits until the workers are gone.
+        with stop_at_a_safe_point(lambda: None):
+            pool.terminate()
     progress.done()
     for name, rows in splits.items():
         done = [(row, ready[str(file)]) for row, (file, *_) in enumerate(rows) if str(file) in ready]
@@ -142,11 +149,12 @@ def load_cache(folder):
     try:
         meta = json.loads(meta_path.read_text())
         counts = {split: meta["counts"][split]["total"] for split in SPLITS}
-        image_size, class_names = int(meta["image_size"]), meta["class_names"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        image_size, class_names = meta["image_size"], meta["class_names"]
+        problem = meta_problem(meta, counts)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise SystemExit(f"error: {meta_path} is damaged ({type(error).__name__}: {error}); {again}")
-    if len(class_names) < 2:
-        raise SystemExit(f"error: {meta_path} names fewer than two classes; {again}")
+    if problem:
+        raise SystemExit(f"error: {meta_path} is damaged ({problem}); {again}")
     data = {}
     for split in SPLITS:
         try:
@@ -155,12 +163,27 @@ def load_cache(folder):
         except (OSError, ValueError) as error:
             raise SystemExit(f"error: cache {folder}/ is damaged ({error}); {again}")
         if (len(x) != len(y) or len(x) != counts[split] or x.shape[1:] != (image_size, image_size, 3)
-                or (len(y) and y.max() >= len(class_names))):
+                or y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= len(class_names)))):
             raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); {again}")
         data[split] = (x, y)
     if len(data["train"][0]) == 0 or len(data["val"][0]) == 0:
         raise SystemExit(f"error: cache {folder}/ has an empty train or validation split")
     return data, meta
+
+
+def meta_problem(meta, counts):
+    """What is wrong with a meta.json that parsed, or None: names, size and sources train relies on."""
+    names = meta["class_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        return f"class_names must be a list of names, not {names!r:.80}"
+    if len(names) < 2 or len({n.lower() for n in names}) < len(names):
+        return "class_names must name two classes or more, each once"
+    size = meta["image_size"]
+    if type(size) is not int or size < MIN_IMAGE_SIZE:
+        return f"image_size must be a whole number of pixels, {MIN_IMAGE_SIZE} or more, not {size!r:.80}"
+    if len(meta.get("sources") or []) > 1 and any(len(meta["file_sources"][s]) != counts[s] for s in SPLITS):
+        return "file_sources does not match the counts"
+    return None
 
 
 def describe_cache(folder, meta):

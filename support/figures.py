@@ -7,6 +7,7 @@ Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of mill
 of more than a second, less than classifying the tiles.
 """
 
+import collections
 import struct
 import zlib
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from support.images import ImageError
 from support.safe_io import writing
 
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
@@ -35,7 +37,15 @@ def verdict_colour(verdict, class_names):
 
 def draw_figure(image, banner, colour, grid=None, values=None, threshold=0.5, lines=(), label="p(crack)"):
     """The image below its banner (lines of text in the verdict's colour); with a tile grid, also the
-    heat map of `values` (one probability per tile, named `label` on the colour bar)."""
+    heat map of `values` (one probability per tile, named `label` on the colour bar). Raises ImageError
+    when OpenCV cannot draw it (e.g. a 20 x 50000 px strip shrinks to no height)."""
+    try:
+        return _draw_figure(image, banner, colour, grid, values, threshold, lines, label)
+    except cv2.error as error:
+        raise ImageError(f"OpenCV cannot draw it ({error.err})") from None
+
+
+def _draw_figure(image, banner, colour, grid, values, threshold, lines, label):
     scale, shown = figure_scale(image.shape), shown_photo(image)
     if grid:
         heat = heat_map(shown.shape[:2], grid, values, scale)
@@ -183,6 +193,21 @@ def save_tiles(image, boxes, folders, folder, stem, source, all_folders):
         ok, data = cv2.imencode(".jpg", image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
         with writing(free_path(folder / name, stem, ending, source)) as tmp:
             tmp.write_bytes(with_source(data.tobytes(), source))
+
+
+def output_stems(items):
+    """{path: where its outputs go, relative}: the path below the folder it was found in, without
+    its suffix; the folders above are added where two inputs would share a name."""
+    stems = {path: path.relative_to(root).with_suffix("") if root else Path(path.stem) for path, _, root in items}
+    for _ in range(8):
+        taken = collections.Counter(stems.values())
+        clashing = [path for path, stem in stems.items() if taken[stem] > 1]
+        if not clashing:
+            break
+        for path in clashing:
+            parts = path.resolve().with_suffix("").parts
+            stems[path] = Path(*parts[max(1, len(parts) - len(stems[path].parts) - 1):])
+    return stems
 
 
 # ----------------------------------------------------------------------------------------------

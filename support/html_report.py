@@ -416,7 +416,9 @@ def marking_data(rows):
     """{row: how to map a click on its figure to a tile of its photo}, as JSON safe inside <script>."""
     data = {str(i): row["mark"] | {"path": str(row["path"]), "verdict": row["verdict"]}
             for i, row in enumerate(rows) if row.get("mark")}
-    return json.dumps(data).replace("</", "<\\/")
+    # Escaped as JSON, so the data reads back the same, and no "<!--", "<script" or "</script" in a file
+    # name can end or change the script block.
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def href(relative):
@@ -592,10 +594,11 @@ def report_row(path, image, result, figure, layout, stem, args, rule):
     """A row of the report, with the photo's thumbnail and (a photo) its plain picture at the figure's
     size, both written now; when, with what and where it was taken; and how a click on its figure
     finds a tile (to mark it): layout is where the photo is in the figure (figures.photo_area)."""
-    folder, (top, scale), source = args.report, layout, path.resolve()
+    folder, (top, scale), source = args.report, layout or (0, 1.0), path.resolve()  # no layout: no figure
     height, width = image.shape[:2]
     photo = photos.is_photo(image, args.tile)
-    side, stride = photos.tile_side_and_stride(image.shape, args.tile, args.stride) if photo else (0, 0)
+    side, stride = photos.tile_side_and_stride(image.shape, *photos.tiling(image, args.tile, args.stride)) \
+        if photo else (0, 0)
     labels = rule["class_names"]
     shown = figures.shown_photo(image) if photo else image  # the thumbnail from it: a smaller image to shrink
     plain = save_jpeg(shown, figures.free_path(folder / "photos", stem, ".jpg", source), source) if photo else None

@@ -7,16 +7,27 @@ much grain a surface has, which predict uses to notice a surface unlike the trai
 
 import collections
 import os
+import stat
+import struct
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from support.safe_io import printable
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # an iPhone's photos
 MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
 OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
+# An image of more pixels is refused before it is decoded: 100 MP take 300 MB as RGB, and the work on
+# them about as much again (a 20000 x 20000 photo took 2.5 GB). A JPEG of up to four times as many is
+# decoded at half its size instead (ReducedImage). OpenCV gets the same limit for the formats whose
+# size is not read here from the header.
+MAX_PIXELS = 100_000_000
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # bad files are reported by the scripts
 
@@ -25,33 +36,81 @@ class ImageError(Exception):
     """A file that cannot be used as an image; the message says why."""
 
 
+class ReducedImage(np.ndarray):
+    """A JPEG over MAX_PIXELS, decoded at 1/`reduction` of its size: libjpeg scales while it decodes, so
+    the whole photo is never held. Its pixels stand for the file's everywhere (tiles, boxes, figures,
+    labels), and predict's tiles shrink with it (photos.tiling), so the model sees the training
+    patches' scale: a 227 px tile becomes 113 px, still more than the model's 64, so nothing it
+    would see is lost."""
+
+    def __array_finalize__(self, obj):
+        self.reduction = getattr(obj, "reduction", 1)
+
+
 def decode_image(path):
     """Read an image file as an upright RGB uint8 array, every pixel of it. Raises ImageError.
 
     Grayscale, RGBA and 16-bit files become 8-bit RGB; EXIF orientation is applied. HEIC/HEIF
     photos (an iPhone's default) are read with pillow-heif, where it is installed. The JPEG
     decoder's reduced scales (cv2.IMREAD_REDUCED_*, two to four times faster on a 12 MP photo)
-    are not used: they blur a hairline crack away before resize() could keep it.
+    are used only beyond MAX_PIXELS (ReducedImage): below, resize() keeps a hairline crack that
+    they would blur away.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # opening a FIFO would wait for a writer forever
+            raise ImageError("not a regular file (a pipe, socket or device): not opened")
         data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it fails on non-ASCII paths on Windows
     except OSError as error:
         raise ImageError(error.strerror or str(error)) from None
     if data.size == 0:
         raise ImageError("empty file")
+    width, height = header_size(data)
+    reduction = 2 if data[:2].tobytes() == b"\xff\xd8" and width * height > MAX_PIXELS else 1
+    if width * height > MAX_PIXELS * reduction ** 2:
+        raise ImageError(f"too large: {width}x{height} px, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels "
+                         f"({4 * MAX_PIXELS / 1e6:.0f} for a JPEG, read at half size)")
     if data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in HEIF_BRANDS:
         return check_size(decode_heif(path))
     # libjpeg quietly grey-fills a truncated JPEG; refuse it instead of learning from grey.
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise ImageError("truncated JPEG (no end-of-image marker)")
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, cv2.IMREAD_REDUCED_COLOR_2 if reduction == 2 else cv2.IMREAD_COLOR)
         if image is None:
             raise ImageError("not a readable image")
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: a large photo is not held twice
     except cv2.error as error:  # OpenCV refuses some damaged or exotic files with an exception
         raise ImageError(f"OpenCV cannot decode it ({error.err})") from None
+    if data[:2].tobytes() == b"\xff\xd8" and grey_filled(image):
+        raise ImageError("truncated JPEG (its last blocks are missing)")
+    if reduction > 1:
+        image = image.view(ReducedImage)
+        image.reduction = reduction
     return check_size(image)
+
+
+def grey_filled(image):
+    """Whether a decoded JPEG ends in the flat mid-grey that libjpeg puts where data is missing (a file
+    cut short, even one whose end marker was put back): the last block of a photo is never exactly
+    128 in every pixel and channel, and libjpeg decodes in order, so a cut file always ends so."""
+    return bool(np.all(image[-8:, -8:] == 128)) and image.min() != image.max()
+
+
+def header_size(data):
+    """(width, height) from a JPEG's or PNG's header, read without decoding; (0, 0) for other files."""
+    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n":
+        return struct.unpack(">II", data[16:24].tobytes()) if data.size >= 24 else (0, 0)
+    position = 2 if data[:2].tobytes() == b"\xff\xd8" else len(data)
+    while position + 9 < len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):  # a frame
+            height, width = struct.unpack(">HH", data[position + 5:position + 9].tobytes())
+            return width, height
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        position += 2 + (int(data[position + 2]) << 8 | int(data[position + 3]))
+    return 0, 0
 
 
 def check_size(image):
@@ -146,6 +205,10 @@ def list_images(folder, others=None):
         for name in names:
             if name.startswith(".") or name.endswith(OWN_OUTPUTS):
                 continue
+            if not os.path.isfile(os.path.join(root, name)):  # a FIFO would hang whoever opens it
+                print(f"note: skipping {printable(os.path.join(root, name))}: not a regular file (a pipe, socket "
+                      "or device)", file=sys.stderr)
+                continue
             is_image = os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
             (found if is_image else other).append(os.path.join(root, name))
     if others is not None:
@@ -161,11 +224,14 @@ def read_ahead(items, budget, most):
     workers = max(2, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         queue, largest = collections.deque(), 0
-        for item in items:
+        for number, item in enumerate(items):
             queue.append(pool.submit(_read, item))
+            if number == 0:  # its size tells how many fit: nothing is decoded beside it
+                queue[0].result()
             while True:
                 largest = max([largest] + [_pixels(future.result()) for future in queue if future.done()])
-                if len(queue) <= (min(most, max(1, budget // largest)) if largest else workers):
+                # Nothing is decoded ahead of an image larger than the budget: two are never decoded at once.
+                if len(queue) <= (min(most, budget // largest) if largest else workers):
                     break
                 yield queue.popleft().result()
         while queue:

@@ -38,16 +38,18 @@ def read_labels(path):
             if not set(COLUMNS) <= set(reader.fieldnames or []):
                 raise SystemExit(f"error: {path} is not a labels file: it needs the columns {','.join(COLUMNS)}")
             rows = list(reader)
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError, csv.Error) as error:  # csv.Error: e.g. a cell beyond csv's field limit
         raise SystemExit(f"error: cannot read labels {path}: {getattr(error, 'strerror', None) or error}")
     labels = []
     for line, row in enumerate(rows, start=2):
         try:
             box = tuple(int(float(row[key])) for key in ("x", "y", "width", "height"))
-        except (TypeError, ValueError):
-            raise SystemExit(f"error: {path}, line {line}: x, y, width and height must be numbers")
-        photo = Path(row["path"] or "")
-        labels.append((photo if photo.is_absolute() else path.parent / photo, box, (row["label"] or "").strip()))
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf, 1e400
+            raise SystemExit(f"error: {path}, line {line}: x, y, width and height must be numbers") from None
+        photo, label = Path(row["path"] or ""), (row["label"] or "").strip()
+        if not label:
+            raise SystemExit(f"error: {path}, line {line}: the label is blank")
+        labels.append((photo if photo.is_absolute() else path.parent / photo, box, label))
     if not labels:
         raise SystemExit(f"error: {path} holds no labelled boxes")
     return labels
@@ -69,12 +71,18 @@ def cut_boxes(path, classes, size):
     classes = classes or class_names(labels)
     known = {name.lower(): name for name in classes} | {alias: target for alias, target in ALIASES.items()
                                                          if target in classes}
-    by_photo = {}
+    if len(classes) < 2:
+        raise SystemExit(f"error: {path} labels boxes of one class only ({', '.join(classes)}); a model needs two")
+    by_photo, seen = {}, {}
     for photo, box, label in labels:
         if label.lower() not in known:
             raise SystemExit(f"error: {path}: unknown label {label!r} for {photo} (the classes are "
                              f"{', '.join(classes)}{'; crack and no crack also work' if classes == CRACK_CLASSES else ''})")
-        by_photo.setdefault(photo, []).append((box, known[label.lower()]))
+        name = seen.setdefault((photo.resolve(), box), known[label.lower()])
+        if name != known[label.lower()]:
+            raise SystemExit(f"error: {path}: box {','.join(map(str, box))} of {photo} is labelled both {name} "
+                             f"and {known[label.lower()]}")
+        by_photo.setdefault(photo, []).append((box, name))
     cut = {name: [] for name in classes}
     for photo, boxes in by_photo.items():
         try:

@@ -95,12 +95,49 @@ def read_model_info(path):
     """
     try:
         if str(path).endswith(".tflite"):
-            return json.loads(read_tflite_metadata(path)[INFO_NAME])
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read(INFO_NAME))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+            info = json.loads(read_tflite_metadata(path)[INFO_NAME])
+        else:
+            with zipfile.ZipFile(path) as archive:
+                info = json.loads(archive.read(INFO_NAME))
+        problem = info_problem(info)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError, AttributeError) as error:
         raise ValueError(f"it does not say what its output means ({INFO_NAME} inside it: {error}); "
                          "save it with train.py") from None
+    if problem:
+        raise ValueError(f"what it says its output means is damaged ({problem}); save it again with train.py")
+    return info
+
+
+def check_starting_model(path, meta):
+    """Refuse, before any work, a model to fine-tune that was made for other classes or images."""
+    try:
+        info = read_model_info(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: cannot use --init-from {path}: {error}")
+    if [c.lower() for c in info["class_names"]] != [c.lower() for c in meta["class_names"]]:
+        raise SystemExit(f"error: {path} tells {', '.join(info['class_names'])} apart, but the cache holds "
+                         f"{', '.join(meta['class_names'])}: make the cache with those class folders")
+    if info["image_size"] != meta["image_size"]:
+        raise SystemExit(f"error: {path} takes {info['image_size']} px images but the cache holds "
+                         f"{meta['image_size']} px; run data_prep.py with --size {info['image_size']}")
+
+
+def info_problem(info):
+    """What is wrong with a model's info, or None: the class names, input size and thresholds predict uses."""
+    names = info["class_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        return f"class_names must be a list of names, not {names!r:.80}"
+    if len(names) < 2 or len(set(names)) < len(names):
+        return "class_names must name two classes or more, each once"
+    if type(info["image_size"]) is not int or info["image_size"] < 1:
+        return f"image_size must be a whole number of pixels, not {info['image_size']!r:.80}"
+    for key in ("threshold", "sure_threshold"):
+        value = info.get(key, 0.5)
+        if type(value) not in (int, float) or not 0 <= value <= 1:
+            return f"{key} must be a probability from 0 to 1, not {value!r:.80}"
+    if type(info.get("smooth_below", 0.0)) not in (int, float):
+        return f"smooth_below must be a number, not {info['smooth_below']!r:.80}"
+    return None
 
 
 def read_tflite_metadata(path):
@@ -118,6 +155,17 @@ def read_tflite_metadata(path):
         return {m.Name().decode(): flat.Buffers(m.Buffer()).DataAsNumpy().tobytes() for m in entries}
     except (struct.error, IndexError, AttributeError, UnicodeDecodeError):  # offsets pointing nowhere
         raise ValueError("it is not a LiteRT flat buffer (damaged, or another format)") from None
+
+
+def find_model(path):
+    """The model file --model names: a .keras or .tflite file, or train.py's --out folder (its model.keras)."""
+    if path.is_dir() and (path / "model.keras").is_file():
+        return path / "model.keras"
+    if not path.is_file():
+        raise SystemExit(f"error: model file {path} does not exist" + (
+            " (a folder without model.keras)" if path.is_dir() else "" if path.suffix in (".keras", ".tflite")
+            else " (expected a .keras or .tflite from train.py)"))
+    return path
 
 
 def choose_backend(model_path, backend):

@@ -33,6 +33,13 @@ def verdict_rule(info, threshold=None):
             "smooth_below": info.get("smooth_below", 0.0)}
 
 
+def tiling(image, tile, stride):
+    """(tile, stride) in the pixels an image was decoded at: as much smaller as a JPEG read reduced is
+    (images.ReducedImage), so that a tile still covers the training patches' scale of the photo."""
+    reduction = getattr(image, "reduction", 1)
+    return max(1, round(tile / reduction)), max(1, round(stride / reduction))
+
+
 def is_photo(image, tile):
     """Much larger than a patch: either side at least twice the tile."""
     return tile > 0 and max(image.shape[:2]) >= 2 * tile
@@ -179,7 +186,7 @@ def patch_results(batch, classify, rule):
 def classify_image(image, classify, size, tile, stride, batch_size, rule):
     """One image's result, whole or in tiles as predict.py classifies it (e.g. by an older model)."""
     if is_photo(image, tile):
-        return classify_photo(image, classify, size, tile, stride, batch_size, rule)[0]
+        return classify_photo(image, classify, size, *tiling(image, tile, stride), batch_size, rule)[0]
     return patch_results(fit_to_model(image, size)[None], classify, rule)[0]
 
 

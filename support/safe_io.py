@@ -6,8 +6,11 @@ complete, so an interrupted or failed run never leaves half a cache, model, CSV 
 no permission) with one line and status 1; never a traceback.
 """
 
+import atexit
 import contextlib
 import csv
+import fnmatch
+import glob
 import json
 import os
 import shutil
@@ -15,6 +18,8 @@ import signal
 import sys
 
 _SAFE_POINT = {}  # "stop": what Ctrl-C calls instead of raising, inside stop_at_a_safe_point
+_AT_EXIT = []  # what release() undoes: locks taken, temporary folders made
+MARKER = ".crack-classifier.json"  # in each folder data_prep or train wrote whole: what it wrote there
 
 
 def run_script(main, interrupted):
@@ -39,6 +44,7 @@ def run_script(main, interrupted):
     except SystemExit as exit_:
         if exit_.code != 130:
             raise
+        release()
         # Interrupted with tf.data's threads still at work, the interpreter's teardown crashed now and
         # then ("free(): invalid next size", status -6, about 1 run in 6). The `finally` blocks have
         # run by now: leave without the teardown.
@@ -64,12 +70,13 @@ def stop_at_a_safe_point(stop):
 
 @contextlib.contextmanager
 def no_interrupts():
-    """Hold Ctrl-C off for a step that must not stop half-way (e.g. two renames)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Hold Ctrl-C (and SIGTERM) off for a step that must not stop half-way (e.g. two renames)."""
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
@@ -115,7 +122,7 @@ def write_json(data, path):
 
 def write_csv(path, header, rows):
     with writing(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = _NeutralWriter(csv.writer(f))
         writer.writerow(header)
         writer.writerows(rows)
 
@@ -128,7 +135,7 @@ def csv_lines(path, header):
         yield None
         return
     with writing(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = _NeutralWriter(csv.writer(f))
         writer.writerow(header)
         yield writer
 
@@ -139,20 +146,54 @@ def check_output_folder(option, path):
         raise SystemExit(f"error: {option} {path} is a file; give a folder")
 
 
-def new_folder_beside(out, kind="data_prep cache", marker="meta.json"):
+def check_ours(option, out, kind, names):
+    """Refuse an existing `out` that holds anything this project did not write there: a name outside
+    `names` (what such a folder holds, shell patterns) and outside the list MARKER keeps of what
+    the run that wrote it put there, if it was a `kind` too (a cache is no train.py output). So a
+    user's file in it is never replaced with the folder."""
+    check_output_folder(option, out)
+    if out is None or not out.exists():
+        return
+    try:
+        marker = json.loads((out / MARKER).read_text())
+        written = marker["written"] if marker["kind"] == kind else []
+    except (OSError, ValueError, KeyError, TypeError):
+        written = []
+    allowed = [*names, *map(glob.escape, written), MARKER, ".partial-*"]
+    foreign = sorted(p.name for p in out.iterdir() if not any(fnmatch.fnmatchcase(p.name, a) for a in allowed))
+    if foreign:
+        shown = ", ".join(printable(name) for name in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise SystemExit(f"error: {option} {out} exists and is not a {kind} (it holds {shown}, which no "
+                         f"{kind} holds); choose another {option}")
+
+
+def check_not_among_images(option, out):
+    """Refuse an output folder where images are read from: inside a folder that holds images (a class
+    folder, a folder of photos), whose files data_prep or predict would then take for images."""
+    from support.images import IMAGE_EXTENSIONS
+
+    for folder in [out.parent, *out.parent.parents][:2]:
+        if folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in folder.iterdir()):
+            raise SystemExit(f"error: {option} {out} is inside {folder}, a folder of images: its files would "
+                             "be read as images; choose another")
+
+
+def new_folder_beside(out, kind="data_prep cache", names=()):
     """A fresh temporary folder beside `out`, to become `out` with replace_folder.
 
-    Refuses to replace a folder that is not one of ours (no `marker` in it), and removes what a
-    killed run left behind.
+    Refuses to replace a folder that is not one of ours (check_ours), locks `out` against a second
+    run at once, and removes what a killed run left behind. The temporary folder and the lock go
+    when the script ends, whichever way (run_script).
     """
-    check_output_folder("--out", out)
-    if out.exists() and not (out / marker).is_file() and any(out.iterdir()):
-        raise SystemExit(f"error: {out} exists and is not a {kind}; choose another --out")
+    check_ours("--out", out, kind, names)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.partial-*"):
+    lock(out)
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.partial-*"):  # the lock is ours: a killed run's
         shutil.rmtree(stale, ignore_errors=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     tmp.mkdir()
+    _AT_EXIT.append(lambda: remove_folder(tmp))
+    (tmp / MARKER).write_text(json.dumps({"kind": kind}))
     return tmp
 
 
@@ -161,7 +202,13 @@ def remove_folder(folder):
 
 
 def replace_folder(tmp, out):
-    """Move a finished folder into place, so that `out` is either the old one whole or the new one."""
+    """Move a finished folder into place, so that `out` is either the old one whole or the new one.
+
+    MARKER in it lists what was written, so that a later run replaces exactly that (check_ours).
+    """
+    marker = json.loads((tmp / MARKER).read_text())
+    marker["written"] = sorted(p.name for p in tmp.iterdir() if p.name != MARKER)
+    (tmp / MARKER).write_text(json.dumps(marker))
     with no_interrupts():  # between the two renames, "nothing was written" would be untrue
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -170,3 +217,110 @@ def replace_folder(tmp, out):
             shutil.rmtree(old)
         else:
             os.replace(tmp, out)
+
+
+def lock(folder):
+    """Hold `folder` for this run: a second run writing there at once stops with one line instead of
+    mixing its files in. The lock is a file beside the folder, made with O_EXCL (atomic), holding
+    this process's id; it goes when the script ends (run_script), and a killed run's lock is taken over."""
+    path = folder.parent / f".{folder.name}.lock"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(path.read_text() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _running(holder):
+                raise SystemExit(f"error: {folder} is being written by another run (process {holder}); wait for "
+                                 f"it, or choose another folder (if no run is going, remove {path})") from None
+            path.unlink(missing_ok=True)  # its run was killed
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        _AT_EXIT.append(lambda: path.unlink(missing_ok=True))
+        atexit.register(release)  # also when main() is called from Python rather than run_script
+        return
+    raise SystemExit(f"error: cannot lock {folder}: remove {path}")
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def release():
+    """Remove what this run holds (locks, temporary folders); run_script calls it at the end."""
+    while _AT_EXIT:
+        _AT_EXIT.pop()()
+
+
+def printable(text):
+    """A name as the terminal should show it: control characters (a newline, ANSI escapes) escaped,
+    so a file name cannot forge a line of output."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+def neutral_cell(cell):
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection
+    advice): text beginning with = + - @ tab or CR gets a leading single quote."""
+    return f"'{cell}" if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+class _NeutralWriter:
+    def __init__(self, writer):
+        self.writer = writer
+
+    def writerow(self, row):
+        self.writer.writerow([neutral_cell(cell) for cell in row])
+
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
+
+
+def check_output_file(option, path, taken):
+    """Refuse to write `path` over a file of `taken` ({path: what it is}, e.g. an input or the model) or
+    over any file that is not a CSV of ours (its header names a path or image column first)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise SystemExit(f"error: {option} {path} is a folder; give a file name")
+    for other, what in taken.items():
+        if other is not None and path.resolve() == other.resolve():
+            raise SystemExit(f"error: {option} {path} is {what}: it would be overwritten; give another file name")
+    if path.exists():
+        if not path.is_file():  # a FIFO: opening it would wait for a reader
+            raise SystemExit(f"error: {option} {path} is not a regular file; give another file name")
+        with open(path, "rb") as f:
+            first = f.read(6)
+        if first and not (first.startswith(b"path,") or first == b"image,"):
+            raise SystemExit(f"error: {option} {path} exists and is not a CSV that predict wrote; give another "
+                             "file name")
+
+
+def check_output_folders(inputs, folders):
+    """Refuse predict's output folders ({option: folder or None}) of the wrong kind, a report folder that
+    holds a report already (two runs' rows and figures would mix), and folders inside an input folder
+    (their images would be read back); then lock them against a second run at once."""
+    for option, folder in folders.items():
+        check_output_folder(option, folder)
+    report = folders.get("--report")
+    if report and (report / "index.html").exists():
+        raise SystemExit(f"error: --report {report} already holds a report (index.html); choose another folder, "
+                         "or remove it to replace that report")
+    for path in inputs:
+        source = path if path.is_dir() else path.parent  # a named photo's folder is an input folder too
+        for option, out in folders.items():
+            if option != "--out" and out and out.resolve().is_relative_to(source.resolve()):
+                raise SystemExit(f"error: {option} {out} is inside the input folder {source}; choose another")
+    for folder in folders.values():
+        if folder:
+            lock(folder)

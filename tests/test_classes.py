@@ -102,8 +102,10 @@ def test_a_photo_is_tiled_and_mapped_for_any_model(three_classes, tmp_path):
     rng = np.random.default_rng(5)
     photo = np.vstack([np.hstack([make_image("line" if (r, c) == (1, 2) else "clean", rng) for c in range(5)])
                        for r in range(4)])
-    write_rgb(tmp_path / "wall.png", photo)
-    result = run("predict.py", tmp_path / "wall.png", "--model", work / "model" / "model.keras", "--tile", "96",
+    (tmp_path / "photos").mkdir()  # tiles saved beside a named photo would be read back as photos
+    write_rgb(tmp_path / "photos" / "wall.png", photo)
+    result = run("predict.py", tmp_path / "photos" / "wall.png", "--model", work / "model" / "model.keras",
+                 "--tile", "96",
                  "--map-class", "line", "--tiles-csv", tmp_path / "tiles.csv", "--out", tmp_path / "figures",
                  "--save-tiles", tmp_path / "saved")
     assert result.returncode == 0, result.stderr

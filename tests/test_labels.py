@@ -41,7 +41,7 @@ def test_boxes_are_cut_as_predict_cuts_its_tiles(tmp_path, negative_patches, pos
     labels = write_labels(tmp_path / "labels.csv", [("site/wall.png", 226, 226, 227, 227, "crack"),
                                                      ("site/wall.png", 0, 0, 227, 227, "no crack"),
                                                      (str(photo), 678, 452, 227, 227, "Negative")])
-    result = run("data_prep.py", "--src", labels, "--out", tmp_path / "cache", "--split", "1:0:0")
+    result = run("data_prep.py", "--src", labels, "--out", tmp_path / "cache", "--split", "100:1:0")
     assert result.returncode == 0, result.stderr
     assert "Positive: 1 boxes labelled" in result.stdout and "Negative: 2 boxes labelled" in result.stdout
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
@@ -131,6 +131,6 @@ def test_crack_beside_other_labels_stays_a_class_of_its_own(tmp_path):
     labels = write_labels(tmp_path / "labels.csv", [("wall.jpg", 0, 0, 100, 100, "crack"),
                                                      ("wall.jpg", 100, 0, 100, 100, "stain"),
                                                      ("wall.jpg", 0, 100, 100, 100, "clean")])
-    result = run("data_prep.py", "--src", labels, "--out", tmp_path / "cache", "--split", "1:0:0")
+    result = run("data_prep.py", "--src", labels, "--out", tmp_path / "cache", "--split", "100:1:0")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "cache" / "meta.json").read_text())["class_names"] == ["clean", "crack", "stain"]

@@ -7,7 +7,6 @@ at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downlo
 
 import collections
 import csv
-import html
 import json
 from pathlib import Path
 from urllib.parse import unquote, urlparse

@@ -137,7 +137,9 @@ def read_until(process, text):
 
 
 @pytest.mark.parametrize("moment", ["waiting for workers", "training"])
-def test_ctrl_c_gives_one_line_and_no_model(sample_cache, tmp_path, moment):
+def test_ctrl_c_gives_one_line_and_no_model(sample_cache, trained_dir, tmp_path, moment):
+    shutil.copytree(trained_dir, tmp_path / "m")  # a previous run's set: it stays whole, all of one run
+    before = {p.relative_to(tmp_path / "m"): p.read_bytes() for p in (tmp_path / "m").rglob("*") if p.is_file()}
     if moment == "training":
         process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--epochs", "500",
                                "--patience", "500"], tmp_path)
@@ -149,9 +151,11 @@ def test_ctrl_c_gives_one_line_and_no_model(sample_cache, tmp_path, moment):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert err.rstrip().endswith("\ninterrupted: no model was written") and "Traceback" not in err, err
-    assert not (tmp_path / "m" / "model.keras").exists()
-    assert not list(tmp_path.rglob("*partial*"))
+    assert err.rstrip().endswith("\ninterrupted: no model was written; --out holds the previous run's model and "
+                                 "reports, whole") and "Traceback" not in err, err
+    after = {p.relative_to(tmp_path / "m"): p.read_bytes() for p in (tmp_path / "m").rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(tmp_path.rglob("*partial*")) and not list(tmp_path.glob(".*.lock"))
 
 
 @pytest.mark.parametrize("damage", ["not json", "no counts"])
