@@ -30,15 +30,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import figures, html_report, photos, safe_io
+from support import figures, html_report, photos, results, safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
-from support.model_files import choose_backend, find_model, load_classifier, predicted_classes
-from support.photos import cut
+from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier, predicted_classes
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
 BATCH_SIZE = 128  # images or tiles per model call
-PATCH_SIZE = 227  # the dataset's patch side in photo pixels: the default tile
 READ_AHEAD_PIXELS = 50_000_000  # decoded ahead of the model: four 12 MP photos, or a batch of patches
 
 
@@ -106,6 +104,8 @@ def find_inputs(inputs):
             failures[path] = "no such file or folder"
     for path, reason in failures.items():
         error(f"{path}: {reason}")
+    if not found:
+        raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return found, failures
 
 
@@ -118,8 +118,9 @@ def check_outputs(args):
     they would be read back as inputs; then hold the output folders against a second run at once."""
     args.model = find_model(args.model)
     args.compare_with = args.compare_with and find_model(args.compare_with)
-    taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): "a model" for suffix in
-                                                          (".keras", ".tflite") for model in (args.model, args.compare_with) if model}
+    models = {args.model: "the model", args.compare_with: "the --compare-with model"}
+    taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): name for model, name in
+                                                          models.items() if model for suffix in (".keras", ".tflite")}
     safe_io.check_output_file("--csv", args.csv, taken)
     safe_io.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"})
     safe_io.check_output_folder("--out", args.out)
@@ -183,14 +184,6 @@ def classify_images(items, classify, info, rule, args):
     yield from classify_pending()
 
 
-def describe(path, result):
-    main_measure, more = photos.summary(result)
-    before = result.get("before") or {}
-    was = photos.verdict_change(result) and f"was {before['verdict']} at {cut(before['probability'])}"
-    details = "; ".join(filter(None, [result["reason"], main_measure, *more, was]))
-    return f"{safe_io.printable(path)}: {result['verdict']} ({details})"
-
-
 def save_outputs(path, named, image, result, tiles, rule, args, stem):
     """The figure (for named files, or with --figures or --report) and the saved tiles (with
     --save-tiles); returns the figure's path and where the photo is in it, or (None, None)."""
@@ -212,73 +205,20 @@ def save_outputs(path, named, image, result, tiles, rule, args, stem):
     label = "p(crack)" if rule["crack_model"] and mapped == "Positive" else f"p({mapped})"
     column = names.index(mapped)  # outlined where that class is called: the threshold is the second class's
     outline = (rule["threshold"] if column == 1 else 1 - rule["threshold"]) if len(names) == 2 else 0.5
-    figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], names), grid,
-                                 counted[:, column], outline, lines, label)
+    try:  # one image's figure never takes the others down
+        figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], names), grid,
+                                     counted[:, column], outline, lines, label)
+    except ImageError as failure:
+        error(f"{path}: no figure: {failure}")
+        return None, None
     folder = args.report / "figures" if args.report else args.out
     figure_path = figures.free_path(folder, stem, "_prediction.png", path.resolve())
     figures.save_figure(figure, figure_path, path.resolve(), args.show)
     return figure_path, figures.photo_area(figure, image.shape, grid is not None)
 
 
-def csv_columns(rule, compared=False):
-    before = ["verdict_before", "probability_before", "changed"] if compared else []
-    if rule["crack_model"]:
-        return ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
-                "straight_line_tiles", *before, "figure", "error"]
-    return ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in rule["class_names"]),
-            "tiles", "share", *before, "figure", "error"]
-
-
-def csv_row(path, result, figure, failure, rule):
-    if failure is not None:
-        return [str(path) if c == "path" else "error" if c == "verdict" else failure if c == "error" else ""
-                for c in csv_columns(rule)]
-    figure = "" if figure is None else str(figure)
-    before = result.get("before")
-    before = [before["verdict"], cut(before["probability"], 5), photos.verdict_change(result)] if before else []
-    if rule["crack_model"]:
-        return [str(path), cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
-                result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"],
-                *before, figure, ""]
-    return [str(path), result["verdict"], result["reason"], cut(result["probability"], 5),
-            *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
-            *before, figure, ""]
-
-
-def tile_columns(rule):
-    extra = (["probability", "probability_with_straight_lines"] if rule["crack_model"]
-             else [f"probability_{n}" for n in rule["class_names"]])
-    return ["image", "x", "y", "width", "height", *extra]
-
-
-def tile_rows(path, tiles, rule):
-    grid, counted, seen, _ = tiles
-    if rule["crack_model"]:
-        return [(str(path), x, y, s, s, cut(p[1], 5), cut(q[1], 5))
-                for (x, y, s), p, q in zip(grid, counted, seen)]
-    return [(str(path), x, y, s, s, *(cut(v, 5) for v in p)) for (x, y, s), p in zip(grid, counted)]
-
-
-def compare(path, image, result, older, args):
-    """Classify the image with the --compare-with model too, tiled alike; [(path, result)] if the
-    verdict changed, else []."""
-    classify, info, rule, _ = older
-    result["before"] = photos.classify_image(image, classify, info["image_size"], args.tile, args.stride,
-                                             args.batch_size, rule)
-    return [(path, result)] if photos.verdict_change(result) else []
-
-
-def print_changes(changed, count):
-    """Every input whose verdict changed, cracks lost first: none goes without a line."""
-    if not changed:
-        return print(f"no verdict changed on the {count} images (--model against --compare-with)")
-    print(f"verdicts changed on {len(changed)} of {count} images (--model against --compare-with), lost cracks first:")
-    for path, result in sorted(changed, key=lambda item: photos.change_rank(item[1])):
-        print(f"  {photos.verdict_change(result)}: {path} ({cut(result['before']['probability'])} -> "
-              f"{cut(result['probability'])})")
-
-
-def print_summary(verdicts, failures, seconds, rule, args, images):
+def print_summary(done, failures, seconds, rule, args, images):
+    verdicts = collections.Counter(result["verdict"] for result, _ in done.values())
     count = sum(verdicts.values())
     if count > 1:
         order = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
@@ -290,20 +230,26 @@ def print_summary(verdicts, failures, seconds, rule, args, images):
     if in_folders and args.figures is None and not args.report:
         print(f"no figures for the {in_folders} images found in folders: --figures draws them, "
               "--report makes a page of them all")
+    if args.compare_with:
+        results.print_changes({path: result for path, (result, _) in done.items()})
+
+
+def classify_again(image, older, args):
+    """The image's result by the --compare-with model, tiled as the main model tiled it."""
+    classify, info, rule, _ = older
+    return photos.classify_image(image, classify, info["image_size"], args.tile, args.stride, args.batch_size, rule)
 
 
 def main(argv=None):
     args = parse_args(argv)
     images, failures = find_inputs(args.inputs)
     check_outputs(args)
-    if not images:
-        raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
     classify, info, rule, model_line = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow
     older = args.compare_with and load_model(args, args.compare_with)
     stems = figures.output_stems(images)
 
-    rows, report_rows, verdicts, changed, start = {}, {}, collections.Counter(), [], time.time()
-    with safe_io.csv_lines(args.tiles_csv, tile_columns(rule)) as tiles_csv, \
+    done, report_rows, start = {}, {}, time.time()  # done: {path: (result, figure)}
+    with safe_io.csv_lines(args.tiles_csv, results.tile_columns(rule)) as tiles_csv, \
             tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
         for path, named, image, result, tiles in classify_images(images, classify, info, rule, args):
             progress.update()
@@ -311,34 +257,27 @@ def main(argv=None):
                 error(f"{path}: {image}")
                 failures[path] = str(image)
                 continue
-            verdicts[result["verdict"]] += 1
-            if older:
-                changed += compare(path, image, result, older, args)
-            tqdm.write(describe(path, result))
-            try:  # one image's figure never takes the others down
-                figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
-            except ImageError as failure:
-                error(f"{path}: no figure: {failure}")
-                figure = layout = None
-            rows[path] = csv_row(path, result, figure, None, rule)
+            if older:  # the same tiles through the older model, for what changed
+                result["before"] = classify_again(image, older, args)
+            tqdm.write(results.describe(path, result))
+            figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
+            done[path] = result, figure
             if tiles and tiles_csv:
-                tiles_csv.writerows(tile_rows(path, tiles, rule))
+                tiles_csv.writerows(results.tile_rows(path, tiles, rule))
             if args.report:
                 report_rows[path] = html_report.report_row(path, image, result, figure, layout, stems[path],
                                                            args, rule)
             del image, tiles  # else held while the next photo is decoded and classified: two in memory
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
-    table = [rows.get(path) or csv_row(path, None, None, failures[path], rule) for path in in_order]
     if args.csv:
-        safe_io.write_csv(args.csv, csv_columns(rule, older), table)
+        safe_io.write_csv(args.csv, results.csv_columns(rule, older), [results.csv_row(
+            path, *done.get(path, (None, None)), failures.get(path), rule, older) for path in in_order])
     if args.report:
-        lines = [model_line, *(older[3:] if older else [])]
-        page = html_report.write_run_report(args, in_order, lines, info, report_rows, failures, rule)
+        page = html_report.write_run_report(args, in_order, [model_line, *(older[3:] if older else [])], info,
+                                            report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
-    print_summary(verdicts, failures, time.time() - start, rule, args, images)
-    if older:
-        print_changes(changed, len(rows))
+    print_summary(done, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0
 
 

@@ -30,8 +30,7 @@ import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
-from support.model_files import (check_starting_model, export_litert, is_crack_model, predicted_classes,
-                                 read_model_info, save_model)
+from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
 from support.tf_import import keras
 
 DEFAULT_EPOCHS = 30
@@ -52,8 +51,6 @@ SITE_SHARE = 0.2
 # gets a smaller share of every batch than SITE_SHARE. A few marked tiles shown hundreds of times are
 # learnt by heart and unlearn cracks elsewhere (docs/EXPERIMENTS.md, "Correcting it on a site").
 SITE_REPEATS = 30
-PATCH_SIZE = 227  # side of the dataset's patches, in photo pixels: predict.py's tile
-TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took to first reach it
 INT8_EXAMPLES = 300  # training images that calibrate --int8-litert
 
 
@@ -131,7 +128,11 @@ def choose_defaults(args, meta, crack_model):
 
 
 def make_datasets(data, meta, args, crack_model):
-    """(training batches, validation batches, hairline shapes or None), sources balanced."""
+    """(training batches, validation batches, hairline shapes or None), sources balanced; with
+    --augment, a figure of augmented training images."""
+    print(cache.describe_cache(args.cache, meta))
+    sizes = ", ".join(f"{len(data[split][0])} {split}" for split in cache.SPLITS)
+    print(f"{sizes} images of {meta['image_size']} px, classes {', '.join(meta['class_names'])}")
     sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
                for split in cache.SPLITS}
     if sources["train"] is not None:
@@ -148,11 +149,16 @@ def make_datasets(data, meta, args, crack_model):
                                     capture=args.capture, seed=args.seed, sources=sources["train"],
                                     crack_shapes=shapes, site_share=args.site_share)
     val_ds = batches.make_dataset(val_x, val_y, args.batch_size, sources=sources["val"])
+    if args.augment:
+        batches.save_augmentation_examples(train_x, train_y, args.seed, args.out / "augmentation.png", args.capture,
+                                           shapes)
     return train_ds, val_ds, shapes
 
 
-def build_or_load_model(args, meta, steps):
-    """A new network, or the --init-from model, compiled with a cosine-decaying learning rate."""
+def build_or_load_model(args, meta):
+    """A new network, or the --init-from model, compiled with a learning rate that falls along a cosine
+    to zero at the last step."""
+    steps = args.epochs * -(-meta["counts"]["train"]["total"] // args.batch_size)
     start = args.learning_rate or (FINE_TUNE_LEARNING_RATE if args.init_from else LEARNING_RATE)
     learning_rate = keras.optimizers.schedules.CosineDecay(start, decay_steps=steps)
     if not args.init_from:
@@ -165,27 +171,20 @@ def build_or_load_model(args, meta, steps):
     return compile_model(model, learning_rate)
 
 
-def site_training_images(data, meta):
-    """(images, labels) of the training split from the sources after the first (your marks), or None."""
-    if len(meta.get("sources", [])) < 2:
-        return None
-    rows = np.flatnonzero(np.array(meta["file_sources"]["train"]) > 0)
-    x, y = data["train"]
-    return np.asarray(x[rows]), y[rows]
+def check_inputs(args, meta):
+    """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
+    made for other classes or images; returns whether this is a crack model (Özgenel's classes)."""
+    safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
+    safe_io.check_not_among_images("--out", args.out)
+    if args.init_from:
+        check_starting_model(args.init_from, meta)
+    return is_crack_model(meta)
 
 
-def how_marks_read(model, marks, before, class_names):
-    """Print and return how many of the site's training images the model now reads as labelled,
-    per class, against how the model fine-tuned from read them."""
-    x, y = marks
-    counts = {}
-    for label, probs in (("before", before), ("after", batches.predict_probabilities(model, x))):
-        right = predicted_classes(probs, THRESHOLD) == y
-        counts[label] = {name: [int(right[y == i].sum()), int((y == i).sum())] for i, name in enumerate(class_names)}
-    print(f"your site's {len(y)} training images read as labelled: " + ", ".join(
-        f"{name} {counts['before'][name][0]} -> {counts['after'][name][0]} of {counts['after'][name][1]}"
-        for name in class_names) + " (before -> after fine-tuning)")
-    return counts
+def site_images_before(model, data, meta, args):
+    """(images, labels, probabilities before fine-tuning) of the site's training images, or None."""
+    marks = args.init_from and evaluation.site_training_images(data, meta)
+    return marks and (*marks, batches.predict_probabilities(model, marks[0]))
 
 
 def fit(model, train_ds, val_ds, args):
@@ -216,7 +215,7 @@ def save_models(model, data, meta, args, crack_model):
     val_probs = batches.predict_probabilities(model, val_x)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
             "threshold": THRESHOLD, **evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD),
-            "patch_size": tile_side(meta, args), "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
+            "patch_size": tile_for(meta, args.init_from), "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "litert_int8": args.int8_litert}
     save_model(model, args.out / MODEL_NAME, info)
@@ -226,13 +225,6 @@ def save_models(model, data, meta, args, crack_model):
         rows = np.random.default_rng(args.seed).choice(len(train_x), count, replace=False)
         int8_examples = np.asarray(train_x[np.sort(rows)])
     export_litert(model, args.out / LITERT_NAME, info, int8_examples)
-
-
-def tile_side(meta, args):
-    """predict.py's tile for this model, in photo pixels: that of the boxes it was fine-tuned on (a
-    site's labels file), else that of the model it was fine-tuned from, else the dataset's patch."""
-    start = read_model_info(args.init_from).get("patch_size") if args.init_from else None
-    return meta.get("tile") or start or PATCH_SIZE
 
 
 def report_on_test_split(model, data, meta, args, history):
@@ -251,29 +243,10 @@ def report_on_test_split(model, data, meta, args, history):
     return report
 
 
-def run_summary(history, seconds, args, meta, shapes, replicas):
-    """What metrics.json records beside the test figures: how training went and with what settings."""
-    best = int(np.argmin(history["val_loss"]))
-    reached = [t for t, a in zip(history["seconds"], history["val_accuracy"]) if a >= TARGET_VAL_ACCURACY]
-    return {"image_size": meta["image_size"], "epochs_run": len(history["loss"]), "best_epoch": best + 1,
-            "best_val_loss": float(history["val_loss"][best]),
-            "best_val_accuracy": float(history["val_accuracy"][best]), "training_seconds": round(seconds, 1),
-            f"seconds_to_val_accuracy_{TARGET_VAL_ACCURACY}": reached[0] if reached else None,
-            "seconds_per_epoch": round(seconds / len(history["loss"]), 1), "batch_size": args.batch_size,
-            "site_share": args.site_share, "site_repeats": args.site_repeats,
-            "augment": args.augment, "capture": args.augment and args.capture,
-            "thin_cracks": batches.THIN_CRACKS if shapes is not None else 0.0, "seed": args.seed,
-            "replicas": replicas, "mixed_precision": args.mixed_precision}
-
-
 def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
-    safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
-    safe_io.check_not_among_images("--out", args.out)
-    crack_model = is_crack_model(meta)  # Özgenel's Negative/ and Positive/
-    if args.init_from:
-        check_starting_model(args.init_from, meta)
+    crack_model = check_inputs(args, meta)
     choose_defaults(args, meta, crack_model)
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
@@ -283,31 +256,25 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    print(cache.describe_cache(args.cache, meta))
-    sizes = ", ".join(f"{len(data[split][0])} {split}" for split in cache.SPLITS)
-    print(f"{sizes} images of {meta['image_size']} px, classes {', '.join(meta['class_names'])}")
 
     train_ds, val_ds, shapes = make_datasets(data, meta, args, crack_model)
-    if args.augment:
-        batches.save_augmentation_examples(*data["train"], args.seed, args.out / "augmentation.png",
-                                           args.capture, shapes)
-    steps = args.epochs * -(-len(data["train"][0]) // args.batch_size)
     with strategy.scope():
-        model = build_or_load_model(args, meta, steps)
+        model = build_or_load_model(args, meta)
     model.summary()
     if distribute.is_multi_worker(strategy):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))
-    marks = args.init_from and site_training_images(data, meta)
-    read_before = batches.predict_probabilities(model, marks[0]) if marks else None
+    marks = site_images_before(model, data, meta, args)
 
     start = time.time()
     history = fit(model, train_ds, val_ds, args)
     seconds = time.time() - start
     save_models(model, data, meta, args, crack_model)
     report = (report_on_test_split(model, data, meta, args, history)
-              | run_summary(history, seconds, args, meta, shapes, strategy.num_replicas_in_sync))
-    if marks:
-        report["site_training_images"] = how_marks_read(model, marks, read_before, meta["class_names"])
+              | evaluation.run_summary(history, seconds, args, meta, batches.THIN_CRACKS if shapes is not None else 0.0,
+                                       strategy.num_replicas_in_sync))
+    if marks:  # how the site's images (your marks) read now
+        report["site_training_images"] = evaluation.how_marks_read(
+            marks[2], batches.predict_probabilities(model, marks[0]), marks[1], meta["class_names"])
     safe_io.write_json(report, args.out / "metrics.json")
     if not is_chief:
         shutil.rmtree(args.out)

@@ -11,6 +11,7 @@ import numpy as np
 from support.images import surface_texture
 from support.model_files import predicted_classes
 
+TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took to first reach it
 SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # probabilities tried as "sure" (see calibrate)
 
 
@@ -179,3 +180,40 @@ def save_test_figures(folder, x, y, probs, report, class_names, seed):
         titles = [f"true {class_names[y[r]]}\n{class_names[predicted[r]]} {probs[r, predicted[r]]:.3f}" for r in rows]
         colors = ["seagreen" if predicted[r] == y[r] else "crimson" for r in rows]
         save_image_grid([x[r] for r in rows], titles, folder / name, heading, colors=colors, columns=4)
+
+
+def site_training_images(data, meta):
+    """(images, labels) of the training split from the sources after the first (your marks), or None."""
+    if len(meta.get("sources", [])) < 2:
+        return None
+    rows = np.flatnonzero(np.array(meta["file_sources"]["train"]) > 0)
+    x, y = data["train"]
+    return np.asarray(x[rows]), y[rows]
+
+
+def how_marks_read(before, after, y, class_names):
+    """Print and return how many of the site's training images (labels y) a model reads as labelled,
+    per class, before and after fine-tuning (their probabilities from the two models)."""
+    counts = {}
+    for label, probs in (("before", before), ("after", after)):
+        right = predicted_classes(probs) == y
+        counts[label] = {name: [int(right[y == i].sum()), int((y == i).sum())] for i, name in enumerate(class_names)}
+    print(f"your site's {len(y)} training images read as labelled: " + ", ".join(
+        f"{name} {counts['before'][name][0]} -> {counts['after'][name][0]} of {counts['after'][name][1]}"
+        for name in class_names) + " (before -> after fine-tuning)")
+    return counts
+
+
+def run_summary(history, seconds, args, meta, thin_cracks, replicas):
+    """What train.py's metrics.json records beside the test figures: how training went, with what settings."""
+    best = int(np.argmin(history["val_loss"]))
+    reached = [t for t, a in zip(history["seconds"], history["val_accuracy"]) if a >= TARGET_VAL_ACCURACY]
+    return {"image_size": meta["image_size"], "epochs_run": len(history["loss"]), "best_epoch": best + 1,
+            "best_val_loss": float(history["val_loss"][best]),
+            "best_val_accuracy": float(history["val_accuracy"][best]), "training_seconds": round(seconds, 1),
+            f"seconds_to_val_accuracy_{TARGET_VAL_ACCURACY}": reached[0] if reached else None,
+            "seconds_per_epoch": round(seconds / len(history["loss"]), 1), "batch_size": args.batch_size,
+            "site_share": args.site_share, "site_repeats": args.site_repeats,
+            "augment": args.augment, "capture": args.augment and args.capture,
+            "thin_cracks": thin_cracks, "seed": args.seed,
+            "replicas": replicas, "mixed_precision": args.mixed_precision}

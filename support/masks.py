@@ -22,11 +22,11 @@ import numpy as np
 from support import safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, list_images
 from support.labels import COLUMNS
+from support.model_files import PATCH_SIZE
 from support.photos import tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack
 MIN_CRACK_LENGTH = 0.25  # of a tile's side: a shorter piece of crack in a tile leaves it out
-PATCH_SIZE = 227  # predict.py's default tile
 
 
 def parse_args(argv=None):

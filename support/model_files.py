@@ -21,6 +21,7 @@ import numpy as np
 from support.safe_io import quiet_stderr, writing
 
 INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models saved before still load
+PATCH_SIZE = 227  # the dataset's patch side in photo pixels: predict.py's tile for a model that names none
 CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (its info says so)
 
 
@@ -251,3 +252,10 @@ def litert_classifier(path):
     with quiet_stderr():  # the first call prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         classify(np.zeros((1, *details["shape"][1:]), np.uint8))
     return classify, details["shape_signature"], int(output_details["shape"][-1])
+
+
+def tile_for(meta, init_from):
+    """predict.py's tile for a model trained on this cache, in photo pixels: that of the boxes it is
+    fine-tuned on (a site's labels file), else that of the model it starts from, else the dataset's patch."""
+    start = read_model_info(init_from).get("patch_size") if init_from else None
+    return meta.get("tile") or start or PATCH_SIZE
