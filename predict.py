@@ -218,7 +218,7 @@ def save_outputs(path, named, image, result, tiles, rule, args, stem):
 
 
 def print_summary(done, failures, seconds, rule, args, images):
-    verdicts = collections.Counter(result["verdict"] for result, _ in done.values())
+    verdicts = collections.Counter(result["verdict"] for _, result, _ in done)
     count = sum(verdicts.values())
     if count > 1:
         order = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
@@ -231,7 +231,7 @@ def print_summary(done, failures, seconds, rule, args, images):
         print(f"no figures for the {in_folders} images found in folders: --figures draws them, "
               "--report makes a page of them all")
     if args.compare_with:
-        results.print_changes({path: result for path, (result, _) in done.items()})
+        results.print_changes({path: result for path, result, _ in done})
 
 
 def classify_again(image, older, args):
@@ -248,7 +248,7 @@ def main(argv=None):
     older = args.compare_with and load_model(args, args.compare_with)
     stems = figures.output_stems(images)
 
-    done, report_rows, start = {}, {}, time.time()  # done: {path: (result, figure)}
+    done, report_rows, start = [], {}, time.time()  # done: (path, result, figure) of each input, repeats too
     with safe_io.csv_lines(args.tiles_csv, results.tile_columns(rule)) as tiles_csv, \
             tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
         for path, named, image, result, tiles in classify_images(images, classify, info, rule, args):
@@ -261,7 +261,7 @@ def main(argv=None):
                 result["before"] = classify_again(image, older, args)
             tqdm.write(results.describe(path, result))
             figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
-            done[path] = result, figure
+            done.append((path, result, figure))
             if tiles and tiles_csv:
                 tiles_csv.writerows(results.tile_rows(path, tiles, rule))
             if args.report:
@@ -271,8 +271,8 @@ def main(argv=None):
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     if args.csv:
-        safe_io.write_csv(args.csv, results.csv_columns(rule, older), [results.csv_row(
-            path, *done.get(path, (None, None)), failures.get(path), rule, older) for path in in_order])
+        table = results.csv_rows(in_order, done, failures, rule, older)
+        safe_io.write_csv(args.csv, results.csv_columns(rule, older), table)
     if args.report:
         page = html_report.write_run_report(args, in_order, [model_line, *(older[3:] if older else [])], info,
                                             report_rows, failures, rule)

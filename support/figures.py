@@ -73,7 +73,8 @@ def shown_photo(image):
     """The image at the size its figure shows it (the report's plain photo beside the heat map too)."""
     scale = figure_scale(image.shape)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST if scale == int(scale) else cv2.INTER_LINEAR
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+    height, width = image.shape[:2]  # a side never shrinks to nothing: a 20 x 50000 strip stays a line
+    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=interpolation)
 
 
 def photo_area(figure, image_shape, has_grid):

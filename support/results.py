@@ -42,6 +42,12 @@ def csv_row(path, result, figure, failure, rule, compared=False):
             *before, figure, ""]
 
 
+def csv_rows(inputs, done, failures, rule, compared=False):
+    """The --csv table: a row per input, in the order given, each once. done: [(path, result, figure)]."""
+    finished = {path: (result, figure) for path, result, figure in done}
+    return [csv_row(path, *finished.get(path, (None, None)), failures.get(path), rule, compared) for path in inputs]
+
+
 def tile_columns(rule):
     extra = (["probability", "probability_with_straight_lines"] if rule["crack_model"]
              else [f"probability_{n}" for n in rule["class_names"]])
