@@ -30,6 +30,7 @@ import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
+from support.images import check_not_among_images
 from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
 from support.tf_import import keras
 
@@ -175,7 +176,7 @@ def check_inputs(args, meta):
     """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
     made for other classes or images; returns whether this is a crack model (Özgenel's classes)."""
     safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
-    safe_io.check_not_among_images("--out", args.out)
+    check_not_among_images("--out", args.out)
     if args.init_from:
         check_starting_model(args.init_from, meta)
     return is_crack_model(meta)

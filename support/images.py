@@ -193,6 +193,16 @@ def laplacian_magnitude(images):
     return np.abs(laplacian)
 
 
+def check_not_among_images(option, out):
+    """Refuse an output folder where images are read from: right inside a folder that holds images (a
+    class folder, a folder of photos), whose files data_prep or predict would then take for images.
+    Only the folder it is in: that /tmp or a home folder holds a stray photo says nothing."""
+    folder = out.parent
+    if folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in folder.iterdir()):
+        raise SystemExit(f"error: {option} {out} is inside {folder}, a folder of images: its files would "
+                         "be read as images; choose another")
+
+
 def list_images(folder, others=None):
     """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files).
 

@@ -167,18 +167,6 @@ def check_ours(option, out, kind, names):
                          f"{kind} holds); choose another {option}")
 
 
-def check_not_among_images(option, out):
-    """Refuse an output folder where images are read from: right inside a folder that holds images (a
-    class folder, a folder of photos), whose files data_prep or predict would then take for images.
-    Only the folder it is in: that /tmp or a home folder holds a stray photo says nothing."""
-    from support.images import IMAGE_EXTENSIONS
-
-    folder = out.parent
-    if folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in folder.iterdir()):
-        raise SystemExit(f"error: {option} {out} is inside {folder}, a folder of images: its files would "
-                         "be read as images; choose another")
-
-
 def new_folder_beside(out, kind="data_prep cache", names=()):
     """A fresh temporary folder beside `out`, to become `out` with replace_folder.
 

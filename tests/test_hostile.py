@@ -85,7 +85,7 @@ def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--out", src / "Positive"), "not a train.py output")
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--out", src / "Positive" / "models"),
                          "a folder of images")
-    safe_io.check_not_among_images("--out", src / "Positive" / "runs" / "models")  # a stray photo further up: fine
+    images.check_not_among_images("--out", src / "Positive" / "runs" / "models")  # a stray photo further up: fine
     # a train.py output beside the class folders (it holds a marker) is not taken for a class
     (src / "models").mkdir()
     (src / "models" / safe_io.MARKER).write_text('{"kind": "train.py output", "written": ["training_curves.png"]}')
