@@ -211,11 +211,14 @@ def fit(model, train_ds, val_ds, args):
 
 
 def save_models(model, data, meta, args, crack_model):
-    """The .keras and .tflite files, each carrying what the model's output means."""
+    """The .keras and .tflite files, each carrying what the model's output means; returns the calibration."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
+    calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD)
+    if "sure_calls" in calibration:  # other classes: what "uncertain" will cost, said before the test figures
+        print(evaluation.describe_sure_calls(calibration))
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            "threshold": THRESHOLD, **evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD),
+            "threshold": THRESHOLD, **calibration,
             "patch_size": tile_side(meta, args), "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "litert_int8": args.int8_litert}
@@ -226,6 +229,7 @@ def save_models(model, data, meta, args, crack_model):
         rows = np.random.default_rng(args.seed).choice(len(train_x), count, replace=False)
         int8_examples = np.asarray(train_x[np.sort(rows)])
     export_litert(model, args.out / LITERT_NAME, info, int8_examples)
+    return calibration
 
 
 def tile_side(meta, args):
@@ -303,8 +307,8 @@ def main(argv=None):
     start = time.time()
     history = fit(model, train_ds, val_ds, args)
     seconds = time.time() - start
-    save_models(model, data, meta, args, crack_model)
-    report = (report_on_test_split(model, data, meta, args, history)
+    calibration = save_models(model, data, meta, args, crack_model)
+    report = (report_on_test_split(model, data, meta, args, history) | calibration
               | run_summary(history, seconds, args, meta, shapes, strategy.num_replicas_in_sync))
     if marks:
         report["site_training_images"] = how_marks_read(model, marks, read_before, meta["class_names"])
