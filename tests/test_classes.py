@@ -12,6 +12,8 @@ from three_surfaces import make_image  # examples/, on the path through conftest
 
 from support import model_files
 
+pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
+
 CLASSES = ["blotch", "clean", "line"]  # sorted, as data_prep labels them
 
 
