@@ -84,10 +84,14 @@ def find_class_folders(src, classes=None):
         twins = sorted(name for name in folders if sum(other.lower() == name.lower() for other in folders) > 1)
         raise SystemExit(f"error: {src} has folders whose names differ only in letter case ({', '.join(twins)}): "
                          "merge or rename them")
-    if classes is None:
+    typed = classes is not None
+    if typed and len(classes) < 2:
+        raise SystemExit(f"error: --classes {','.join(classes)} names one class, a model needs at least two "
+                         f"(sub-folders of {src}: {', '.join(sorted(folders)) or 'none'})")
+    if not typed:
         classes = sorted(folders, key=lambda name: (name.lower(), name))
-        if [c.lower() for c in classes] == [c.lower() for c in CRACK_CLASSES]:
-            classes = CRACK_CLASSES  # Özgenel's folders in any letter case: the crack model's names
+    if [c.lower() for c in classes] == [c.lower() for c in CRACK_CLASSES]:
+        classes, typed = CRACK_CLASSES, False  # Özgenel's folders in any letter case: the crack model's names
     missing = [name for name in classes if name.lower() not in by_lower]
     if missing or len(classes) < 2:
         inner = [p for p in folders.values() if len([q for q in p.iterdir() if q.is_dir()]) >= 2]
@@ -99,7 +103,8 @@ def find_class_folders(src, classes=None):
     ignored = sorted(name for name in folders if name.lower() not in {c.lower() for c in classes})
     if ignored:
         print(f"note: {src}: ignoring folder(s) {', '.join(ignored)} (not among --classes)")
-    return {name: by_lower[name.lower()] for name in classes}
+    # a typed --classes Concrete,BRICK names the classes as the folders spell them
+    return {by_lower[name.lower()].name if typed else name: by_lower[name.lower()] for name in classes}
 
 
 def find_images(sources, classes, out, size):
@@ -115,7 +120,7 @@ def find_images(sources, classes, out, size):
             files_by_source.append([[key for key, _ in boxes[name]] for name in classes])
             continue
         folders = find_class_folders(src, classes)
-        classes = list(folders)  # the first source's classes, for every other source
+        classes = classes if files_by_source else list(folders)  # the first source's, for every other source
         files_by_class = [list_images(folder) for folder in folders.values()]
         for (name, folder), files in zip(folders.items(), files_by_class):
             if not files:
@@ -229,6 +234,7 @@ def main(argv=None):
         safe_io.remove_folder(tmp)
 
     seconds = time.time() - start
+    cache.warn_about_small_classes(meta)
     total = sum(meta["counts"][name]["total"] for name in SPLITS)
     if skipped:
         print(f"skipped {len(skipped)} unreadable files (listed in meta.json)")

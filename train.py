@@ -65,8 +65,8 @@ def parse_args(argv=None):
                         help="epochs; the learning rate reaches zero at the last (default: 30, 10 with "
                              "--init-from; for other classes than cracks enough for 2,400 steps, up to 200)")
     parser.add_argument("--patience", type=int,
-                        help="stop after this many epochs without a better validation loss (default: never; "
-                             "the best epoch's weights are kept anyway)")
+                        help="stop after this many epochs (1 or more) without a better validation loss "
+                             "(default: never; the best epoch's weights are kept anyway)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
     parser.add_argument("--learning-rate", type=float,
                         help="Adam's starting learning rate (default: 1e-3, 3e-4 with --init-from)")
@@ -102,6 +102,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1 or args.seed < 0:
         parser.error("--epochs and --batch-size must be positive, --seed 0 or more")
+    if args.patience is not None and args.patience < 1:  # 0 would fall through to "never stop" in fit
+        raise SystemExit("error: --patience must be 1 or more; leave it out to train every epoch")
     if not 0 < args.site_share < 1 or not args.site_repeats > 0:
         parser.error("--site-share must be between 0 and 1, --site-repeats positive")
     if args.init_from and not args.init_from.is_file():
