@@ -136,12 +136,14 @@ def binomial_cdf(k, n, p):
 
 def describe_sure_calls(calibration):
     """One line for train.py: the chosen cut-off and what it means on the validation split."""
-    sure = calibration["sure_calls"]
+    sure, cut = calibration["sure_calls"], calibration["sure_threshold"]
     if sure["accuracy"] is None:
-        return f"sure from {calibration['sure_threshold']:.2f}: no validation image reaches it, every verdict will be uncertain"
-    return (f"sure from top probability {calibration['sure_threshold']:.2f}: {sure['uncertain_share']:.1%} of the "
-            f"{sure['validation_images']} validation images left uncertain, the sure ones {sure['accuracy']:.1%} right "
-            f"(at least {sure['accuracy_lower_95']:.1%} with 95% confidence: a larger validation split tells more)")
+        return f"sure from top probability {cut:.2f}: no validation image reaches it, every verdict will be uncertain"
+    missed = (f"; no cut-off kept {1 - sure['target_error']:.1%} of them right, so the strictest is used"
+              if sure["accuracy"] < 1 - sure["target_error"] else "")
+    return (f"sure from top probability {cut:.2f}: {sure['uncertain_share']:.1%} of the {sure['validation_images']} "
+            f"validation images left uncertain, the sure ones {sure['accuracy']:.1%} right (at least "
+            f"{sure['accuracy_lower_95']:.1%} with 95% confidence: a larger validation split tells more){missed}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from support.evaluation import calibrate, error_upper_bound, sure_cutoff
+from support.evaluation import calibrate, describe_sure_calls, error_upper_bound, sure_cutoff
 
 
 def calls(right_tops, wrong_tops):
@@ -49,3 +49,10 @@ def test_crack_models_keep_their_rule():
     train_x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     calibration = calibrate(train_x, probs, y, crack_model=True)
     assert calibration["sure_threshold"] == 0.5 and "sure_calls" not in calibration
+
+
+def test_train_says_the_cut_off_and_what_it_leaves_uncertain():
+    line = describe_sure_calls(sure_cutoff(*calls(np.linspace(0.9, 1.0, 280), [0.95, 0.6, 0.7])))
+    assert line.startswith("sure from top probability 0.71: 0.7% of the 283 validation images left uncertain, "
+                           "the sure ones 99.6% right (at least 98.")
+    assert "strictest" in describe_sure_calls(sure_cutoff(*calls(np.linspace(0.5, 0.9, 300), [0.99, 0.98])))
