@@ -101,8 +101,9 @@ def sure_cutoff(top, right, target=SURE_ERROR):
     """The lowest top probability from which at most `target` of the validation calls are wrong;
     the highest candidate if none is.
 
-    A few hundred validation images cannot show 99.9%: asking for it left 15% of four real classes
-    uncertain, most of them right. At 0.5% a sample under 200 sure calls must have no error at all,
+    A few hundred validation images cannot show 99.9%: asking for it made 0.99 the cut-off of most
+    models of other classes, and left right answers uncertain (docs/EXPERIMENTS.md, "The 'sure'
+    cut-off of other classes"). At 0.5% a sample under 200 sure calls must have no error at all,
     so a tiny validation split falls back to the strict rule by itself. What the sample can vouch
     for is said beside it: the sure calls' accuracy and its one-sided 95% lower bound.
     """
@@ -129,6 +130,7 @@ def error_upper_bound(errors, n, confidence=0.95):
 
 
 def binomial_cdf(k, n, p):
+    """The chance of at most k errors in n trials at error rate p (in logs: n may be thousands)."""
     log_q = math.log1p(-p)
     return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
                         + (n - i) * log_q) for i in range(k + 1)) if p > 0 else 1.0
