@@ -93,7 +93,7 @@ def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
     (src / "Negative" / "empty.png").write_bytes(b"")
     result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: skipping")]
     assert len(warnings) == 3 and "Traceback" not in result.stderr
     assert "skipped 3" in result.stdout
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
@@ -321,7 +321,7 @@ def test_hostile_images_are_skipped_with_one_line_each(tmp_path):
     (src / "Positive" / "00032_prediction.png").write_bytes(b"a figure of predict.py's")  # never an input
     result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: skipping")]
     assert sorted(w.rsplit("/", 1)[1] for w in warnings) == [
         "pixel.png: too small (1x1 px; at least 16 px a side)",
         "strip.jpg: too small (5x4000 px; at least 16 px a side)",
