@@ -45,15 +45,12 @@ def parse_args(argv=None):
                         help="class folders to use, comma-separated, in label order (default: all, sorted)")
     parser.add_argument("--out", type=Path, default=Path("cache"), help="cache folder to write (default: cache)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="image side in pixels (default: 64)")
-    parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT,
-                        help="train:val:test ratio (default: 70:24:6)")
+    parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT, help="train:val:test (default: 70:24:6)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(),
-                        help="decoding processes (default: all cores)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
     if args.size < cache.MIN_IMAGE_SIZE:
-        parser.error(f"--size must be at least {cache.MIN_IMAGE_SIZE} (the network's three blocks of convolution "
-                     "and pooling need it)")
+        parser.error(f"--size must be at least {cache.MIN_IMAGE_SIZE} (the network's three conv blocks need it)")
     if args.seed < 0:
         parser.error("--seed must be 0 or more")
     if args.classes and len({c.lower() for c in args.classes}) < len(args.classes):
@@ -74,20 +71,20 @@ def find_class_folders(src, classes=None):
         raise SystemExit(f"error: --src {src} is a file; give the folder that holds one sub-folder per class")
     if not src.is_dir():
         raise SystemExit(f"error: source folder {src} does not exist")
-    folders = {p.name: p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    ours = sorted(name for name, folder in folders.items() if (folder / safe_io.MARKER).is_file())
-    if ours:  # e.g. train.py --out dataset/models: its figures are no class
-        print(f"note: {src}: ignoring folder(s) {', '.join(ours)} (written by data_prep.py or train.py)")
-    folders = {name: folder for name, folder in folders.items() if name not in ours}
+    folders = safe_io.folders_not_ours(src)  # e.g. train.py --out dataset/models: its figures are no class
     by_lower = {name.lower(): folder for name, folder in folders.items()}
-    if len(by_lower) < len(folders):
-        twins = sorted(name for name in folders if sum(other.lower() == name.lower() for other in folders) > 1)
-        raise SystemExit(f"error: {src} has folders whose names differ only in letter case ({', '.join(twins)}): "
+    if len(by_lower) < len(folders):  # cat/ and Cat/
+        twins = ", ".join(sorted(name for name in folders if [n.lower() for n in folders].count(name.lower()) > 1))
+        raise SystemExit(f"error: {src} has folders whose names differ only in letter case ({twins}): "
                          "merge or rename them")
-    if classes is None:
+    typed = classes is not None
+    if typed and len(classes) < 2:
+        raise SystemExit(f"error: --classes {','.join(classes)} names one class, a model needs at least two "
+                         f"(sub-folders of {src}: {', '.join(sorted(folders)) or 'none'})")
+    if not typed:
         classes = sorted(folders, key=lambda name: (name.lower(), name))
-        if [c.lower() for c in classes] == [c.lower() for c in CRACK_CLASSES]:
-            classes = CRACK_CLASSES  # Özgenel's folders in any letter case: the crack model's names
+    if [c.lower() for c in classes] == [c.lower() for c in CRACK_CLASSES]:
+        classes, typed = CRACK_CLASSES, False  # Özgenel's folders in any letter case: the crack model's names
     missing = [name for name in classes if name.lower() not in by_lower]
     if missing or len(classes) < 2:
         inner = [p for p in folders.values() if len([q for q in p.iterdir() if q.is_dir()]) >= 2]
@@ -99,7 +96,8 @@ def find_class_folders(src, classes=None):
     ignored = sorted(name for name in folders if name.lower() not in {c.lower() for c in classes})
     if ignored:
         print(f"note: {src}: ignoring folder(s) {', '.join(ignored)} (not among --classes)")
-    return {name: by_lower[name.lower()] for name in classes}
+    # a typed --classes Concrete,BRICK names the classes as the folders spell them
+    return {by_lower[name.lower()].name if typed else name: by_lower[name.lower()] for name in classes}
 
 
 def find_images(sources, classes, out, size):
@@ -115,7 +113,7 @@ def find_images(sources, classes, out, size):
             files_by_source.append([[key for key, _ in boxes[name]] for name in classes])
             continue
         folders = find_class_folders(src, classes)
-        classes = list(folders)  # the first source's classes, for every other source
+        classes = classes if files_by_source else list(folders)  # the first source's, for every other source
         files_by_class = [list_images(folder) for folder in folders.values()]
         for (name, folder), files in zip(folders.items(), files_by_class):
             if not files:
@@ -229,6 +227,7 @@ def main(argv=None):
         safe_io.remove_folder(tmp)
 
     seconds = time.time() - start
+    cache.warn_about_small_classes(meta)
     total = sum(meta["counts"][name]["total"] for name in SPLITS)
     if skipped:
         print(f"skipped {len(skipped)} unreadable files (listed in meta.json)")

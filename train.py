@@ -63,8 +63,8 @@ def parse_args(argv=None):
                         help="epochs; the learning rate reaches zero at the last (default: 30, 10 with "
                              "--init-from; for other classes than cracks enough for 2,400 steps, up to 200)")
     parser.add_argument("--patience", type=int,
-                        help="stop after this many epochs without a better validation loss (default: never; "
-                             "the best epoch's weights are kept anyway)")
+                        help="stop after this many epochs (1 or more) without a better validation loss "
+                             "(default: never; the best epoch's weights are kept anyway)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
     parser.add_argument("--learning-rate", type=float,
                         help="Adam's starting learning rate (default: 1e-3, 3e-4 with --init-from)")
@@ -100,6 +100,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1 or args.seed < 0:
         parser.error("--epochs and --batch-size must be positive, --seed 0 or more")
+    if args.patience is not None and args.patience < 1:  # 0 would fall through to "never stop" in fit
+        raise SystemExit("error: --patience must be 1 or more; leave it out to train every epoch")
     if not 0 < args.site_share < 1 or not args.site_repeats > 0:
         parser.error("--site-share must be between 0 and 1, --site-repeats positive")
     if args.init_from and not args.init_from.is_file():
@@ -115,9 +117,9 @@ def choose_defaults(args, meta, crack_model):
     site draws a smaller share of each batch from it when it has few images (see SITE_REPEATS).
     """
     if args.thin_cracks and not crack_model:
-        raise SystemExit("error: --thin-cracks draws cracks, but this cache's classes are " + ", ".join(meta["class_names"]))
+        raise SystemExit(f"error: --thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     train_images = meta["counts"]["train"]["total"]
-    site_images = sum(source > 0 for source in meta["file_sources"]["train"]) if len(meta.get("sources", [])) > 1 else 0
+    site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first
     if args.epochs is None:
         steps_per_epoch = -(-train_images // args.batch_size)
         args.epochs = (FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS if crack_model
@@ -211,12 +213,14 @@ def fit(model, train_ds, val_ds, args):
 
 
 def save_models(model, data, meta, args, crack_model):
-    """The .keras and .tflite files, each carrying what the model's output means."""
+    """The .keras and .tflite files, each carrying what the model's output means; returns the calibration."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
+    calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            "threshold": THRESHOLD, **evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD),
-            "patch_size": tile_for(meta, args.init_from), "trained_on": meta.get("sources"), "init_from": str(args.init_from or ""),
+            "threshold": THRESHOLD, **calibration,
+            "patch_size": tile_for(meta, args.init_from), "trained_on": meta.get("sources"),
+            "init_from": str(args.init_from or ""),
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "litert_int8": args.int8_litert}
     save_model(model, args.out / MODEL_NAME, info)
@@ -226,6 +230,7 @@ def save_models(model, data, meta, args, crack_model):
         rows = np.random.default_rng(args.seed).choice(len(train_x), count, replace=False)
         int8_examples = np.asarray(train_x[np.sort(rows)])
     export_litert(model, args.out / LITERT_NAME, info, int8_examples)
+    return calibration
 
 
 def report_on_test_split(model, data, meta, args, history):
@@ -269,8 +274,8 @@ def main(argv=None):
     start = time.time()
     history = fit(model, train_ds, val_ds, args)
     seconds = time.time() - start
-    save_models(model, data, meta, args, crack_model)
-    report = (report_on_test_split(model, data, meta, args, history)
+    calibration = save_models(model, data, meta, args, crack_model)
+    report = (report_on_test_split(model, data, meta, args, history) | calibration
               | evaluation.run_summary(history, seconds, args, meta, batches.THIN_CRACKS if shapes is not None else 0.0,
                                        strategy.num_replicas_in_sync))
     if marks:  # how the site's images (your marks) read now

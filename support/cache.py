@@ -21,6 +21,7 @@ from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 
 SPLITS = ["train", "val", "test"]
 MIN_IMAGE_SIZE = 22  # pixels a side: the network's three blocks of convolution and pooling leave nothing of less
+FEW_IMAGES = 50  # fewer per class, and the validation and test figures rest on a handful of images
 FILES = [f"{split}_{part}.npy" for split in SPLITS for part in "xy"] + ["meta.json", "examples.png"]
 
 
@@ -198,3 +199,14 @@ def describe_cache(folder, meta):
     except (KeyError, TypeError, ValueError):
         when = "date unknown"
     return f"cache {folder}/ from {sources}, {when}"
+
+
+def warn_about_small_classes(meta):
+    """data_prep.py: a class of a few images trains, but its share of the test split may be empty: say so."""
+    for name in meta["class_names"]:
+        counts = [meta["counts"][split][name] for split in SPLITS]
+        if sum(counts) < FEW_IMAGES:
+            empty = [split for split, count in zip(SPLITS, counts) if not count]
+            print(f"warning: {name} has only {sum(counts)} images" + (f", none in the {' or '.join(empty)} split"
+                  f"{'s' if len(empty) > 1 else ''}: the figures there say nothing about it" if empty else "") +
+                  f"; aim for {FEW_IMAGES} or more per class", file=sys.stderr)

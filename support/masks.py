@@ -47,9 +47,8 @@ def parse_args(argv=None):
 def find_mask(photo, images, masks):
     """The mask of a photo: the same path below masks/, with any image extension."""
     stem = masks / photo.relative_to(images).with_suffix("")
-    found = [stem.with_suffix(ext) for ext in sorted(IMAGE_EXTENSIONS) if stem.with_suffix(ext).is_file()]
-    found += [stem.with_suffix(ext.upper()) for ext in sorted(IMAGE_EXTENSIONS) if stem.with_suffix(ext.upper()).is_file()]
-    return found[0] if found else None
+    suffixes = [case(ext) for ext in sorted(IMAGE_EXTENSIONS) for case in (str.lower, str.upper)]
+    return next((stem.with_suffix(suffix) for suffix in suffixes if stem.with_suffix(suffix).is_file()), None)
 
 
 def crack_pixels(mask_path, shape):

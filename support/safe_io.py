@@ -313,3 +313,12 @@ def check_output_folders(inputs, folders):
     for folder in folders.values():
         if folder:
             lock(folder)
+
+
+def folders_not_ours(src):
+    """{name: folder} of src's visible sub-folders, without the ones this project wrote (a MARKER in them)."""
+    folders = {p.name: p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    ours = sorted(name for name, folder in folders.items() if (folder / MARKER).is_file())
+    if ours:
+        print(f"note: {src}: ignoring folder(s) {', '.join(ours)} (written by data_prep.py or train.py)")
+    return {name: folder for name, folder in folders.items() if name not in ours}

@@ -1,5 +1,6 @@
 """Teaching the model a new surface: predict --save-tiles, sort, data_prep --src A --src B, train --init-from."""
 
+import pytest
 import csv
 import json
 import shutil
@@ -8,6 +9,8 @@ import cv2
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
 
 from support.model_files import read_model_info
+
+pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
 
 
 def test_saved_tiles_sorted_and_merged_fine_tune_a_model_that_predict_uses(tmp_path, negative_patches,

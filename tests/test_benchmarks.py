@@ -1,8 +1,11 @@
 """The benchmark that measures a model on other surfaces, run as the README runs it."""
 
+import pytest
 import shutil
 
 from conftest import SAMPLE_DATA, assert_clean_failure, run
+
+pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
 
 
 def test_other_surfaces_scores_labelled_patches_and_lists_photos(tmp_path):

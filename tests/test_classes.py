@@ -12,6 +12,8 @@ from three_surfaces import make_image  # examples/, on the path through conftest
 
 from support import model_files
 
+pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
+
 CLASSES = ["blotch", "clean", "line"]  # sorted, as data_prep labels them
 
 
@@ -122,7 +124,7 @@ def test_two_classes_with_other_names(tmp_path):
     src = make_classes(tmp_path / "parts", ["ok", "defect"], per_class=40)
     assert run("data_prep.py", "--src", src, "--out", tmp_path / "cache").returncode == 0
     assert_clean_failure(run("train.py", "--cache", tmp_path / "cache", "--thin-cracks"),
-                         "--thin-cracks draws cracks, but this cache's classes are defect, ok")
+                         "--thin-cracks draws cracks, but the classes are defect, ok")
     result = run("train.py", "--cache", tmp_path / "cache", "--out", tmp_path / "model", "--epochs", "3")
     assert result.returncode == 0, result.stderr
     info = model_files.read_model_info(tmp_path / "model" / "model.keras")

@@ -19,6 +19,7 @@ def load_split(cache, split):
     return np.load(cache / f"{split}_x.npy"), np.load(cache / f"{split}_y.npy")
 
 
+@pytest.mark.slow
 def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     meta = json.loads((sample_cache / "meta.json").read_text())
     assert meta["image_size"] == data_prep.DEFAULT_SIZE
@@ -40,6 +41,7 @@ def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     assert meta["skipped"] == []
 
 
+@pytest.mark.slow
 def test_cache_rows_are_the_loaded_images(sample_cache):
     x, _ = load_split(sample_cache, "test")
     meta = json.loads((sample_cache / "meta.json").read_text())
@@ -54,6 +56,7 @@ def test_same_seed_gives_same_split_and_other_seed_does_not(tmp_path):
     assert a != data_prep.split_files(files, (0.7, 0.24, 0.06), seed=2)
 
 
+@pytest.mark.slow
 def test_class_folders_match_in_any_letter_case(tmp_path):
     src = tmp_path / "dataset"
     (src / "positive").mkdir(parents=True)
@@ -66,6 +69,7 @@ def test_class_folders_match_in_any_letter_case(tmp_path):
     assert np.load(tmp_path / "cache" / "train_x.npy").shape[1:] == (32, 32, 3)
 
 
+@pytest.mark.slow
 def test_missing_or_empty_class_folder_is_named(tmp_path):
     (tmp_path / "Positive").mkdir()
     assert_clean_failure(run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "c"), "Negative")
@@ -76,6 +80,7 @@ def test_missing_or_empty_class_folder_is_named(tmp_path):
     assert_clean_failure(run("data_prep.py", "--src", tmp_path / "nowhere"), "does not exist")
 
 
+@pytest.mark.slow
 def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
     src = tmp_path / "dataset"
     for name in ("Positive", "Negative"):
@@ -88,7 +93,7 @@ def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
     (src / "Negative" / "empty.png").write_bytes(b"")
     result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: skipping")]
     assert len(warnings) == 3 and "Traceback" not in result.stderr
     assert "skipped 3" in result.stdout
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
@@ -100,6 +105,7 @@ def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
         assert x.reshape(len(x), -1).max(axis=1).min(initial=255) > 0  # no blank rows left behind
 
 
+@pytest.mark.slow
 def test_a_class_with_no_readable_image_fails(tmp_path):
     src = tmp_path / "dataset"
     for name in ("Positive", "Negative"):
@@ -113,6 +119,7 @@ def test_a_class_with_no_readable_image_fails(tmp_path):
     assert_clean_failure(run("data_prep.py", "--src", src, "--out", src / "cache"), "is inside the image folder")
 
 
+@pytest.mark.slow
 def test_refuses_to_replace_a_folder_that_is_not_a_cache(tmp_path):
     out = tmp_path / "important"
     out.mkdir()
@@ -168,6 +175,7 @@ MOMENTS = {  # what data_prep prints when it gets there
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_ctrl_c_at_any_moment_gives_one_line_and_keeps_the_previous_cache(tmp_path, moment):
     previous = run("data_prep.py", "--src", SAMPLE_DATA, "--out", tmp_path / "cache")
@@ -183,6 +191,7 @@ def test_ctrl_c_at_any_moment_gives_one_line_and_keeps_the_previous_cache(tmp_pa
     assert not list(tmp_path.glob(".cache.*"))  # cleaned up after itself
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_cache_is_completed_either_stops_cleanly_or_finishes(tmp_path):
     long_run = LongRun(tmp_path)
     long_run.wait_until("decoding 6000/6000 images", "the end of decoding")
@@ -196,6 +205,7 @@ def test_ctrl_c_while_the_cache_is_completed_either_stops_cleanly_or_finishes(tm
     assert not list(tmp_path.glob(".cache.*"))
 
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
     long_run = LongRun(tmp_path)
     long_run.wait_until(MOMENTS["decoding"], "decoding")
@@ -206,6 +216,7 @@ def test_interrupted_run_leaves_no_cache_that_train_accepts(tmp_path):
                          "no complete cache")
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
     long_run = LongRun(tmp_path, start_new_session=True)
     long_run.wait_until(MOMENTS["decoding"], "decoding")
@@ -275,6 +286,7 @@ def test_a_hairline_crack_stays_dark_when_shrunk_to_model_input(tmp_path, side):
     assert image[:, :20].min() == 180  # the surface away from it is untouched
 
 
+@pytest.mark.slow
 def test_several_sources_are_each_split_alike_and_recorded(tmp_path):
     big, small = make_source(tmp_path / "dataset", 50), make_source(tmp_path / "my_site", 10)
     result = run("data_prep.py", "--src", big, "--src", small, "--out", tmp_path / "cache")
@@ -298,6 +310,7 @@ def test_several_sources_are_each_split_alike_and_recorded(tmp_path):
             f for f, s in zip(meta["files"][split], meta["file_sources"][split]) if s == 0)
 
 
+@pytest.mark.slow
 def test_hostile_images_are_skipped_with_one_line_each(tmp_path):
     import cv2
 
@@ -308,7 +321,7 @@ def test_hostile_images_are_skipped_with_one_line_each(tmp_path):
     (src / "Positive" / "00032_prediction.png").write_bytes(b"a figure of predict.py's")  # never an input
     result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: skipping")]
     assert sorted(w.rsplit("/", 1)[1] for w in warnings) == [
         "pixel.png: too small (1x1 px; at least 16 px a side)",
         "strip.jpg: too small (5x4000 px; at least 16 px a side)",
@@ -317,6 +330,7 @@ def test_hostile_images_are_skipped_with_one_line_each(tmp_path):
     assert sum(meta["counts"][s]["total"] for s in data_prep.SPLITS) == 16
 
 
+@pytest.mark.slow
 def test_folder_mistakes_get_a_message_that_says_what_to_do(tmp_path):
     unpacked = make_source(tmp_path / "Concrete Crack Images for Classification", 3)
     (unpacked / "Positive" / "deeper").mkdir()

@@ -46,6 +46,7 @@ def survey(site, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_same_names_from_two_days_get_their_own_figures_tiles_and_rows(site, survey):
     result, out = survey
     assert result.returncode == 1  # two files could not be read (they are not images), the rest were classified
@@ -62,6 +63,7 @@ def test_same_names_from_two_days_get_their_own_figures_tiles_and_rows(site, sur
     assert {source_of(p) for p in tiles["day2"]} == {day2["path"]}
 
 
+@pytest.mark.slow
 def test_files_that_are_not_images_are_listed_not_dropped(site, survey):
     result, out = survey
     rows = {row["path"]: row for row in read_csv(out / "site.csv")}
@@ -76,6 +78,7 @@ def test_files_that_are_not_images_are_listed_not_dropped(site, survey):
     assert "3 images classified" in result.stdout and "2 failed" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_second_run_never_replaces_another_inputs_figure(site, tmp_path):
     other = tmp_path / "other" / "day1"
     other.mkdir(parents=True)
@@ -88,6 +91,7 @@ def test_a_second_run_never_replaces_another_inputs_figure(site, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["IMG_0001_2_prediction.png", "IMG_0001_prediction.png"]
 
 
+@pytest.mark.slow
 def test_a_heic_photo_is_classified(tmp_path, positive_patches):
     pillow_heif = pytest.importorskip("pillow_heif", reason="no pillow-heif wheel for this platform")
     crack = np.ascontiguousarray(positive_patches[4])
@@ -99,6 +103,7 @@ def test_a_heic_photo_is_classified(tmp_path, positive_patches):
     assert row["path"].endswith("IMG_0007.HEIC") and row["verdict"] == "crack"
 
 
+@pytest.mark.slow
 def test_without_pillow_heif_a_heic_photo_is_one_line_and_the_rest_is_classified(tmp_path):
     from test_predict import run_without
 
@@ -111,6 +116,7 @@ def test_without_pillow_heif_a_heic_photo_is_one_line_and_the_rest_is_classified
     assert rows["wall.jpg"]["verdict"] == "crack"
 
 
+@pytest.mark.slow
 def test_an_empty_folder_names_the_formats_read(tmp_path):
     (tmp_path / "readme.txt").write_text("nothing here")
     result = run("predict.py", tmp_path, cwd=tmp_path)
@@ -118,6 +124,7 @@ def test_an_empty_folder_names_the_formats_read(tmp_path):
     assert ".heic" in result.stderr and ".jpg" in result.stderr and "no images to classify" in result.stderr
 
 
+@pytest.mark.slow
 def test_repeated_inputs_are_counted_and_printed_in_the_order_given(tmp_path):
     patch, photo = SAMPLE_DATA / "Positive" / "08545.jpg", tmp_path / "wall.png"
     write_rgb(photo, cv2.resize(cv2.imread(str(patch))[..., ::-1], (700, 700)))
@@ -128,6 +135,7 @@ def test_repeated_inputs_are_counted_and_printed_in_the_order_given(tmp_path):
     assert result.stdout.splitlines()[-1].startswith("7 images classified in ")
 
 
+@pytest.mark.slow
 def test_a_probability_just_below_the_threshold_is_not_printed_as_reaching_it(tmp_path):
     from support.photos import cut
 
@@ -141,6 +149,7 @@ def test_a_probability_just_below_the_threshold_is_not_printed_as_reaching_it(tm
     assert "no crack" in line and float(line.rsplit(" ", 1)[1].rstrip(")")) < threshold, (line, probability)
 
 
+@pytest.mark.slow
 def test_a_folder_says_how_to_get_figures(tmp_path):
     result = run("predict.py", SAMPLE_DATA / "Negative", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -149,6 +158,7 @@ def test_a_folder_says_how_to_get_figures(tmp_path):
     assert not (tmp_path / "predictions").exists()
 
 
+@pytest.mark.slow
 def test_progress_shows_on_a_terminal_and_not_in_a_redirected_run(tmp_path):
     redirected = run("predict.py", SAMPLE_DATA / "Negative", cwd=tmp_path)
     assert "image/s" not in redirected.stderr and "\r" not in redirected.stderr  # a log stays line by line
@@ -172,6 +182,7 @@ def read_terminal(fd):
         return b""
 
 
+@pytest.mark.slow
 def test_a_tile_saved_again_under_another_class_moves_rather_than_doubles(tmp_path):
     patch = sample_files("Positive")[0]
     for threshold in ("0.5", "0.999999"):  # crack, then no crack for the same tile

@@ -43,6 +43,7 @@ def copied_model(folder):
 # 1-3: an output never replaces what the project did not write
 
 
+@pytest.mark.slow
 def test_data_prep_keeps_a_users_file_beside_a_meta_json(tmp_path):
     out = tmp_path / "P"
     (out / "chapter").mkdir(parents=True)
@@ -67,6 +68,7 @@ def test_a_folder_a_run_wrote_is_replaced_but_not_once_a_user_added_to_it(tmp_pa
         safe_io.check_ours("--out", out, "data_prep cache", cache.FILES)
 
 
+@pytest.mark.slow
 def test_train_keeps_a_users_file_in_its_out_folder(tmp_path, sample_cache):
     out = tmp_path / "models"
     out.mkdir()
@@ -80,6 +82,7 @@ def test_train_keeps_a_users_file_in_its_out_folder(tmp_path, sample_cache):
     assert (cache_copy / "meta.json").is_file()
 
 
+@pytest.mark.slow
 def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
     src = small_dataset(tmp_path / "data")
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--out", src / "Positive"), "not a train.py output")
@@ -95,6 +98,7 @@ def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
     assert json.loads((tmp_path / "cache" / "meta.json").read_text())["class_names"] == ["Negative", "Positive"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("csv_option", ["--csv", "--tiles-csv"])
 def test_a_csv_never_replaces_an_input_the_model_or_the_other_csv(tmp_path, csv_option):
     photo = tmp_path / "in" / "photo.jpg"
@@ -111,6 +115,7 @@ def test_a_csv_never_replaces_an_input_the_model_or_the_other_csv(tmp_path, csv_
                              timeout=60), "is the --csv file")
 
 
+@pytest.mark.slow
 def test_a_report_folder_that_holds_a_report_is_refused_and_kept(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
@@ -126,6 +131,7 @@ def test_a_report_folder_that_holds_a_report_is_refused_and_kept(tmp_path):
     assert not list(tmp_path.glob(".*.lock"))  # released at the end
 
 
+@pytest.mark.slow
 def test_a_folder_written_by_another_run_at_once_is_locked(tmp_path):
     (tmp_path / ".r.lock").write_text(str(os.getpid()))  # this process is alive: a run in progress
     assert_clean_failure(run("predict.py", PATCH, "--report", tmp_path / "r", timeout=60),
@@ -140,6 +146,7 @@ def test_a_folder_written_by_another_run_at_once_is_locked(tmp_path):
 # 4-6: nothing hangs, one image never ends the run, memory is bounded
 
 
+@pytest.mark.slow
 def test_a_fifo_is_skipped_unopened_by_predict_and_data_prep(tmp_path):
     src = small_dataset(tmp_path / "data")
     os.mkfifo(src / "Positive" / "x.jpg")
@@ -151,6 +158,7 @@ def test_a_fifo_is_skipped_unopened_by_predict_and_data_prep(tmp_path):
     assert result.returncode == 1 and "x.jpg: not a regular file" in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_an_image_whose_figure_cannot_be_drawn_takes_no_other_down(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
@@ -196,6 +204,7 @@ def test_the_saved_labels_quote_a_path_with_a_carriage_return():
     assert re.search(pattern, "site/a\rb.jpg")
 
 
+@pytest.mark.slow
 def test_csv_cells_cannot_be_formulas_and_names_cannot_forge_lines(tmp_path):
     for name in ("=HYPERLINK(1).jpg", "+1.jpg", "-1.jpg", "@SUM.jpg", "a\nb.jpg: no crack\x1b[0m.jpg"):
         shutil.copy(PATCH, tmp_path / name)
@@ -214,6 +223,7 @@ def test_csv_cells_cannot_be_formulas_and_names_cannot_forge_lines(tmp_path):
 # 9-10: one clear line instead of a traceback or a silent wrong result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell, fragment", [("1e400", "must be numbers"), ("inf", "must be numbers"),
                                             ("x" * 200_000, "cannot read labels"), (None, "the label is blank")])
 def test_a_bad_labels_file_is_one_line(tmp_path, cell, fragment):
@@ -226,6 +236,7 @@ def test_a_bad_labels_file_is_one_line(tmp_path, cell, fragment):
     assert_clean_failure(run("data_prep.py", "--src", labels, "--out", tmp_path / "c", timeout=60), fragment)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows, fragment", [
     ([(0, "crack"), (0, "no crack")], "labelled both Positive and Negative"),
     ([(0, "stain"), (64, "stain")], "one class only"), ([(0, "crack"), (64, "Positive")], "no Negative image")])
@@ -235,6 +246,7 @@ def test_contradicting_or_one_class_labels_are_refused(tmp_path, rows, fragment)
     assert_clean_failure(run("data_prep.py", "--src", labels, "--out", tmp_path / "c", timeout=60), fragment)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, fragment", [
     (["--size", "21"], "--size must be at least 22"), (["--split", "nan:1:1"], "expected three numbers"),
     (["--split", "1:0:0"], "validation above 0"), (["--seed", "-1"], "--seed must be 0 or more"),
@@ -245,6 +257,7 @@ def test_data_prep_options_that_would_fail_later_are_refused_at_once(tmp_path, a
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_folders_differing_only_in_letter_case_are_refused(tmp_path):
     src = small_dataset(tmp_path / "data", ("cat", "Cat", "dog"))
     if len(list(src.iterdir())) < 3:
@@ -253,6 +266,7 @@ def test_folders_differing_only_in_letter_case_are_refused(tmp_path):
                          "differ only in letter case", "Cat, cat")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, fragment", [
     ({"class_names": None}, "class_names must be a list"), ({"class_names": [1, 2]}, "class_names must be a list"),
     ({"class_names": "NP"}, "class_names must be a list"), ({"class_names": ["A", "a"]}, "each once"),
@@ -267,6 +281,7 @@ def test_a_damaged_meta_json_is_one_line(tmp_path, sample_cache, change, fragmen
         cache.load_cache(folder)
 
 
+@pytest.mark.slow
 def test_a_cache_label_out_of_range_is_refused(tmp_path, sample_cache):
     folder = tmp_path / "cache"
     shutil.copytree(sample_cache, folder)
@@ -277,11 +292,13 @@ def test_a_cache_label_out_of_range_is_refused(tmp_path, sample_cache):
         cache.load_cache(folder)
 
 
+@pytest.mark.slow
 def test_train_refuses_a_negative_seed(tmp_path, sample_cache):
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "m", "--seed", "-1")
     assert result.returncode == 2 and "--seed 0 or more" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, fragment", [({"class_names": [1, 2]}, "class_names must be a list"),
                                               ({"threshold": "high"}, "threshold must be a probability"),
                                               ({"threshold": float("nan")}, "threshold must be a probability"),
@@ -300,6 +317,7 @@ def test_a_model_with_damaged_info_is_one_line(tmp_path, change, fragment):
                          "cannot load model", fragment)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threshold", ["nan", "5", "-0.1"])
 def test_a_threshold_that_is_no_probability_is_refused(threshold):
     result = run("predict.py", PATCH, "--threshold", threshold, "--no-figures", timeout=60)
@@ -319,6 +337,7 @@ def test_a_half_jpeg_with_its_end_marker_put_back_is_refused(tmp_path):
     assert images.decode_image(tmp_path / "grey.jpg").shape == (64, 64, 3)
 
 
+@pytest.mark.slow
 def test_model_may_name_train_outputs_folder(tmp_path):
     copied_model(tmp_path / "models")
     result = run("predict.py", PATCH, "--model", tmp_path / "models", "--no-figures", timeout=60)
@@ -328,6 +347,7 @@ def test_model_may_name_train_outputs_folder(tmp_path):
                          "a folder without model.keras")
 
 
+@pytest.mark.slow
 def test_no_report_or_tiles_inside_a_named_photos_folder(tmp_path):
     (tmp_path / "few").mkdir()
     shutil.copy(PATCH, tmp_path / "few" / "a.jpg")

@@ -1,6 +1,7 @@
 """Correcting the model on a site: a labels file of boxes in photos is a data_prep source, and the loop
 labels -> cache -> train --init-from -> predict turns a false alarm into no crack, keeping a crack."""
 
+import pytest
 import csv
 import json
 import re
@@ -11,6 +12,8 @@ from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run,
 
 from support import photos
 from support.images import decode_image
+
+pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
 
 CELL = 227
 

@@ -8,6 +8,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 from conftest import REPO, run, write_rgb
 
 
@@ -16,6 +17,7 @@ def labels_from_masks(*args, cwd):
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
+@pytest.mark.slow
 def test_masks_become_labels_on_predicts_tile_grid(tmp_path):
     """A 256x192 photo in 64 px tiles (stride 32): a long crack, a short stub, and a grey joint."""
     (tmp_path / "site" / "images").mkdir(parents=True)

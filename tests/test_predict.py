@@ -37,6 +37,7 @@ def banner_colour(figure):
     return banner[np.argmax(banner.max(axis=1) - banner.min(axis=1))]
 
 
+@pytest.mark.slow
 def test_named_images_get_a_verdict_and_a_figure_in_the_predictions_folder(tmp_path):
     inputs, work = tmp_path / "inputs", tmp_path / "work"
     inputs.mkdir(), work.mkdir()
@@ -61,6 +62,7 @@ def predict_figure(path):
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
+@pytest.mark.slow
 def test_outputs_are_never_read_back_as_inputs(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -74,6 +76,7 @@ def test_outputs_are_never_read_back_as_inputs(tmp_path):
     assert len(read_csv(tmp_path / "out.csv")) == 3
 
 
+@pytest.mark.slow
 def test_a_folder_is_classified_in_batches_into_a_csv(tmp_path):
     out_csv = tmp_path / "results.csv"
     result = run("predict.py", SAMPLE_DATA, "--model", PRETRAINED, "--csv", out_csv)
@@ -86,6 +89,7 @@ def test_a_folder_is_classified_in_batches_into_a_csv(tmp_path):
     assert not list(SAMPLE_DATA.rglob("*_prediction.png"))  # folders get no figure per image by default
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_reported_and_the_rest_still_classified(tmp_path, positive_patches):
     good = copy_sample("Positive", 0, tmp_path, "good.jpg")
     broken = tmp_path / "broken.jpg"
@@ -121,6 +125,7 @@ def test_bad_inputs_are_reported_and_the_rest_still_classified(tmp_path, positiv
     assert (tmp_path / "figures" / "thin_prediction.png").is_file()
 
 
+@pytest.mark.slow
 def test_missing_damaged_or_foreign_model_is_a_clear_error(tmp_path, trained_dir):
     import zipfile
 
@@ -248,6 +253,7 @@ def photo_run(photos, tmp_path_factory):
         read_csv(out / "tiles.csv"), out / "figures"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["planted.png", "rotated.jpg", "wide.png", "odd_size.png"])
 def test_tiles_flagged_are_the_planted_cracks(photos, photo_run, name):
     folder, cases = photos
@@ -258,6 +264,7 @@ def test_tiles_flagged_are_the_planted_cracks(photos, photo_run, name):
     assert_flags_only_planted(tiles, folder / name, planted)
 
 
+@pytest.mark.slow
 def test_a_clean_photo_raises_no_alarm(photos, photo_run):
     folder, _ = photos
     _, rows, tiles, _ = photo_run
@@ -265,6 +272,7 @@ def test_a_clean_photo_raises_no_alarm(photos, photo_run):
     assert int(rows["clean.png"]["cracked_tiles"]) == 0 and not flagged_tiles(tiles, folder / "clean.png")
 
 
+@pytest.mark.slow
 def test_tiles_cover_the_whole_photo_whatever_its_size(photos, photo_run):
     folder, cases = photos
     _, _, tiles, _ = photo_run
@@ -276,12 +284,14 @@ def test_tiles_cover_the_whole_photo_whatever_its_size(photos, photo_run):
         assert max(int(t["y"]) + int(t["height"]) for t in mine) == height, name
 
 
+@pytest.mark.slow
 def test_a_tiny_image_is_classified_whole(photo_run):
     _, rows, tiles, _ = photo_run
     assert rows["tiny.png"]["tiles"] == "1" and rows["tiny.png"]["verdict"] in ("crack", "no crack")
     assert not [t for t in tiles if t["image"].endswith("tiny.png")]
 
 
+@pytest.mark.slow
 def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
     result, _, _, figures = photo_run
     folder, cases = photos
@@ -307,6 +317,7 @@ def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
             assert differs[:, round(3 * CELL * scale):round(3.5 * CELL * scale)].mean() < 0.05  # column 3 is clean
 
 
+@pytest.mark.slow
 def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     result, rows, tiles, figures = photo_run
     folder, cases = photos
@@ -333,6 +344,7 @@ def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     assert not drawn[round(330 * scale):round(570 * scale), round(630 * scale):round(870 * scale)].any()  # a slab
 
 
+@pytest.mark.slow
 def test_cracks_between_joints_are_still_found(photos, photo_run):
     folder, cases = photos
     _, rows, tiles, _ = photo_run
@@ -361,6 +373,7 @@ def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, nega
             assert covered.mean() > 0.8, k
 
 
+@pytest.mark.slow
 def test_tiling_can_be_turned_off(photos, tmp_path):
     folder, _ = photos
     result = run("predict.py", folder / "planted.png", "--model", PRETRAINED, "--tile", "0",
@@ -387,6 +400,7 @@ def test_tile_grid_covers_edges_with_overlap():
     assert {s for _, _, s in grid} == {300}  # never taller than a thin photo
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, args", [
     ("predict.py", ["--out", "{file}"]), ("predict.py", ["--save-tiles", "{file}"]),
     ("predict.py", ["--csv", "{folder}"]), ("predict.py", ["--tiles-csv", "{folder}"]),
@@ -432,6 +446,7 @@ def test_tile_smoothness_counts_what_smoother_than_finds_in_each_cut_tile():
     assert 0 < np.mean(tiling.tile_smoothness(photo, corners, 64, 2.587)) < 1
 
 
+@pytest.mark.slow
 def test_a_smooth_wall_with_a_cable_is_uncertain_and_says_why(tmp_path):
     rng = np.random.default_rng(0)
     wall = np.full((1200, 1600, 3), (205, 200, 170), np.float64) + rng.normal(0, 1.0, (1200, 1600, 3))
@@ -449,6 +464,7 @@ def test_a_smooth_wall_with_a_cable_is_uncertain_and_says_why(tmp_path):
     assert tuple(banner_colour(predict_figure(tmp_path / "painted_prediction.png"))[:2]) == (200, 110)
 
 
+@pytest.mark.slow
 def test_weak_evidence_is_uncertain(photos, tmp_path):
     folder, _ = photos
     # a threshold far below the model's sure threshold: the clean photo's faint tiles count, weakly
@@ -485,6 +501,7 @@ def run_without(module, *args, cwd=None):
 needs_litert = pytest.mark.skipif(not model_files.litert_installed(), reason="no ai-edge-litert wheel for this platform")
 
 
+@pytest.mark.slow
 @needs_litert
 @pytest.mark.parametrize("model", ["bundled", "trained"])
 def test_both_backends_give_the_same_probabilities(model, trained_dir, negative_patches, positive_patches):
@@ -496,6 +513,7 @@ def test_both_backends_give_the_same_probabilities(model, trained_dir, negative_
     np.testing.assert_allclose(by_litert(batch[:3]), by_tensorflow(batch[:3]), atol=1e-4)  # any batch size
 
 
+@pytest.mark.slow
 @needs_litert
 def test_both_backends_give_the_same_verdicts_on_photos(photos, photo_run, tmp_path):
     folder, _ = photos
@@ -513,6 +531,7 @@ def test_both_backends_give_the_same_verdicts_on_photos(photos, photo_run, tmp_p
                                [float(t["probability"]) for t in litert_tiles], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_without_the_litert_runtime_tensorflow_runs_the_model_and_says_so(tmp_path):
     image = copy_sample("Positive", 1, tmp_path, "crack.jpg")
     result = run_without("ai_edge_litert", image)
@@ -527,6 +546,7 @@ def test_without_the_litert_runtime_tensorflow_runs_the_model_and_says_so(tmp_pa
     assert_clean_failure(run_without("ai_edge_litert", image, "--model", alone), "pip install ai-edge-litert")
 
 
+@pytest.mark.slow
 @needs_litert
 def test_with_litert_predict_never_imports_tensorflow(photos, tmp_path):
     folder, _ = photos
@@ -536,6 +556,7 @@ def test_with_litert_predict_never_imports_tensorflow(photos, tmp_path):
     assert "planted.png: crack" in result.stdout and (tmp_path / "planted_prediction.png").is_file()
 
 
+@pytest.mark.slow
 @needs_litert
 def test_a_tflite_file_alone_is_a_whole_model(tmp_path):
     alone = tmp_path / "phone.tflite"  # e.g. copied to a Raspberry Pi without the .keras
@@ -547,6 +568,7 @@ def test_a_tflite_file_alone_is_a_whole_model(tmp_path):
     assert f"{image}: crack" in result.stdout
 
 
+@pytest.mark.slow
 @needs_litert
 def test_a_tflite_of_another_training_run_is_not_used(tmp_path, trained_dir):
     (tmp_path / "m.keras").write_bytes((trained_dir / "model.keras").read_bytes())
@@ -557,6 +579,7 @@ def test_a_tflite_of_another_training_run_is_not_used(tmp_path, trained_dir):
     assert "is from another training run" in result.stdout.splitlines()[1]
 
 
+@pytest.mark.slow
 @needs_litert
 def test_a_damaged_tflite_is_named_not_a_traceback(tmp_path, trained_dir):
     image = copy_sample("Positive", 4, tmp_path, "crack.jpg")

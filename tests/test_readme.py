@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -30,6 +31,7 @@ def test_every_path_the_readme_names_exists():
         assert (REPO / path).exists(), path
 
 
+@pytest.mark.slow
 def test_the_quick_start_works_as_written(tmp_path):
     """The quick start's commands, run in order in a copy of the repository, print what it says."""
     copy = tmp_path / "repo"
@@ -57,6 +59,7 @@ def test_the_quick_start_works_as_written(tmp_path):
     assert float(verdict.rsplit(" ", 1)[1].rstrip(")")) > 0.9
 
 
+@pytest.mark.slow
 def test_your_own_classes_works_as_written(tmp_path):
     """The own-classes section's commands, run in order in a copy of the repository, print its class line."""
     copy = tmp_path / "repo"

@@ -131,6 +131,7 @@ def test_the_figure_names_its_photo_and_verdict():
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
 
+@pytest.mark.slow
 def test_a_header_file_is_json_or_field_lines_and_a_bad_one_is_one_line(tmp_path):
     text = tmp_path / "site.txt"
     text.write_text("# survey of May\nTitle: North car park\ninspector: A. Inspector\nnotes: level 2\n  ramp too\n")
@@ -211,6 +212,7 @@ def click(driver, selector):
     driver.find_element(By.CSS_SELECTOR, selector).click()
 
 
+@pytest.mark.slow
 def test_every_input_has_a_row_with_its_verdict_and_the_counts(page, report):
     from selenium.webdriver.common.by import By
 
@@ -229,6 +231,7 @@ def test_every_input_has_a_row_with_its_verdict_and_the_counts(page, report):
     assert counts == ["All 6", "crack 2", "uncertain 1", "no crack 2", "error 1"]
 
 
+@pytest.mark.slow
 def test_clicking_the_probability_header_sorts_rows_up_then_down(page):
     known = [f"{p:.3f}" for p in sorted(p for _, _, p, _ in INPUTS if p is not None)]
     header = f"#inputs th:nth-child({PROBABILITY_COLUMN})"
@@ -239,6 +242,7 @@ def test_clicking_the_probability_header_sorts_rows_up_then_down(page):
     assert cells(page, PROBABILITY_COLUMN) == known[::-1] + [""]
 
 
+@pytest.mark.slow
 def test_the_verdict_filter_shows_only_that_verdict(page):
     for verdict, expected in (("crack", 2), ("no crack", 2), ("error", 1), ("uncertain", 1)):
         click(page, f'.filter button[data-filter="{verdict}"]')
@@ -247,6 +251,7 @@ def test_the_verdict_filter_shows_only_that_verdict(page):
     assert len(visible_rows(page)) == len(INPUTS)
 
 
+@pytest.mark.slow
 def test_a_figure_link_opens_the_figure_beside_the_report(page, report):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -263,6 +268,7 @@ def test_a_figure_link_opens_the_figure_beside_the_report(page, report):
     assert page.execute_script("return document.images[0].naturalHeight") == 240 + 40
 
 
+@pytest.mark.slow
 def test_hostile_names_show_as_text_and_run_nothing(page):
     names = cells(page, 2)
     assert any(name.startswith("<script>.jpg") for name in names)
@@ -272,6 +278,7 @@ def test_hostile_names_show_as_text_and_run_nothing(page):
     assert page.title == "Crack report: <b>site survey</b>"
 
 
+@pytest.mark.slow
 def test_no_console_error_and_the_page_is_not_blank(page):
     click(page, f"#inputs th:nth-child({PROBABILITY_COLUMN})")
     click(page, '.filter button[data-filter="crack"]')
@@ -288,6 +295,7 @@ def test_no_console_error_and_the_page_is_not_blank(page):
     assert ((colours[:, 1] > 100) & (colours[:, 2] < 80)).sum() > 100
 
 
+@pytest.mark.slow
 def test_printing_keeps_every_row_and_drops_the_hint(page):
     page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     try:
@@ -302,6 +310,7 @@ def test_printing_keeps_every_row_and_drops_the_hint(page):
 # A real run of predict.py --report, end to end
 
 
+@pytest.mark.slow
 def test_predict_report_of_a_folder_opens_sorts_filters_and_links(browser, tmp_path, negative_patches,
                                                                   positive_patches):
     from conftest import mosaic, run, write_rgb
@@ -342,6 +351,7 @@ def test_predict_report_of_a_folder_opens_sorts_filters_and_links(browser, tmp_p
     assert screenshot.std() > 20
 
 
+@pytest.mark.slow
 def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path, negative_patches,
                                                                positive_patches):
     from conftest import mosaic, run, write_rgb
@@ -427,6 +437,7 @@ def survey_page(browser, survey):
     return browser
 
 
+@pytest.mark.slow
 def test_the_header_and_summary_say_who_where_when_and_what_to_look_at_first(survey_page, survey):
     from selenium.webdriver.common.by import By
 
@@ -450,6 +461,7 @@ def test_the_header_and_summary_say_who_where_when_and_what_to_look_at_first(sur
     assert page.execute_script("return location.hash") == "#row-" + str(list(rows).index(flagged[0]["path"]))
 
 
+@pytest.mark.slow
 def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page, survey):
     from selenium.webdriver.common.by import By
 
@@ -465,6 +477,7 @@ def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page
     assert survey_page.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").text == "FLAGGED TILES"
 
 
+@pytest.mark.slow
 def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
     import base64
     import re
@@ -507,6 +520,7 @@ def leaving_asks(driver):
                                  "window.dispatchEvent(e); return e.defaultPrevented")
 
 
+@pytest.mark.slow
 def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(survey_page, survey, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -587,6 +601,7 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
     assert not [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
+@pytest.mark.slow
 def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -618,6 +633,7 @@ def test_the_before_column_and_its_filter_appear_only_when_two_models_were_compa
     assert 'data-filter="crack -&gt; no crack" aria-pressed="false">changed: crack -&gt; no crack <b>1</b>' in page
 
 
+@pytest.mark.slow
 def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_the_report(browser, trained_dir,
                                                                                         tmp_path):
     """A model trained for two epochs against the bundled one on sample patches: the weak model changes

@@ -21,6 +21,7 @@ REPORT_FILES = ["model.keras", "model.tflite", "history.csv", "metrics.json", "t
                 "roc_curve.png", "test_predictions.png", "misclassified.png", "augmentation.png"]
 
 
+@pytest.mark.slow
 def test_training_writes_model_and_reports(trained_dir):
     for name in REPORT_FILES:
         assert (trained_dir / name).stat().st_size > 0, name
@@ -45,6 +46,7 @@ def test_training_writes_model_and_reports(trained_dir):
     assert 0.5 <= info["sure_threshold"] <= 0.99 and 0 < info["smooth_below"] < 10
 
 
+@pytest.mark.slow
 def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
     model = keras.models.load_model(trained_dir / "model.keras")
     x = np.load(sample_cache / "test_x.npy")
@@ -52,11 +54,13 @@ def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
     assert prob.shape == (len(x),) and np.all((prob >= 0) & (prob <= 1))
 
 
+@pytest.mark.slow
 def test_missing_cache_is_a_clear_error(tmp_path):
     assert_clean_failure(run("train.py", "--cache", tmp_path / "nothing", "--out", tmp_path / "m"),
                          "no complete cache", "data_prep.py")
 
 
+@pytest.mark.slow
 def test_distributed_training_saves_a_model_predict_loads(sample_cache, tmp_path):
     out = tmp_path / "models"
     result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "1", "--distribute")
@@ -69,6 +73,7 @@ def test_distributed_training_saves_a_model_predict_loads(sample_cache, tmp_path
     assert "200 images classified" in predicted.stdout
 
 
+@pytest.mark.slow
 def test_mixed_precision_keeps_a_float32_output(sample_cache, tmp_path):
     out = tmp_path / "models"
     result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "1", "--mixed-precision",
@@ -90,6 +95,7 @@ def tf_config(ports, index):
                        "task": {"type": "worker", "index": index}})
 
 
+@pytest.mark.slow
 def test_two_workers_on_loopback_train_one_model_that_predict_loads(sample_cache, tmp_path):
     ports = [free_port(), free_port()]
     workers = [subprocess.Popen([sys.executable, str(REPO / "train.py"), "--cache", str(sample_cache),
@@ -109,6 +115,7 @@ def test_two_workers_on_loopback_train_one_model_that_predict_loads(sample_cache
     assert "200 images classified" in predicted.stdout
 
 
+@pytest.mark.slow
 def test_a_missing_worker_is_a_clear_error_after_the_wait(sample_cache, tmp_path):
     env = {"TF_CONFIG": tf_config([free_port(), free_port()], 0)}
     result = run("train.py", "--cache", sample_cache, "--out", tmp_path / "m", "--distribute",
@@ -136,6 +143,7 @@ def read_until(process, text):
     return lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["waiting for workers", "training"])
 def test_ctrl_c_gives_one_line_and_no_model(sample_cache, trained_dir, tmp_path, moment):
     shutil.copytree(trained_dir, tmp_path / "m")  # a previous run's set: it stays whole, all of one run
@@ -158,6 +166,7 @@ def test_ctrl_c_gives_one_line_and_no_model(sample_cache, trained_dir, tmp_path,
     assert not list(tmp_path.rglob("*partial*")) and not list(tmp_path.glob(".*.lock"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["not json", "no counts"])
 def test_a_damaged_cache_is_named_not_a_traceback(sample_cache, tmp_path, damage):
     cache = tmp_path / "cache"
@@ -169,6 +178,7 @@ def test_a_damaged_cache_is_named_not_a_traceback(sample_cache, tmp_path, damage
                          f"{cache / 'meta.json'} is damaged", "run data_prep.py again")
 
 
+@pytest.mark.slow
 def test_training_says_where_its_cache_came_from(trained_dir, sample_cache):
     result = run("train.py", "--cache", sample_cache, "--out", trained_dir.parent / "again", "--epochs", "1",
                  "--no-augment")
@@ -181,6 +191,7 @@ def coarse_grey(image):
     return cv2.resize(image.mean(axis=2).astype(np.float32), None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).ravel()
 
 
+@pytest.mark.slow
 def test_augmentation_figure_shows_the_training_images_turned_and_recoloured(sample_cache, tmp_path):
     from support.batches import save_augmentation_examples
 
@@ -201,6 +212,7 @@ def test_augmentation_figure_shows_the_training_images_turned_and_recoloured(sam
     assert not_white.mean() > 0.4  # the panels show images, not blank white
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_path):
     from support.batches import THIN_CRACKS
 
@@ -268,6 +280,7 @@ def test_hairlines_are_drawn_on_clean_images_only_and_the_classes_keep_their_wei
     assert 0 < darker.sum() < len(darker) and all((image < 199).mean() < 0.15 for image in augmented[darker])
 
 
+@pytest.mark.slow
 def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, trained_dir, tmp_path):
     from support import model_files
 
@@ -283,6 +296,7 @@ def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, traine
     np.testing.assert_allclose(by_litert(x), by_keras(x), atol=0.05)
 
 
+@pytest.mark.slow
 def test_help_prints_the_hairline_share():  # argparse formats help with %: a stray one breaks --help
     result = run("train.py", "--help")
     assert result.returncode == 0 and "--thin-cracks" in result.stdout and "15% of the" in result.stdout

@@ -1,0 +1,58 @@
+"""support/evaluation.sure_cutoff: the "sure" cut-off of other classes is one the validation sample supports."""
+
+import numpy as np
+import pytest
+
+from support.evaluation import calibrate, describe_sure_calls, error_upper_bound, sure_cutoff
+
+
+def calls(right_tops, wrong_tops):
+    top = np.r_[right_tops, wrong_tops]
+    return top, np.r_[np.ones(len(right_tops), bool), np.zeros(len(wrong_tops), bool)]
+
+
+def test_one_error_in_a_few_hundred_sure_calls_is_allowed():
+    # ~290 validation images cannot show 99.9%: the old rule left 0.99; 1 error in 250 sure calls is 0.4%
+    top, right = calls(np.linspace(0.9, 1.0, 280), [0.95, 0.6, 0.7])
+    calibration = sure_cutoff(top, right)
+    assert calibration["sure_threshold"] == 0.71  # the error at 0.95 is 1 of 250 sure calls
+    sure = calibration["sure_calls"]
+    assert sure["validation_images"] == 283 and sure["uncertain_share"] == pytest.approx(2 / 283, abs=1e-4)
+    assert sure["accuracy"] == pytest.approx(280 / 281, abs=1e-4) and sure["accuracy_lower_95"] < sure["accuracy"]
+
+
+def test_a_tiny_validation_split_allows_no_error():
+    top, right = calls([0.99, 0.98, 0.97, 0.8, 0.6], [0.9])
+    assert sure_cutoff(top, right)["sure_threshold"] == 0.91
+
+
+def test_sure_errors_high_up_need_many_right_calls():
+    # two errors at 0.98-0.99 are under 0.5% of the sure calls only with every one of 400 right calls
+    assert sure_cutoff(*calls(np.linspace(0.5, 0.9, 400), [0.99, 0.98]))["sure_threshold"] == 0.5
+    assert sure_cutoff(*calls(np.linspace(0.5, 0.9, 300), [0.99, 0.98]))["sure_threshold"] == 0.99
+
+
+def test_no_validation_call_reaches_the_strictest_cut_off():
+    calibration = sure_cutoff(*calls([0.6, 0.7], [0.8]))
+    assert calibration["sure_threshold"] == 0.99 and calibration["sure_calls"]["accuracy"] is None
+
+
+def test_clopper_pearson_bound():
+    assert error_upper_bound(0, 242) == pytest.approx(1 - 0.05 ** (1 / 242), rel=1e-6)  # about 3/n
+    assert error_upper_bound(1, 230) == pytest.approx(0.0205, abs=2e-4)
+    assert error_upper_bound(3, 3) == 1.0
+
+
+def test_crack_models_keep_their_rule():
+    probs = np.array([[0.05, 0.95]] * 50 + [[0.95, 0.05]] * 50)
+    y = np.r_[np.ones(50, int), np.zeros(50, int)]
+    train_x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    calibration = calibrate(train_x, probs, y, crack_model=True)
+    assert calibration["sure_threshold"] == 0.5 and "sure_calls" not in calibration
+
+
+def test_train_says_the_cut_off_and_what_it_leaves_uncertain():
+    line = describe_sure_calls(sure_cutoff(*calls(np.linspace(0.9, 1.0, 280), [0.95, 0.6, 0.7])))
+    assert line.startswith("sure from top probability 0.71: 0.7% of the 283 validation images left uncertain, "
+                           "the sure ones 99.6% right (at least 98.")
+    assert "strictest" in describe_sure_calls(sure_cutoff(*calls(np.linspace(0.5, 0.9, 300), [0.99, 0.98])))

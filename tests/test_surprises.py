@@ -1,0 +1,45 @@
+"""What a student meets first with folders of their own: each surprise a warning or one clear line."""
+
+import numpy as np
+import pytest
+from conftest import write_rgb
+
+import data_prep
+import train
+
+
+def folders(root, counts):
+    rng = np.random.default_rng(0)
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            write_rgb(root / name / f"{i}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    return root
+
+
+def test_one_class_in_classes_says_two_are_needed_and_lists_the_folders(tmp_path):
+    src = folders(tmp_path / "src", {"concrete": 1, "brick": 1, "tile": 1})
+    with pytest.raises(SystemExit, match=r"^error: --classes concrete names one class, a model needs at least two "
+                                         r"\(sub-folders of .*src: brick, concrete, tile\)$"):
+        data_prep.find_class_folders(src, ["concrete"])
+
+
+def test_classes_take_the_folders_spelling(tmp_path):
+    src = folders(tmp_path / "src", {"Concrete": 1, "brick": 1})
+    assert list(data_prep.find_class_folders(src, ["concrete", "BRICK"])) == ["Concrete", "brick"]
+    assert list(data_prep.find_class_folders(src)) == ["brick", "Concrete"]
+
+
+def test_a_class_of_a_few_images_is_warned_about_with_its_empty_test_split(tmp_path, capsys):
+    src = folders(tmp_path / "src", {"many": 60, "few": 5})
+    data_prep.main(["--src", str(src), "--out", str(tmp_path / "cache"), "--size", "24", "--workers", "1"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: few has only 5 images, none in the test split: the figures there say nothing "
+                        "about it; aim for 50 or more per class"]
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_patience_below_one_is_refused(value):
+    with pytest.raises(SystemExit, match="^error: --patience must be 1 or more"):
+        train.parse_args(["--patience", value])
+    assert train.parse_args(["--patience", "1"]).patience == 1
