@@ -279,8 +279,7 @@ def main(argv=None):
               | evaluation.run_summary(history, seconds, args, meta, batches.THIN_CRACKS if shapes is not None else 0.0,
                                        strategy.num_replicas_in_sync))
     if marks:  # how the site's images (your marks) read now
-        report["site_training_images"] = evaluation.how_marks_read(
-            marks[2], batches.predict_probabilities(model, marks[0]), marks[1], meta["class_names"])
+        report["marks"] = evaluation.how_marks_read(*marks[1:], batches.predict_probabilities(model, marks[0]), meta)
     safe_io.write_json(report, args.out / "metrics.json")
     if not is_chief:
         shutil.rmtree(args.out)

@@ -246,10 +246,10 @@ def site_training_images(data, meta):
     return np.asarray(x[rows]), y[rows]
 
 
-def how_marks_read(before, after, y, class_names):
+def how_marks_read(y, before, after, meta):
     """Print and return how many of the site's training images (labels y) a model reads as labelled,
     per class, before and after fine-tuning (their probabilities from the two models)."""
-    counts = {}
+    counts, class_names = {}, meta["class_names"]
     for label, probs in (("before", before), ("after", after)):
         right = predicted_classes(probs) == y
         counts[label] = {name: [int(right[y == i].sum()), int((y == i).sum())] for i, name in enumerate(class_names)}
