@@ -16,6 +16,8 @@ take on trust:
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     labels.py       a labels file of boxes marked in photos, as a data_prep source
+    masks.py        a labels file from crack masks, on predict's tile grid (python -m support.masks)
+    results.py      predict's results as text: a line per input, CSV rows, the verdicts that changed
 """
 
 import signal
