@@ -153,16 +153,22 @@ def load_model(args, path):
     return classify, info, rule, line
 
 
-def classify_images(items, classify, info, rule, args):
+def classify_images(items, classify, info, rule, args, older=None):
     """(path, named, image or ImageError, result, photo tiles or None) for each input, in order.
 
     Patch-sized images are classified in batches; a photo is cut into tiles (photos.classify_photo).
+    With `older` (--compare-with's model, as load_model gives it), each result also holds the older
+    model's, under "before": the same batches, the same tiles.
     """
     size, pending = info["image_size"], []
 
     def classify_pending():
         if pending:
             results = photos.patch_results(np.stack([x for *_, x in pending]), classify, rule)
+            if older:
+                batch = np.stack([fit_to_model(image, older[1]["image_size"]) for _, _, image, _ in pending])
+                for result, before in zip(results, photos.patch_results(batch, older[0], older[2])):
+                    result["before"] = before
             for (path, named, image, _), result in zip(pending, results):
                 yield path, named, image, result, None
             pending.clear()
@@ -179,6 +185,9 @@ def classify_images(items, classify, info, rule, args):
         else:
             tile, stride = photos.tiling(image, args.tile, args.stride)  # a JPEG read reduced: tiles too
             result, *tiles = photos.classify_photo(image, classify, size, tile, stride, args.batch_size, rule)
+            if older:
+                result["before"] = photos.classify_photo(image, older[0], older[1]["image_size"], tile, stride,
+                                                         args.batch_size, older[2])[0]
             yield path, named, image, result, tiles
     yield from classify_pending()
 
@@ -233,12 +242,6 @@ def print_summary(done, failures, seconds, rule, args, images):
         results.print_changes({path: result for path, result, _ in done})
 
 
-def classify_again(image, older, args):
-    """The image's result by the --compare-with model, tiled as the main model tiled it."""
-    classify, info, rule, _ = older
-    return photos.classify_image(image, classify, info["image_size"], args.tile, args.stride, args.batch_size, rule)
-
-
 def main(argv=None):
     args = parse_args(argv)
     images, failures = find_inputs(args.inputs)
@@ -250,14 +253,12 @@ def main(argv=None):
     done, report_rows, start = [], {}, time.time()  # done: (path, result, figure) of each input, repeats too
     with safe_io.csv_lines(args.tiles_csv, results.tile_columns(rule)) as tiles_csv, \
             tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
-        for path, named, image, result, tiles in classify_images(images, classify, info, rule, args):
+        for path, named, image, result, tiles in classify_images(images, classify, info, rule, args, older):
             progress.update()
             if result is None:
                 error(f"{path}: {image}")
                 failures[path] = str(image)
                 continue
-            if older:  # the same tiles through the older model, for what changed
-                result["before"] = classify_again(image, older, args)
             tqdm.write(results.describe(path, result))
             figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
             done.append((path, result, figure))

@@ -13,7 +13,7 @@ Any other model's verdict is the class most of its sure tiles show, or uncertain
 import cv2
 import numpy as np
 
-from support.images import fit_to_model, laplacian_magnitude, resize, smoother_than
+from support.images import laplacian_magnitude, resize, smoother_than
 from support.model_files import is_crack_model, predicted_classes
 
 UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
@@ -181,13 +181,6 @@ def patch_results(batch, classify, rule):
     """The result of each patch-sized image of a batch, already fitted to the model's input."""
     smooth = smoother_than(batch, rule["smooth_below"]) if rule["crack_model"] else [None] * len(batch)
     return [image_result(probs[None], np.array([flat]), rule) for probs, flat in zip(classify(batch), smooth)]
-
-
-def classify_image(image, classify, size, tile, stride, batch_size, rule):
-    """One image's result, whole or in tiles as predict.py classifies it (e.g. by an older model)."""
-    if is_photo(image, tile):
-        return classify_photo(image, classify, size, *tiling(image, tile, stride), batch_size, rule)[0]
-    return patch_results(fit_to_model(image, size)[None], classify, rule)[0]
 
 
 def cut(p, decimals=3):
