@@ -191,7 +191,7 @@ def site_images_before(model, data, meta, args):
 
 
 def fit(model, train_ds, val_ds, args):
-    """model.fit with the best epoch's weights kept; history.csv is written only when fit is done."""
+    """(history, seconds) of model.fit, the best epoch's weights kept; history.csv written when fit is done."""
     start = time.time()
 
     def log_learning_rate_and_time(epoch, logs):  # into history.csv, for the curves and the time to accuracy
@@ -209,14 +209,15 @@ def fit(model, train_ds, val_ds, args):
         with safe_io.stop_at_a_safe_point(lambda: setattr(model, "stop_training", True)):
             history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
                                 shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
-    return history.history
+    return history.history, time.time() - start
 
 
 def save_models(model, data, meta, args, crack_model):
     """The .keras and .tflite files, each carrying what the model's output means; returns the calibration."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
-    calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD)
+    calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
+                                       meta["file_sources"]["val"] if args.init_from else None)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
             "threshold": THRESHOLD, **calibration,
             "patch_size": tile_for(meta, args.init_from), "trained_on": meta.get("sources"),
@@ -233,18 +234,18 @@ def save_models(model, data, meta, args, crack_model):
     return calibration
 
 
-def report_on_test_split(model, data, meta, args, history):
+def report_on_test_split(model, data, meta, args, history, threshold):
     """The test split's figures (printed, and returned for metrics.json) and the plots."""
     evaluation.plot_history(history, args.out / "training_curves.png")
     test_x, test_y = data["test"]
     report = {"split": "test", "images": int(len(test_x))}
     if len(test_x):
         probs = batches.predict_probabilities(model, test_x)
-        report.update(evaluation.test_report(test_y, probs, meta["class_names"], THRESHOLD))
+        report.update(evaluation.test_report(test_y, probs, meta["class_names"], threshold))
         evaluation.print_report(report)
         if len(meta.get("sources", [])) > 1:  # how the model does on each source, e.g. your site
             report["per_source"] = evaluation.per_source_report(
-                test_y, probs, np.array(meta["file_sources"]["test"]), meta["sources"], THRESHOLD)
+                test_y, probs, np.array(meta["file_sources"]["test"]), meta["sources"], threshold)
         evaluation.save_test_figures(args.out, test_x, test_y, probs, report, meta["class_names"], args.seed)
     return report
 
@@ -271,15 +272,14 @@ def main(argv=None):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))
     marks = site_images_before(model, data, meta, args)
 
-    start = time.time()
-    history = fit(model, train_ds, val_ds, args)
-    seconds = time.time() - start
+    history, seconds = fit(model, train_ds, val_ds, args)
     calibration = save_models(model, data, meta, args, crack_model)
-    report = (report_on_test_split(model, data, meta, args, history) | calibration
+    report = (report_on_test_split(model, data, meta, args, history, calibration["threshold"]) | calibration
               | evaluation.run_summary(history, seconds, args, meta, batches.THIN_CRACKS if shapes is not None else 0.0,
                                        strategy.num_replicas_in_sync))
-    if marks:  # how the site's images (your marks) read now
-        report["marks"] = evaluation.how_marks_read(*marks[1:], batches.predict_probabilities(model, marks[0]), meta)
+    if marks:  # how the site's images (your marks) read now, at the threshold chosen
+        after = batches.predict_probabilities(model, marks[0])
+        report["marks"] = evaluation.how_marks_read(*marks[1:], after, meta, calibration["threshold"])
     safe_io.write_json(report, args.out / "metrics.json")
     if not is_chief:
         shutil.rmtree(args.out)

@@ -113,7 +113,7 @@ def main():
                 line.append(f"{split} ({len(photos[split])} photos, {after[2]} tiles): AUC {before[0]:.3f} -> "
                             f"{after[0]:.3f}, balanced accuracy {before[1]:.3f} -> {after[1]:.3f} (recall: crack {after[3]:.3f}, "
                             f"no crack {after[4]:.3f})")
-            line.append(f"dataset test accuracy after {dataset_accuracy:.4f}")
+            line.append(f"threshold {metrics['threshold']}; dataset test accuracy after {dataset_accuracy:.4f}")
             print("; ".join(line), flush=True)
 
 

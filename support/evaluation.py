@@ -17,6 +17,8 @@ TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took 
 SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # crack probabilities tried as "sure" (see calibrate)
 GENERIC_CANDIDATES = [round(0.5 + 0.01 * i, 2) for i in range(50)]  # top probabilities tried, other models
 SURE_ERROR = 0.005  # the share of sure calls that may be wrong on validation, other models (see sure_cutoff)
+SITE_THRESHOLDS = [round(0.05 * i, 2) for i in range(2, 19)]  # crack thresholds tried on a site (site_threshold)
+MIN_SITE_CHECKS = 20  # validation images of each class a site needs before its threshold is chosen on them
 
 
 def test_report(y_true, probs, class_names, threshold=0.5):
@@ -79,9 +81,10 @@ def print_report(report):
     print(f"confusion matrix (rows true, columns predicted): [{counts}]\n")
 
 
-def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5):
+def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5, val_sources=None):
     """What predict.py needs to judge its own evidence, measured on this model's data.
 
+    threshold (crack models fine-tuned with a site, val_sources given): see site_threshold.
     sure_threshold: for a crack model, the lowest crack probability from which the validation
       split's crack calls are at least 99.9% right (thousands of validation images can show that);
       for other models, the one sure_cutoff chooses, with what it leaves uncertain in `sure_calls`.
@@ -92,12 +95,41 @@ def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5):
     if not crack_model:  # what "uncertain" will cost is said (printed) before the test figures
         calibration = sure_cutoff(val_probs.max(axis=1), predicted_classes(val_probs, threshold) == val_y)
         print(describe_sure_calls(calibration))
-        return calibration
+        return {"threshold": threshold, **calibration}
+    if val_sources is not None:
+        threshold = site_threshold(val_probs[:, 1], val_y, np.asarray(val_sources), threshold)
     calls, right = val_probs[:, 1], val_y == 1
     sure = next((t for t in SURE_CANDIDATES if np.sum((calls >= t) & right) >= 0.999 * np.sum(calls >= t)),
                 SURE_CANDIDATES[-1])
     texture = np.concatenate([surface_texture(np.asarray(train_x[i:i + 4096])) for i in range(0, len(train_x), 4096)])
-    return {"sure_threshold": max(sure, threshold), "smooth_below": round(float(np.percentile(texture, 0.5)), 3)}
+    return {"threshold": threshold, "sure_threshold": max(sure, threshold),
+            "smooth_below": round(float(np.percentile(texture, 0.5)), 3)}
+
+
+def site_threshold(crack_probs, labels, sources, threshold=0.5):
+    """The crack threshold at which the validation images are best told apart, each source and
+    each class weighing the same (the mean of their recalls), or `threshold` when a site (a source
+    after the first) has fewer than MIN_SITE_CHECKS validation images of a class.
+
+    Fine-tuning on a site ranks its tiles well long before its thin cracks reach 0.5: on the road
+    and drone sites most missed cracks sat between 0.1 and 0.5 (docs/EXPERIMENTS.md, "Correcting it
+    on a site"). The dataset's own images read the same from 0.1 to 0.9, so the site decides.
+    """
+    site = sources > 0
+    if any(np.sum(site & (labels == label)) < MIN_SITE_CHECKS for label in (0, 1)):
+        return threshold
+
+    def balanced_accuracy(t):
+        recalls = [np.mean((crack_probs[(sources == s) & (labels == label)] >= t) == label)
+                   for s in np.unique(sources) for label in (0, 1) if np.any((sources == s) & (labels == label))]
+        return np.mean(recalls)
+
+    scores = {t: balanced_accuracy(t) for t in [threshold, *SITE_THRESHOLDS]}
+    best = max(scores.values())
+    chosen = min((t for t, score in scores.items() if score == best), key=lambda t: abs(t - threshold))
+    print(f"threshold {chosen:.2f}, chosen on the validation images of every source: crack and no crack recall "
+          f"{best:.1%} on average ({scores[threshold]:.1%} at {threshold})")
+    return chosen
 
 
 def sure_cutoff(top, right, target=SURE_ERROR):
@@ -246,12 +278,13 @@ def site_training_images(data, meta):
     return np.asarray(x[rows]), y[rows]
 
 
-def how_marks_read(y, before, after, meta):
+def how_marks_read(y, before, after, meta, threshold=0.5):
     """Print and return how many of the site's training images (labels y) a model reads as labelled,
-    per class, before and after fine-tuning (their probabilities from the two models)."""
+    per class, before and after fine-tuning (their probabilities from the two models; `threshold`:
+    the new model's)."""
     counts, class_names = {}, meta["class_names"]
-    for label, probs in (("before", before), ("after", after)):
-        right = predicted_classes(probs) == y
+    for label, probs, at in (("before", before, 0.5), ("after", after, threshold)):
+        right = predicted_classes(probs, at) == y
         counts[label] = {name: [int(right[y == i].sum()), int((y == i).sum())] for i, name in enumerate(class_names)}
     print(f"your site's {len(y)} training images read as labelled: " + ", ".join(
         f"{name} {counts['before'][name][0]} -> {counts['after'][name][0]} of {counts['after'][name][1]}"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from support.evaluation import calibrate, describe_sure_calls, error_upper_bound, sure_cutoff
+from support.evaluation import calibrate, describe_sure_calls, error_upper_bound, site_threshold, sure_cutoff
 
 
 def calls(right_tops, wrong_tops):
@@ -56,3 +56,28 @@ def test_train_says_the_cut_off_and_what_it_leaves_uncertain():
     assert line.startswith("sure from top probability 0.71: 0.7% of the 283 validation images left uncertain, "
                            "the sure ones 99.6% right (at least 98.")
     assert "strictest" in describe_sure_calls(sure_cutoff(*calls(np.linspace(0.5, 0.9, 300), [0.99, 0.98])))
+
+
+def site_validation(site_cracks):
+    """Validation probabilities: the dataset's images read right and sure, a site's no crack tiles
+    low and its crack tiles at `site_cracks`."""
+    probs = np.r_[np.full(100, 0.02), np.full(100, 0.98), np.full(40, 0.05), site_cracks]
+    labels = np.r_[np.zeros(100, int), np.ones(100, int), np.zeros(40, int), np.ones(len(site_cracks), int)]
+    sources = np.r_[np.zeros(200, int), np.ones(40 + len(site_cracks), int)]
+    return probs, labels, sources
+
+
+def test_a_site_whose_cracks_read_low_gets_a_lower_threshold():
+    # A fine-tuned model ranks the site's cracks above its clean tiles, but under 0.5: its threshold
+    # follows them, and the dataset's images still read right at it.
+    probs, labels, sources = site_validation(np.linspace(0.2, 0.6, 30))
+    assert site_threshold(probs, labels, sources) == 0.2
+    assert site_threshold(*site_validation(np.full(30, 0.9))) == 0.5  # already right: kept
+
+
+def test_a_site_with_few_validation_images_keeps_the_threshold():
+    # A handful of marks cannot tell a threshold apart from chance: the model's own is kept.
+    assert site_threshold(*site_validation(np.linspace(0.2, 0.4, 10))) == 0.5
+    probs, labels, sources = site_validation(np.linspace(0.2, 0.6, 30))
+    calibration = calibrate(np.zeros((4, 32, 32, 3), np.uint8), np.c_[1 - probs, probs], labels, True, 0.5, sources)
+    assert calibration["threshold"] == 0.2 and calibration["sure_threshold"] >= 0.2
