@@ -9,17 +9,16 @@ The classes are the cache's (meta.json). The learning rate falls along a cosine 
 --epochs, and the weights of the epoch with the lowest validation loss are kept; the test split is
 used once, at the end. Training batches are flipped and turned at random; a crack model's are also
 shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
-when fine-tuning (--init-from). In a cache of several --src, the sources after the first (your
-site) make up to a fifth of every training batch (--site-share): when fine-tuning, less if they are
-few, so that each is seen about 30 times (--site-repeats). All weigh the same in validation.
+when fine-tuning (--init-from). The sources after the first --src (your site) make up to a fifth of
+every batch (--site-share), less if few: each is seen about 30 times (--site-repeats).
 
-Written to --out (default models/): model.keras (takes raw RGB uint8 pixels, says what its output
-means), model.tflite (the same for the LiteRT runtime), history.csv, metrics.json (the test
-split's figures), training_curves.png, confusion_matrix.png, roc_curve.png (two classes),
-test_predictions.png, misclassified.png, augmentation.png, and logs/ with --tensorboard.
+Written to --out (default models/): model.keras and model.tflite (for the LiteRT runtime), which take
+raw RGB uint8 pixels and say what their output means and how they were trained (the recipe),
+history.csv, metrics.json, the test split's figures (PNG), and logs/ with --tensorboard.
 """
 
 import argparse
+import dataclasses
 import datetime
 import shutil
 import tempfile
@@ -48,11 +47,9 @@ FINE_TUNE_EPOCHS = 10
 # A site's own images (the --src folders or labels after the dataset) make this share of every training
 # batch: a lower validation loss than half on three seeds of SDNET halves (docs/EXPERIMENTS.md).
 SITE_SHARE = 0.2
-# Fine-tuning shows each of a site's training images about this many times: a site with few images
-# gets a smaller share of every batch than SITE_SHARE. A few marked tiles shown hundreds of times are
-# learnt by heart and unlearn cracks elsewhere (docs/EXPERIMENTS.md, "Correcting it on a site").
+# Fine-tuning shows each site image about this many times (a share under SITE_SHARE if few): marks shown
+# hundreds of times are learnt by heart and unlearn cracks elsewhere (EXPERIMENTS.md, "Correcting it on a site").
 SITE_REPEATS = 30
-INT8_EXAMPLES = 300  # training images that calibrate --int8-litert
 
 
 def parse_args(argv=None):
@@ -109,8 +106,23 @@ def parse_args(argv=None):
     return args
 
 
-def choose_defaults(args, meta, crack_model):
-    """The defaults that depend on the cache: how long to train, and whether to vary the light.
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How a run trains, resolved once (choose_recipe), printed and saved in the model's info and metrics.json."""
+    epochs: int
+    learning_rate: float  # Adam's at the start, falling along a cosine to zero
+    batch_size: int
+    site_share: float  # of every training batch, drawn from the sources after the first (a site)
+    augment: bool
+    capture: bool
+    thin_cracks: float  # the share of clean training images given a drawn hairline
+    patience: int | None
+    seed: int
+    init_from: str  # the model fine-tuned, or ""
+
+
+def choose_recipe(args, meta, crack_model):
+    """The run's Recipe: how long to train, how fast, and whether to vary the light.
 
     Capture conditions help a crack model generalise to other cameras; for other classes, colour
     can be what tells them apart, and they cost 4-13 points on four real classes. Fine-tuning on a
@@ -118,52 +130,46 @@ def choose_defaults(args, meta, crack_model):
     """
     if args.thin_cracks and not crack_model:
         raise SystemExit(f"error: --thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
-    train_images = meta["counts"]["train"]["total"]
+    fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
     site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first
-    if args.epochs is None:
-        steps_per_epoch = -(-train_images // args.batch_size)
-        args.epochs = (FINE_TUNE_EPOCHS if args.init_from else DEFAULT_EPOCHS if crack_model
-                       else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
-    if args.init_from and site_images:
-        args.site_share = min(args.site_share, args.site_repeats * site_images / (args.epochs * train_images))
-    if args.capture is None:
-        args.capture = crack_model and not args.init_from
+    steps_per_epoch = -(-train_images // args.batch_size)
+    epochs = args.epochs or (FINE_TUNE_EPOCHS if fine_tuning else DEFAULT_EPOCHS if crack_model else
+                             min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
+    share = min(args.site_share, args.site_repeats * site_images / (epochs * train_images) if fine_tuning else 1)
+    scratch = crack_model and not fine_tuning  # capture conditions and drawn hairlines by default
+    recipe = Recipe(
+        epochs=epochs, learning_rate=args.learning_rate or (FINE_TUNE_LEARNING_RATE if fine_tuning else LEARNING_RATE),
+        batch_size=args.batch_size, site_share=share if site_images else 0.0, augment=args.augment,
+        capture=args.augment and (scratch if args.capture is None else args.capture),
+        thin_cracks=batches.THIN_CRACKS if args.augment and (scratch if args.thin_cracks is None else args.thin_cracks)
+        else 0.0, patience=args.patience, seed=args.seed, init_from=str(args.init_from or ""))
+    print("recipe: " + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in vars(recipe).items())
+          + (f" (each site image seen {share * epochs * train_images / site_images:.0f} times)" if site_images else ""))
+    return recipe
 
 
-def make_datasets(data, meta, args, crack_model):
-    """(training batches, validation batches, hairline shapes or None), sources balanced; with
-    --augment, a figure of augmented training images."""
-    print(cache.describe_cache(args.cache, meta))
-    sizes = ", ".join(f"{len(data[split][0])} {split}" for split in cache.SPLITS)
-    print(f"{sizes} images of {meta['image_size']} px, classes {', '.join(meta['class_names'])}")
+def make_datasets(data, meta, recipe, folder):
+    """(training batches, validation batches), sources balanced; with --augment, a figure of
+    augmented training images in folder."""
     sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
                for split in cache.SPLITS}
-    if sources["train"] is not None:
-        seen = args.site_share * args.epochs * len(sources["train"]) / np.count_nonzero(sources["train"])
-        print(f"the sources after the first make {args.site_share:.1%} of every training batch (each of their images "
-              f"is seen about {seen:.0f} times), and every source weighs the same in validation: " + ", ".join(
-                  f"{np.count_nonzero(sources['train'] == i)} training images from {src}"
-                  for i, src in enumerate(meta["sources"])))
-    hairlines = args.thin_cracks if args.thin_cracks is not None else not args.init_from
-    draw = args.augment and crack_model and hairlines
-    shapes = batches.crack_shapes(meta["image_size"], args.seed) if draw else None
+    shapes = batches.crack_shapes(meta["image_size"], recipe.seed) if recipe.thin_cracks else None
     (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
-    train_ds = batches.make_dataset(train_x, train_y, args.batch_size, shuffle=True, augment=args.augment,
-                                    capture=args.capture, seed=args.seed, sources=sources["train"],
-                                    crack_shapes=shapes, site_share=args.site_share)
-    val_ds = batches.make_dataset(val_x, val_y, args.batch_size, sources=sources["val"])
-    if args.augment:
-        batches.save_augmentation_examples(train_x, train_y, args.seed, args.out / "augmentation.png", args.capture,
+    train_ds = batches.make_dataset(train_x, train_y, recipe.batch_size, shuffle=True, augment=recipe.augment,
+                                    capture=recipe.capture, seed=recipe.seed, sources=sources["train"],
+                                    crack_shapes=shapes, site_share=recipe.site_share)
+    val_ds = batches.make_dataset(val_x, val_y, recipe.batch_size, sources=sources["val"])
+    if recipe.augment:
+        batches.save_augmentation_examples(train_x, train_y, recipe.seed, folder / "augmentation.png", recipe.capture,
                                            shapes)
-    return train_ds, val_ds, shapes
+    return train_ds, val_ds
 
 
-def build_or_load_model(args, meta):
+def build_or_load_model(args, meta, recipe):
     """A new network, or the --init-from model, compiled with a learning rate that falls along a cosine
     to zero at the last step."""
-    steps = args.epochs * -(-meta["counts"]["train"]["total"] // args.batch_size)
-    start = args.learning_rate or (FINE_TUNE_LEARNING_RATE if args.init_from else LEARNING_RATE)
-    learning_rate = keras.optimizers.schedules.CosineDecay(start, decay_steps=steps)
+    steps = recipe.epochs * -(-meta["counts"]["train"]["total"] // recipe.batch_size)
+    learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
     if not args.init_from:
         return build_model(meta["image_size"], len(meta["class_names"]), learning_rate)
     try:
@@ -176,67 +182,60 @@ def build_or_load_model(args, meta):
 
 def check_inputs(args, meta):
     """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
-    made for other classes or images; returns whether this is a crack model (Özgenel's classes)."""
+    made for other classes or images; then say what the cache holds. Returns whether this is a crack
+    model (Özgenel's classes)."""
     safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
     check_not_among_images("--out", args.out)
     if args.init_from:
         check_starting_model(args.init_from, meta)
+    print(cache.describe_cache(args.cache, meta))
     return is_crack_model(meta)
 
 
-def site_images_before(model, data, meta, args):
-    """(images, labels, probabilities before fine-tuning) of the site's training images, or None."""
-    marks = args.init_from and evaluation.site_training_images(data, meta)
-    return marks and (*marks, batches.predict_probabilities(model, marks[0]))
-
-
-def fit(model, train_ds, val_ds, args):
+def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False):
     """(history, seconds) of model.fit, the best epoch's weights kept; history.csv written when fit is done."""
     start = time.time()
 
     def log_learning_rate_and_time(epoch, logs):  # into history.csv, for the curves and the time to accuracy
         logs.update(learning_rate=float(model.optimizer.learning_rate), seconds=round(time.time() - start, 1))
 
-    with safe_io.writing(args.out / "history.csv") as history_csv:
+    with safe_io.writing(folder / "history.csv") as history_csv:
         callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=log_learning_rate_and_time),
-                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience or args.epochs,
+                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience or recipe.epochs,
                                                    restore_best_weights=True, verbose=1),
                      keras.callbacks.CSVLogger(str(history_csv))]
-        if args.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.out / "logs")))
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / "logs")))
         # Ctrl-C stops fit after the batch at hand: an exception raised in the middle of fit, with
         # tf.data's threads at work, crashed the interpreter now and then.
         with safe_io.stop_at_a_safe_point(lambda: setattr(model, "stop_training", True)):
-            history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+            history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks,
                                 shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
     return history.history, time.time() - start
 
 
-def save_models(model, data, meta, args, crack_model):
-    """The .keras and .tflite files, each carrying what the model's output means; returns the calibration."""
+def save_models(model, data, meta, recipe, folder, int8_litert=False):
+    """The .keras and .tflite files, each carrying what the model's output means and how it was made;
+    returns the calibration."""
+    crack_model = is_crack_model(meta)
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
     calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
-                                       meta["file_sources"]["val"] if args.init_from else None)
+                                       meta["file_sources"]["val"] if recipe.init_from else None)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
             "threshold": THRESHOLD, **calibration,
-            "patch_size": tile_for(meta, args.init_from), "trained_on": meta.get("sources"),
-            "init_from": str(args.init_from or ""),
+            "patch_size": tile_for(meta, recipe.init_from), "trained_on": meta.get("sources"),
+            "init_from": recipe.init_from, "recipe": dataclasses.asdict(recipe),
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "litert_int8": args.int8_litert}
-    save_model(model, args.out / MODEL_NAME, info)
-    int8_examples = None
-    if args.int8_litert:  # a few hundred training images set the ranges of the int8 activations
-        count = min(INT8_EXAMPLES, len(train_x))
-        rows = np.random.default_rng(args.seed).choice(len(train_x), count, replace=False)
-        int8_examples = np.asarray(train_x[np.sort(rows)])
-    export_litert(model, args.out / LITERT_NAME, info, int8_examples)
+            "litert_int8": int8_litert}
+    save_model(model, folder / MODEL_NAME, info)
+    export_litert(model, folder / LITERT_NAME, info, train_x if int8_litert else None, recipe.seed)
     return calibration
 
 
-def report_on_test_split(model, data, meta, args, history, threshold):
-    """The test split's figures (printed, and returned for metrics.json) and the plots."""
-    evaluation.plot_history(history, args.out / "training_curves.png")
+def report_on_test_split(model, data, meta, history, threshold, folder, seed):
+    """The test split's figures (printed, and returned for metrics.json) and the plots, in folder."""
+    evaluation.plot_history(history, folder / "training_curves.png")
     test_x, test_y = data["test"]
     report = {"split": "test", "images": int(len(test_x))}
     if len(test_x):
@@ -246,7 +245,7 @@ def report_on_test_split(model, data, meta, args, history, threshold):
         if len(meta.get("sources", [])) > 1:  # how the model does on each source, e.g. your site
             report["per_source"] = evaluation.per_source_report(
                 test_y, probs, np.array(meta["file_sources"]["test"]), meta["sources"], threshold)
-        evaluation.save_test_figures(args.out, test_x, test_y, probs, report, meta["class_names"], args.seed)
+        evaluation.save_test_figures(folder, test_x, test_y, probs, report, meta["class_names"], seed)
     return report
 
 
@@ -254,40 +253,41 @@ def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
     crack_model = check_inputs(args, meta)
-    choose_defaults(args, meta, crack_model)
+    recipe = choose_recipe(args, meta, crack_model)
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
     # Everything is written aside and swapped in whole at the end: model and reports of one run.
-    out, args.out = args.out, (safe_io.new_folder_beside(args.out, "train.py output", OUTPUTS) if is_chief
-                               else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
-    keras.utils.set_random_seed(args.seed)
+    work = (safe_io.new_folder_beside(args.out, "train.py output", OUTPUTS) if is_chief
+            else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
+    keras.utils.set_random_seed(recipe.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    train_ds, val_ds, shapes = make_datasets(data, meta, args, crack_model)
+    train_ds, val_ds = make_datasets(data, meta, recipe, work)
     with strategy.scope():
-        model = build_or_load_model(args, meta)
+        model = build_or_load_model(args, meta, recipe)
     model.summary()
     if distribute.is_multi_worker(strategy):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))
-    marks = site_images_before(model, data, meta, args)
+    marks = args.init_from and evaluation.site_training_images(data, meta)  # your site's, to read before and after
+    before = marks and batches.predict_probabilities(model, marks[0])
 
-    history, seconds = fit(model, train_ds, val_ds, args)
-    calibration = save_models(model, data, meta, args, crack_model)
-    report = (report_on_test_split(model, data, meta, args, history, calibration["threshold"]) | calibration
-              | evaluation.run_summary(history, seconds, args, meta, batches.THIN_CRACKS if shapes is not None else 0.0,
-                                       strategy.num_replicas_in_sync))
+    history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard)
+    calibration = save_models(model, data, meta, recipe, work, args.int8_litert)
+    report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)
+              | calibration | evaluation.run_summary(history, seconds, recipe, meta, strategy.num_replicas_in_sync,
+                                                     args.mixed_precision))
     if marks:  # how the site's images (your marks) read now, at the threshold chosen
         after = batches.predict_probabilities(model, marks[0])
-        report["marks"] = evaluation.how_marks_read(*marks[1:], after, meta, calibration["threshold"])
-    safe_io.write_json(report, args.out / "metrics.json")
+        report["marks"] = evaluation.how_marks_read(marks[1], before, after, meta, calibration["threshold"])
+    safe_io.write_json(report, work / "metrics.json")
     if not is_chief:
-        shutil.rmtree(args.out)
+        shutil.rmtree(work)
         return print(f"trained {report['epochs_run']} epochs; worker 0 wrote the model")
-    safe_io.replace_folder(args.out, out)
+    safe_io.replace_folder(work, args.out)
     print(f"trained {report['epochs_run']} epochs in {seconds:.0f} s; best epoch {report['best_epoch']}; "
-          f"wrote {out / MODEL_NAME} and reports to {out}/\n"
-          f"use it: python predict.py PHOTO --model {out / MODEL_NAME}")
+          f"wrote {args.out / MODEL_NAME} and reports to {args.out}/\n"
+          f"use it: python predict.py PHOTO --model {args.out / MODEL_NAME}")
 
 
 if __name__ == "__main__":

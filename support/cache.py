@@ -188,7 +188,7 @@ def meta_problem(meta, counts):
 
 
 def describe_cache(folder, meta):
-    """One line on where the cache came from and how old it is: a stale cache is trained on knowingly."""
+    """Where the cache came from and how old it is (a stale cache is trained on knowingly), and what it holds."""
     sources = ", ".join(meta.get("sources") or [meta.get("source", "an unknown folder")])
     try:
         created = datetime.datetime.fromisoformat(meta["created"])
@@ -198,7 +198,14 @@ def describe_cache(folder, meta):
         when = f"made {age} ago ({created:%Y-%m-%d %H:%M})"
     except (KeyError, TypeError, ValueError):
         when = "date unknown"
-    return f"cache {folder}/ from {sources}, {when}"
+    sizes = ", ".join(f"{meta['counts'][split]['total']} {split}" for split in SPLITS)
+    lines = [f"cache {folder}/ from {sources}, {when}",
+             f"{sizes} images of {meta['image_size']} px, classes {', '.join(meta['class_names'])}"]
+    if len(meta.get("sources") or []) > 1:  # each source weighs the same in validation (batches.make_dataset)
+        by_source = np.bincount(meta["file_sources"]["train"], minlength=len(meta["sources"]))
+        lines.append("every source weighs the same in validation; training images: " + ", ".join(
+            f"{n} from {src}" for n, src in zip(by_source, meta["sources"])))
+    return "\n".join(lines)
 
 
 def warn_about_small_classes(meta):

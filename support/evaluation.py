@@ -6,6 +6,7 @@ an image is called the second class (e.g. Positive = crack) from `threshold` up;
 most probable class.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -292,16 +293,14 @@ def how_marks_read(y, before, after, meta, threshold=0.5):
     return counts
 
 
-def run_summary(history, seconds, args, meta, thin_cracks, replicas):
-    """What train.py's metrics.json records beside the test figures: how training went, with what settings."""
+def run_summary(history, seconds, recipe, meta, replicas, mixed_precision):
+    """What train.py's metrics.json records beside the test figures: how training went, with what
+    settings (train.Recipe: every default resolved)."""
     best = int(np.argmin(history["val_loss"]))
     reached = [t for t, a in zip(history["seconds"], history["val_accuracy"]) if a >= TARGET_VAL_ACCURACY]
     return {"image_size": meta["image_size"], "epochs_run": len(history["loss"]), "best_epoch": best + 1,
             "best_val_loss": float(history["val_loss"][best]),
             "best_val_accuracy": float(history["val_accuracy"][best]), "training_seconds": round(seconds, 1),
             f"seconds_to_val_accuracy_{TARGET_VAL_ACCURACY}": reached[0] if reached else None,
-            "seconds_per_epoch": round(seconds / len(history["loss"]), 1), "batch_size": args.batch_size,
-            "site_share": args.site_share, "site_repeats": args.site_repeats,
-            "augment": args.augment, "capture": args.augment and args.capture,
-            "thin_cracks": thin_cracks, "seed": args.seed,
-            "replicas": replicas, "mixed_precision": args.mixed_precision}
+            "seconds_per_epoch": round(seconds / len(history["loss"]), 1), **dataclasses.asdict(recipe),
+            "replicas": replicas, "mixed_precision": mixed_precision}

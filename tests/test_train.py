@@ -227,6 +227,10 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
     tuned, scratch = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "tuned", trained_dir))
     assert (tuned["capture"], tuned["thin_cracks"]) == (False, 0.0)
     assert (scratch["capture"], scratch["thin_cracks"]) == (True, THIN_CRACKS)
+    # every default resolved once, printed, and kept in the model: it says how it was trained
+    assert info["recipe"] == {key: tuned[key] for key in info["recipe"]}
+    assert info["recipe"]["epochs"] == 1 and info["recipe"]["learning_rate"] == 3e-4
+    assert "recipe: epochs 1, learning rate 0.0003, batch size 64" in result.stdout
     small = tmp_path / "cache32"
     assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
     assert_clean_failure(run("train.py", "--cache", small, "--init-from", trained_dir / "model.keras"),
