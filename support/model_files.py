@@ -119,9 +119,12 @@ def check_starting_model(path, meta):
         info = read_model_info(path)
     except (OSError, ValueError) as error:
         raise SystemExit(f"error: cannot use --init-from {path}: {error}")
-    if [c.lower() for c in info["class_names"]] != [c.lower() for c in meta["class_names"]]:
+    theirs, ours = ([c.lower() for c in names] for names in (info["class_names"], meta["class_names"]))
+    if theirs != ours:  # the same classes in another order would swap the model's outputs
+        remedy = (f"data_prep.py --classes {','.join(info['class_names'])}" if sorted(theirs) == sorted(ours)
+                  else "those class folders")
         raise SystemExit(f"error: {path} tells {', '.join(info['class_names'])} apart, but the cache holds "
-                         f"{', '.join(meta['class_names'])}: make the cache with those class folders")
+                         f"{', '.join(meta['class_names'])}: make the cache with {remedy}")
     if info["image_size"] != meta["image_size"]:
         raise SystemExit(f"error: {path} takes {info['image_size']} px images but the cache holds "
                          f"{meta['image_size']} px; run data_prep.py with --size {info['image_size']}")

@@ -6,6 +6,8 @@ from conftest import write_rgb
 
 import data_prep
 import train
+from predict import BUNDLED_MODEL
+from support.model_files import check_starting_model
 
 
 def folders(root, counts):
@@ -43,3 +45,12 @@ def test_patience_below_one_is_refused(value):
     with pytest.raises(SystemExit, match="^error: --patience must be 1 or more"):
         train.parse_args(["--patience", value])
     assert train.parse_args(["--patience", "1"]).patience == 1
+
+
+def test_a_model_of_the_same_classes_in_another_order_says_which_order():
+    meta = {"class_names": ["Positive", "Negative"], "image_size": 64}
+    with pytest.raises(SystemExit, match=r"holds Positive, Negative: make the cache with data_prep.py "
+                                         r"--classes Negative,Positive$"):
+        check_starting_model(BUNDLED_MODEL, meta)
+    with pytest.raises(SystemExit, match="make the cache with those class folders$"):
+        check_starting_model(BUNDLED_MODEL, meta | {"class_names": ["brick", "Negative"]})
