@@ -40,10 +40,11 @@ MIN_STEPS, MAX_EPOCHS = 2400, 200
 MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
 OUTPUTS = [MODEL_NAME, LITERT_NAME, "history.csv", "metrics.json", "logs", *(f"{name}.png" for name in (
     "training_curves", "confusion_matrix", "roc_curve", "test_predictions", "misclassified", "augmentation"))]
-# Fine-tuning starts from weights that already work: a third of the learning rate keeps them from
-# being thrown away in the first steps, and a few epochs are enough to adapt (docs/EXPERIMENTS.md).
-FINE_TUNE_LEARNING_RATE = 3e-4
-FINE_TUNE_EPOCHS = 10
+# Fine-tuning starts from weights that already work: a third of the learning rate keeps them, a few
+# epochs adapt them; a site labelled whole (LARGE_SITE images or more, e.g. from masks) has cracks of its
+# own to learn, at the full rate for twice the epochs (docs/EXPERIMENTS.md, "Correcting it on a site").
+FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS = 3e-4, 10
+LARGE_SITE, LARGE_SITE_EPOCHS = 1000, 20
 # A site's own images (the --src folders or labels after the dataset) make this share of every training
 # batch: a lower validation loss than half on three seeds of SDNET halves (docs/EXPERIMENTS.md).
 SITE_SHARE = 0.2
@@ -57,14 +58,14 @@ def parse_args(argv=None):
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="data_prep.py output (default: cache)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
     parser.add_argument("--epochs", type=int,
-                        help="epochs; the learning rate reaches zero at the last (default: 30, 10 with "
-                             "--init-from; for other classes than cracks enough for 2,400 steps, up to 200)")
+                        help="epochs; the learning rate reaches zero at the last (default: 30; with --init-from 10, "
+                             "20 for a site of 1,000 images; other classes: enough for 2,400 steps, up to 200)")
     parser.add_argument("--patience", type=int,
                         help="stop after this many epochs (1 or more) without a better validation loss "
                              "(default: never; the best epoch's weights are kept anyway)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
     parser.add_argument("--learning-rate", type=float,
-                        help="Adam's starting learning rate (default: 1e-3, 3e-4 with --init-from)")
+                        help="Adam's starting learning rate (default: 1e-3; 3e-4 with --init-from and few site images)")
     parser.add_argument("--init-from", type=Path, metavar="MODEL",
                         help="fine-tune this trained .keras model (e.g. pretrained/crack_cnn.keras) "
                              "instead of starting from random weights")
@@ -125,20 +126,22 @@ def choose_recipe(args, meta, crack_model):
     """The run's Recipe: how long to train, how fast, and whether to vary the light.
 
     Capture conditions help a crack model generalise to other cameras; for other classes, colour
-    can be what tells them apart, and they cost 4-13 points on four real classes. Fine-tuning on a
-    site draws a smaller share of each batch from it when it has few images (see SITE_REPEATS).
+    can be what tells them apart, and they cost 4-13 points on four real classes. A site with few
+    images makes a smaller share of each batch (SITE_REPEATS), a large one trains longer (LARGE_SITE).
     """
     if args.thin_cracks and not crack_model:
         raise SystemExit(f"error: --thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
     site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first
     steps_per_epoch = -(-train_images // args.batch_size)
-    epochs = args.epochs or (FINE_TUNE_EPOCHS if fine_tuning else DEFAULT_EPOCHS if crack_model else
-                             min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
+    large_site = fine_tuning and site_images >= LARGE_SITE
+    epochs = args.epochs or (LARGE_SITE_EPOCHS if large_site else FINE_TUNE_EPOCHS if fine_tuning else DEFAULT_EPOCHS
+                             if crack_model else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
     share = min(args.site_share, args.site_repeats * site_images / (epochs * train_images) if fine_tuning else 1)
     scratch = crack_model and not fine_tuning  # capture conditions and drawn hairlines by default
     recipe = Recipe(
-        epochs=epochs, learning_rate=args.learning_rate or (FINE_TUNE_LEARNING_RATE if fine_tuning else LEARNING_RATE),
+        epochs=epochs, learning_rate=args.learning_rate or (
+            FINE_TUNE_LEARNING_RATE if fine_tuning and not large_site else LEARNING_RATE),
         batch_size=args.batch_size, site_share=share if site_images else 0.0, augment=args.augment,
         capture=args.augment and (scratch if args.capture is None else args.capture),
         thin_cracks=batches.THIN_CRACKS if args.augment and (scratch if args.thin_cracks is None else args.thin_cracks)

@@ -12,8 +12,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, assert_clean_failure, run
+from conftest import PRETRAINED, REPO, assert_clean_failure, run
 
+import train
 from support.model_files import read_model_info
 from support.tf_import import keras
 
@@ -304,3 +305,18 @@ def test_int8_litert_model_is_smaller_and_agrees_with_keras(sample_cache, traine
 def test_help_prints_the_hairline_share():  # argparse formats help with %: a stray one breaks --help
     result = run("train.py", "--help")
     assert result.returncode == 0 and "--thin-cracks" in result.stdout and "15% of the" in result.stdout
+
+
+@pytest.mark.parametrize("site_images, epochs, learning_rate", [(0, 10, 3e-4), (74, 10, 3e-4), (1000, 20, 1e-3)])
+def test_a_site_labelled_whole_fine_tunes_longer_at_the_full_rate(site_images, epochs, learning_rate, capsys):
+    # a few dozen marks must not be learnt by heart; a whole labelled site has cracks of its own to learn
+    meta = {"class_names": ["Negative", "Positive"], "counts": {"train": {"total": 13000 + site_images}},
+            "file_sources": {"train": [0] * 13000 + [1] * site_images}}
+    recipe = train.choose_recipe(train.parse_args(["--init-from", str(PRETRAINED)]), meta, crack_model=True)
+    assert (recipe.epochs, recipe.learning_rate) == (epochs, learning_rate)
+    share = min(0.2, 30 * site_images / (epochs * (13000 + site_images)))  # each site image seen ~30 times
+    assert recipe.site_share == share
+    assert f"recipe: epochs {epochs}, learning rate {learning_rate}" in capsys.readouterr().out
+    given = train.parse_args(["--init-from", str(PRETRAINED), "--epochs", "3", "--learning-rate", "1e-4"])
+    chosen = train.choose_recipe(given, meta, crack_model=True)  # what the user says wins
+    assert (chosen.epochs, chosen.learning_rate) == (3, 1e-4)
