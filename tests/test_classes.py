@@ -176,3 +176,52 @@ def test_mismatches_are_refused_before_any_work(three_classes, tmp_path, sample_
                              "--map-class", "crack"), "--map-class crack: the model's classes are blotch, clean, line")
     assert_clean_failure(run("data_prep.py", "--src", work / "surfaces", "--classes", "clean,stain"),
                          "has no stain folder")
+
+
+def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_given(three_classes, tmp_path):
+    """data_prep squashes a whole image to the model's size; predict must do the same for such a model,
+    not cut a 500 px image into tiles at another scale than training."""
+    from support.images import load_image
+
+    work, _, _ = three_classes
+    image = tmp_path / "photos" / "large.png"
+    image.parent.mkdir()
+    write_rgb(image, make_image("line", np.random.default_rng(7), side=500))
+    model = work / "model" / "model.keras"
+    result = run("predict.py", image, "--model", model, "--backend", "tensorflow", "--csv", tmp_path / "whole.csv",
+                 "--out", tmp_path / "figures")
+    assert result.returncode == 0, result.stderr
+    assert "; images whole)" in result.stdout and "tiles by class" not in result.stdout
+    row, = read_csv(tmp_path / "whole.csv")
+    assert list(row) == ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in CLASSES),
+                         "tiles", "share", "figure", "error"]
+    assert row["tiles"] == "1"
+    classify, _ = model_files.load_classifier(model, "tensorflow")
+    expected = classify(load_image(image, 64)[None])[0]  # the pixels data_prep would have cached
+    assert [float(row[f"probability_{n}"]) for n in CLASSES] == pytest.approx(expected, abs=2e-5)
+
+    result = run("predict.py", image, "--model", model, "--tile", "96", "--csv", tmp_path / "tiled.csv",
+                 "--out", tmp_path / "figures")
+    assert result.returncode == 0, result.stderr
+    assert "; tiles of 96 px)" in result.stdout and "tiles by class:" in result.stdout
+    assert int(read_csv(tmp_path / "tiled.csv")[0]["tiles"]) > 1
+
+
+def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, tmp_path):
+    import html
+    import re
+
+    work, _, _ = three_classes
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in CLASSES:
+        (site / f"{name}.png").write_bytes((work / "surfaces" / name / f"{name}_000.png").read_bytes())
+    write_rgb(site / "large.png", make_image("clean", np.random.default_rng(3), side=500))
+    result = run("predict.py", site, "--model", work / "model" / "model.keras", "--report", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)))
+    assert "Report (blotch, clean, line)" in text and "images classified whole" in text
+    assert "crack" not in text.lower()
+    assert "Flagged tiles" not in text and "Tiles of its class" not in text  # nothing was cut into tiles
+    assert "Least sure, to look at first" in text

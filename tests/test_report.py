@@ -125,8 +125,9 @@ def test_a_probability_is_cut_not_rounded(tmp_path):
 
 
 def test_the_figure_names_its_photo_and_verdict():
-    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "cracked_tiles": 6,
-              "cracked_share": 0.127, "straight_line_tiles": 0}
+    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "flagged": 6,
+              "share": 0.127, "straight_line_tiles": 0}
+    result["summary"] = html_report.CRACK_RULE.summary(result)
     assert photos.banner("day 1/wall.jpg", result) == [
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
@@ -608,7 +609,8 @@ def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser,
     names = ["blotch", "clean", "line"]
     rows = [dict(path=f"{name}.jpg", verdict=name, reason="", probability=0.9, share=0.5, flagged=3, tiles=6,
                  figure=None, thumbnail=None, taken="", camera="", error="") for name in [*names, "uncertain"]]
-    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows, names)
+    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows,
+                                     photos.verdict_rule({"class_names": names}))
     browser.get(index.as_uri())
     buttons = [button.text for button in browser.find_elements(By.CSS_SELECTOR, ".filter button")]
     assert buttons == ["All 4", "blotch 1", "clean 1", "line 1", "uncertain 1", "error 0"]
