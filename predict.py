@@ -157,9 +157,9 @@ def load_model(args, path):
 def classify_images(items, model, args, older=None):
     """A results.Classified for each input, in order.
 
-    Patch-sized images are classified in batches; a photo is cut into tiles (photos.classify_photo).
-    With `older` (--compare-with's model), each result also holds the older model's, under "before":
-    the same batches, the same tiles.
+    Images classified whole go in batches, holding no more pixels than are read ahead; a photo is cut
+    into tiles (photos.classify_photo). With `older` (--compare-with's model), each result also holds
+    the older model's, under "before": the same batches, the same tiles.
     """
     pending = []  # (Classified, its image fitted to the model)
 
@@ -181,7 +181,8 @@ def classify_images(items, model, args, older=None):
             yield results.Classified(path, named, error=str(image))
         elif not photos.is_photo(image, args.tile):
             pending.append((results.Classified(path, named, image), fit_to_model(image, model.info["image_size"])))
-            if len(pending) >= args.batch_size:
+            held = sum(item.image.size // 3 for item, _ in pending)  # pixels: large images classified whole too
+            if len(pending) >= args.batch_size or held >= READ_AHEAD_PIXELS:
                 yield from classify_pending()
         else:
             yield from classify_pending()
@@ -230,10 +231,9 @@ def print_summary(done, failures, seconds, rule, args, images):
     verdicts = collections.Counter(result["verdict"] for _, result, _ in done)
     count = sum(verdicts.values())
     if count > 1:
-        order = rule.verdicts
         rate = count / max(seconds, 1e-9)
         print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
-              ", ".join(f"{verdicts[v]} {v}" for v in order) + (f", {len(failures)} failed" if failures else ""),
+              ", ".join(f"{verdicts[v]} {v}" for v in rule.verdicts) + (f", {len(failures)} failed" if failures else ""),
               sep="")
     in_folders = sum(not named for _, named, _ in images)
     if in_folders and args.figures is None and not args.report:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from support.images import laplacian_magnitude, resize, smoother_than
-from support.model_files import PATCH_SIZE, is_crack_model, predicted_classes
+from support.model_files import CRACK_CLASSES, PATCH_SIZE, is_crack_model, predicted_classes
 
 UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
 # Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
@@ -63,10 +63,10 @@ class VerdictRule:
 
     def mapped_class(self, chosen, result):
         """The class whose probability a figure maps: --map-class, else cracks, else the verdict's class."""
-        return chosen or ("Positive" if self.crack_model else result["class"])
+        return chosen or (CRACK_CLASSES[1] if self.crack_model else result["class"])
 
     def probability_label(self, mapped):
-        return "p(crack)" if self.crack_model and mapped == "Positive" else f"p({mapped})"
+        return "p(crack)" if self.crack_model and mapped == CRACK_CLASSES[1] else f"p({mapped})"
 
     def csv_columns(self, compared=False):
         """predict --csv's columns: the crack model's (kept as they were), or a probability a class."""
@@ -173,7 +173,7 @@ def model_scale(image, grid, size):
     tile's top-left corner in it.
 
     Tiles are then cut by slicing, which costs next to nothing beside the model (the photo goes
-    through data_prep.resize, as a patch does; a tile's edge may shift by half a model pixel).
+    through images.resize, as a patch does; a tile's edge may shift by half a model pixel).
     """
     side = grid[0][2]
     scale = size / side
@@ -193,7 +193,7 @@ def classify_in_batches(classify, tiles, batch_size):
 
 
 def tile_smoothness(resized, corners, size, floor):
-    """data_prep.smoother_than(tile, floor) for every tile, from one pass over the whole photo.
+    """images.smoother_than(tile, floor) for every tile, from one pass over the whole photo.
 
     A tile's inner pixels have the same Laplacian in the photo as in the tile cut out, so the
     pixels below the floor are found once and counted per tile with an integral image, instead

@@ -225,3 +225,27 @@ def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, t
     assert "crack" not in text.lower()
     assert "Flagged tiles" not in text and "Tiles of its class" not in text  # nothing was cut into tiles
     assert "Least sure, to look at first" in text
+
+
+def test_large_images_classified_whole_are_batched_by_their_pixels(three_classes, tmp_path, monkeypatch):
+    """A folder of phone photos classified whole must not hold a batch of 128 of them in memory."""
+    import predict
+
+    work, _, _ = three_classes
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(5):
+        write_rgb(folder / f"large_{i}.png", make_image("blotch", rng, side=500))
+    batches, load = [], predict.load_classifier
+
+    def counting(*args):
+        classify, info = load(*args)
+        return (lambda batch: batches.append(len(batch)) or classify(batch)), info
+
+    monkeypatch.setattr(predict, "load_classifier", counting)
+    monkeypatch.setattr(predict, "READ_AHEAD_PIXELS", 2 * 500 * 500)
+    assert predict.main([str(folder), "--model", str(work / "model" / "model.keras"), "--backend", "tensorflow",
+                         "--csv", str(tmp_path / "r.csv")]) == 0
+    assert batches == [2, 2, 1]
+    assert [row["path"] for row in read_csv(tmp_path / "r.csv")] == [str(folder / f"large_{i}.png") for i in range(5)]
