@@ -401,13 +401,12 @@ def summary_section(rows, order, counts, rule):
                     f'probability {photos.cut(rows[i]["probability"])}'
                     + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
                     for i in ranked[:LOOK_FIRST])
-    tiled = any(row.get("share") is not None for row in rows)
+    explained = f"<p><b>{flagged}</b>: {meaning}, counted, and the share of the photo they cover." + (
+        " It says how much of the photo to look at, not how large a crack is: a tile with a hairline counts "
+        "whole." if rule.crack_model else "") + "</p>"
     return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
             + (f"<p>{look}:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
-            + (f"<p><b>{flagged}</b>: {meaning}, counted, and the share of the photo they cover. It says how much "
-               "of the photo to look at, not how large a crack is: a tile with a hairline counts whole.</p>"
-               if rule.crack_model else f"<p><b>{flagged}</b>: {meaning}, counted, and the share of the photo "
-               "they cover.</p>" if tiled else "")
+            + (explained if counts_tiles(rows, rule) else "")
             + f'<p class="limits">{LIMITS[rule.crack_model]}</p></section>')
 
 
@@ -432,14 +431,19 @@ def href(relative):
     return html.escape(quote(PurePath(relative).as_posix()))
 
 
+def counts_tiles(rows, rule):
+    """Whether the report counts flagged tiles: always for a crack model (a patch is one tile), for another
+    only when some image was cut into tiles (an image it classified whole has none: report_row)."""
+    return rule.crack_model or any(row.get("share") is not None for row in rows)
+
+
 def shown_columns(rows, rule=CRACK_RULE):
-    """COLUMNS, the flagged tiles named as the model's kind names them (none when no image was tiled by
-    a model of other classes), "Before" only when the run compared two models (predict --compare-with)."""
+    """COLUMNS, the flagged tiles named as the model's kind names them (when counted), "Before" only when
+    the run compared two models (predict --compare-with)."""
     flagged, _ = rule.flagged
-    tiled = rule.crack_model or any(row.get("share") is not None for row in rows)
     return [(flagged, *column[1:]) if column[0] == "Flagged tiles" else column for column in COLUMNS
             if (column[0] != "Before" or any("before" in row for row in rows))
-            and (column[0] != "Flagged tiles" or tiled)]
+            and (column[0] != "Flagged tiles" or counts_tiles(rows, rule))]
 
 
 def table_row(row, order, index=0, class_names=(), columns=None):

@@ -46,7 +46,7 @@ class VerdictRule:
 
     @property
     def labels(self):
-        """What a tile of each class is called: a marked tile's label, and (as folder names) a saved tile's."""
+        """What a tile of each class is called where a person reads it: the report's marks and their labels."""
         return ["no crack", "crack"] if self.crack_model else list(self.class_names)
 
     @property

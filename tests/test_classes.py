@@ -6,7 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import PRETRAINED, assert_clean_failure, run, write_rgb
+from conftest import PRETRAINED, assert_clean_failure, run, visible_text, write_rgb
 
 from three_surfaces import make_image  # examples/, on the path through conftest
 
@@ -208,9 +208,6 @@ def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_g
 
 
 def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, tmp_path):
-    import html
-    import re
-
     work, _, _ = three_classes
     site = tmp_path / "site"
     site.mkdir()
@@ -220,7 +217,7 @@ def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, t
     result = run("predict.py", site, "--model", work / "model" / "model.keras", "--report", tmp_path / "report")
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
-    text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)))
+    text = visible_text(page)
     assert "Report (blotch, clean, line)" in text and "images classified whole" in text
     assert "crack" not in text.lower()
     assert "Flagged tiles" not in text and "Tiles of its class" not in text  # nothing was cut into tiles
