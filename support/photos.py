@@ -1,7 +1,7 @@
 """What a model says about a whole image: a photo cut into tiles, and the verdict its tiles give.
 
 A model's kind (VerdictRule, built from its info by verdict_rule) decides the rest. A crack model
-(Özgenel's Negative/ and Positive/) cuts an image larger than twice its tile into tiles of the
+(Özgenel's Negative/ and Positive/) cuts an image of twice its tile or more into tiles of the
 dataset's patch size (227 px) every half tile: that is the scale the training patches were cut at,
 whereas shrinking the whole photo would make a crack thinner than a pixel. Its verdict is crack /
 uncertain / no crack (judge_cracks), and a tile that fires only because of a long straight line (a
