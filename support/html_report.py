@@ -30,11 +30,6 @@ from support.safe_io import writing
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE
 LOOK_FIRST = 5  # photos named in the summary as the ones to look at first
 CRACK_RULE = photos.verdict_rule({"class_names": CRACK_CLASSES})  # write_report's, unless given another
-LIMITS = {True: "The model points where to look; it does not diagnose: it learned bare concrete photographed "
-                "at phone scale, reads straight joints, grout and edges as cracks, misses fine cracks on other "
-                "surfaces, and a person on site decides (README, Limits).",
-          False: "The model points where to look; it does not diagnose: it knows only the classes and surfaces "
-                 "it was trained on, and a person on site decides."}
 # Rows are filtered by these keys of theirs, a button per value found: the verdict, and any key added
 # here (a row without it is left out of that key's buttons).
 FILTER_KEYS = ["verdict", "changed"]
@@ -401,13 +396,10 @@ def summary_section(rows, order, counts, rule):
                     f'probability {photos.cut(rows[i]["probability"])}'
                     + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
                     for i in ranked[:LOOK_FIRST])
-    explained = f"<p><b>{flagged}</b>: {meaning}, counted, and the share of the photo they cover." + (
-        " It says how much of the photo to look at, not how large a crack is: a tile with a hairline counts "
-        "whole." if rule.crack_model else "") + "</p>"
     return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
             + (f"<p>{look}:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
-            + (explained if counts_tiles(rows, rule) else "")
-            + f'<p class="limits">{LIMITS[rule.crack_model]}</p></section>')
+            + (f"<p><b>{flagged}</b>: {meaning}</p>" if counts_tiles(rows, rule) else "")
+            + f'<p class="limits">{rule.limits}</p></section>')
 
 
 def flagged_text(row):
@@ -639,7 +631,6 @@ def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     from, a row per input in the order given, failed ones with their error."""
     rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
             for path in inputs]
-    title = "Crack report" if rule.crack_model else f"Report ({', '.join(rule.class_names)})"
     trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
     if info.get("init_from"):
         trained += f", fine-tuned from {info['init_from']}"
@@ -649,4 +640,4 @@ def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     scale = (f"photos cut into tiles of {args.tile} px, each shrunk to {size} px for the model{fades}" if args.tile
              else "images classified whole" if rule.crack_model
              else f"images classified whole, each shrunk to {size} px as data_prep shrank the training images")
-    return write_report(args.report, title, [*model_lines, trained, scale], rows, rule, args.header)
+    return write_report(args.report, rule.report_title, [*model_lines, trained, scale], rows, rule, args.header)

@@ -56,10 +56,27 @@ class VerdictRule:
 
     @property
     def flagged(self):
-        """(name, meaning) of the tiles a result counts as flagged ("flagged" and "share" of image_result)."""
+        """(name, what they are) of the tiles a result counts ("flagged" and "share" of image_result)."""
+        counted = "counted, and the share of the photo they cover."
         if self.crack_model:
-            return "Flagged tiles", f"the tiles whose crack probability reaches the threshold ({self.threshold})"
-        return "Tiles of its class", "the tiles of the photo's class"
+            return "Flagged tiles", (f"the tiles whose crack probability reaches the threshold ({self.threshold}), "
+                                     f"{counted} It says how much of the photo to look at, not how large a crack "
+                                     "is: a tile with a hairline counts whole.")
+        return "Tiles of its class", f"the tiles of the photo's class, {counted}"
+
+    @property
+    def report_title(self):
+        return "Crack report" if self.crack_model else f"Report ({', '.join(self.class_names)})"
+
+    @property
+    def limits(self):
+        """What the model cannot tell, said in the report's summary."""
+        if self.crack_model:
+            return ("The model points where to look; it does not diagnose: it learned bare concrete photographed at "
+                    "phone scale, reads straight joints, grout and edges as cracks, misses fine cracks on other "
+                    "surfaces, and a person on site decides (README, Limits).")
+        return ("The model points where to look; it does not diagnose: it knows only the classes and surfaces it "
+                "was trained on, and a person on site decides.")
 
     def mapped_class(self, chosen, result):
         """The class whose probability a figure maps: --map-class, else cracks, else the verdict's class."""
