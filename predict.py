@@ -12,8 +12,9 @@ other classes names the class, or says uncertain. The model runs in the LiteRT r
 is installed and the model has its .tflite copy beside it (well under a second for a photo,
 without importing TensorFlow); otherwise TensorFlow runs the .keras file.
 
-An image up to about a patch in size is classified whole; a larger photo is cut into tiles of
-the training patches' scale, and its figure maps a class's probability over the photo
+The crack model classifies an image up to about a patch in size whole and cuts a larger photo into
+tiles of the training patches' scale, its figure mapping the crack probability over the photo; any
+other model classifies an image whole, as data_prep read it, unless --tile asks for tiles
 (support/photos.py). Folders are searched recursively; outputs mirror their sub-folders, so two
 IMG_0001.jpg of two days never collide, and each output says inside it which input it shows.
 Named files get a figure each, images found in folders only with --figures or --report. The
@@ -66,8 +67,8 @@ def parse_args(argv=None):
                         help="the class whose probability a photo's figure maps (default: Positive for the "
                              "crack model, else the verdict's class)")
     parser.add_argument("--tile", type=int,
-                        help="tile side in photo pixels: about 32 times a crack's width, at least 64 (default: "
-                             "the model's, 227 for the bundled one: the dataset's patch); 0: images whole")
+                        help=f"tile side in photo pixels, about 32 times a crack's width, at least 64 (default: the "
+                             f"crack model's, {PATCH_SIZE} for the bundled one; 0: images whole, as for other classes)")
     parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
     parser.add_argument("--figures", action=argparse.BooleanOptionalAction,
                         help="figure for every image (default: only for files named on the command line)")
@@ -130,98 +131,99 @@ def check_outputs(args):
 
 
 def load_model(args, path):
-    """(classify, info, verdict rule, the line that says which model runs and how) for a model."""
+    """The results.LoadedModel of --model or --compare-with, its line printed."""
     model_path, backend, note = choose_backend(path, args.backend)
     classify, info = load_classifier(model_path, backend)
-    if path == args.model:  # the tiles it was trained or fine-tuned at, unless --tile says otherwise
-        args.tile = info.get("patch_size", PATCH_SIZE) if args.tile is None else args.tile
-        args.stride = args.stride or max(1, args.tile // 2)
     rule = photos.verdict_rule(info, args.threshold)
-    names = rule["class_names"]
+    if path == args.model:  # a crack model's tiles, unless --tile says otherwise; another's images whole
+        args.tile = rule.tile if args.tile is None else args.tile
+        args.stride = args.stride or max(1, args.tile // 2)
+    names = rule.class_names
     if args.map_class is not None and args.map_class not in names:
         raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = ("the bundled model" if path.resolve() == BUNDLED_MODEL else
              "--compare-with" if path == args.compare_with else "--model")
-    limits = f"threshold {rule['threshold']}" if rule["crack_model"] else f"classes {', '.join(names)}"
+    limits = f"threshold {rule.threshold}" if rule.crack_model else f"classes {', '.join(names)}"
     bundled = model_path.parent == BUNDLED_MODEL.parent  # shown relative: the README's line has no machine path
     shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if bundled else model_path
-    tiles = f"; tiles of {args.tile} px" if path == args.model else ""
+    tiles = (f"; tiles of {args.tile} px" if args.tile else "; images whole") if path == args.model else ""
     line = (f"{'compared with' if path == args.compare_with else 'model'}: {shown} ({which}, run by "
             f"{'LiteRT' if backend == 'litert' else 'TensorFlow'}; {info['image_size']}x{info['image_size']} px "
-            f"input, {limits}, sure from {rule['sure_threshold']}{tiles})")
+            f"input, {limits}, sure from {rule.sure_threshold}{tiles})")
     print(line, *filter(None, [note]), sep="\n")
-    return classify, info, rule, line
+    return results.LoadedModel(classify, info, rule, line)
 
 
-def classify_images(items, classify, info, rule, args, older=None):
-    """(path, named, image or ImageError, result, photo tiles or None) for each input, in order.
+def classify_images(items, model, args, older=None):
+    """A results.Classified for each input, in order.
 
-    Patch-sized images are classified in batches; a photo is cut into tiles (photos.classify_photo).
-    With `older` (--compare-with's model, as load_model gives it), each result also holds the older
-    model's, under "before": the same batches, the same tiles.
+    Images classified whole go in batches, holding no more pixels than are read ahead; a photo is cut
+    into tiles (photos.classify_photo). With `older` (--compare-with's model), each result also holds
+    the older model's, under "before": the same batches, the same tiles.
     """
-    size, pending = info["image_size"], []
+    pending = []  # (Classified, its image fitted to the model)
 
     def classify_pending():
         if pending:
-            results = photos.patch_results(np.stack([x for *_, x in pending]), classify, rule)
+            found = photos.patch_results(np.stack([x for _, x in pending]), model.classify, model.rule)
             if older:
-                batch = np.stack([fit_to_model(image, older[1]["image_size"]) for _, _, image, _ in pending])
-                for result, before in zip(results, photos.patch_results(batch, older[0], older[2])):
+                batch = np.stack([fit_to_model(item.image, older.info["image_size"]) for item, _ in pending])
+                for result, before in zip(found, photos.patch_results(batch, older.classify, older.rule)):
                     result["before"] = before
-            for (path, named, image, _), result in zip(pending, results):
-                yield path, named, image, result, None
+            for (item, _), result in zip(pending, found):
+                item.result = result
+                yield item
             pending.clear()
 
-    for (path, named, _), image in read_ahead(items, READ_AHEAD_PIXELS, 2 * BATCH_SIZE):
-        if not isinstance(image, ImageError) and not photos.is_photo(image, args.tile):
-            pending.append((path, named, image, fit_to_model(image, size)))
-            if len(pending) >= args.batch_size:
-                yield from classify_pending()
-            continue
-        yield from classify_pending()  # first: results come in the order given
+    for (path, named, _), image in read_ahead(items, READ_AHEAD_PIXELS, 2 * args.batch_size):
         if isinstance(image, ImageError):
-            yield path, named, image, None, None
+            yield from classify_pending()  # first: results come in the order given
+            yield results.Classified(path, named, error=str(image))
+        elif not photos.is_photo(image, args.tile):
+            pending.append((results.Classified(path, named, image), fit_to_model(image, model.info["image_size"])))
+            held = sum(item.image.size // 3 for item, _ in pending)  # pixels: large images classified whole too
+            if len(pending) >= args.batch_size or held >= READ_AHEAD_PIXELS:
+                yield from classify_pending()
         else:
+            yield from classify_pending()
             tile, stride = photos.tiling(image, args.tile, args.stride)  # a JPEG read reduced: tiles too
-            result, *tiles = photos.classify_photo(image, classify, size, tile, stride, args.batch_size, rule)
+            tiles = photos.classify_photo(image, model.classify, model.info["image_size"], tile, stride,
+                                          args.batch_size, model.rule)
             if older:
-                result["before"] = photos.classify_photo(image, older[0], older[1]["image_size"], tile, stride,
-                                                         args.batch_size, older[2])[0]
-            yield path, named, image, result, tiles
+                tiles.result["before"] = photos.classify_photo(image, older.classify, older.info["image_size"], tile,
+                                                               stride, args.batch_size, older.rule).result
+            yield results.Classified(path, named, image, tiles.result, tiles)
     yield from classify_pending()
 
 
-def save_outputs(path, named, image, result, tiles, rule, args, stem):
-    """The figure (for named files, or with --figures or --report) and the saved tiles (with
-    --save-tiles); returns the figure's path and where the photo is in it, or (None, None)."""
-    names = rule["class_names"]
+def save_outputs(item, rule, args, stem):
+    """An input's figure (for named files, or with --figures or --report) and saved tiles (--save-tiles);
+    returns the figure's path and where the photo is in it, or (None, None)."""
+    image, result, tiles, source = item.image, item.result, item.tiles, item.path.resolve()
     if tiles:
-        grid, counted, _, lines = tiles
+        grid, counted, lines = tiles.grid, tiles.counted, tiles.lines
         boxes = [(x, y, s, s) for x, y, s in grid]
-    else:  # a patch: one tile, the whole image
+    else:  # an image classified whole: one tile
         grid, counted, lines = None, np.array([list(result["probabilities"].values())]), ()
         boxes = [(0, 0, image.shape[1], image.shape[0])]
     if args.save_tiles:
-        predicted = predicted_classes(counted, rule["threshold"])
-        every = ["no_crack", "crack"] if rule["crack_model"] else names
-        figures.save_tiles(image, boxes, [every[p] for p in predicted], args.save_tiles, stem, path.resolve(), every)
-    if not (args.figures or args.report or (args.figures is None and named)):
+        folders = [rule.tile_folders[p] for p in predicted_classes(counted, rule.threshold)]
+        figures.save_tiles(image, boxes, folders, args.save_tiles, stem, source, rule.tile_folders)
+    if not (args.figures or args.report or (args.figures is None and item.named)):
         return None, None
-    mapped = args.map_class or ("Positive" if rule["crack_model"] else result.get("class", names[0]))
-    banner = photos.banner((stem.parent / path.name).as_posix(), result)
-    label = "p(crack)" if rule["crack_model"] and mapped == "Positive" else f"p({mapped})"
-    column = names.index(mapped)  # outlined where that class is called: the threshold is the second class's
-    outline = (rule["threshold"] if column == 1 else 1 - rule["threshold"]) if len(names) == 2 else 0.5
+    mapped = rule.mapped_class(args.map_class, result)
+    banner = photos.banner((stem.parent / item.path.name).as_posix(), result)
+    column = rule.class_names.index(mapped)  # outlined where that class is called: the threshold is the second's
+    outline = (rule.threshold if column == 1 else 1 - rule.threshold) if len(rule.class_names) == 2 else 0.5
     try:  # one image's figure never takes the others down
-        figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], names), grid,
-                                     counted[:, column], outline, lines, label)
+        figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], rule.class_names), grid,
+                                     counted[:, column], outline, lines, rule.probability_label(mapped))
     except ImageError as failure:
-        error(f"{path}: no figure: {failure}")
+        error(f"{item.path}: no figure: {failure}")
         return None, None
-    folder = args.report / "figures" if args.report else args.out
-    figure_path = figures.free_path(folder, stem, "_prediction.png", path.resolve())
-    figures.save_figure(figure, figure_path, path.resolve(), args.show)
+    figure_path = figures.free_path(args.report / "figures" if args.report else args.out, stem, "_prediction.png",
+                                    source)
+    figures.save_figure(figure, figure_path, source, args.show)
     return figure_path, figures.photo_area(figure, image.shape, grid is not None)
 
 
@@ -229,10 +231,9 @@ def print_summary(done, failures, seconds, rule, args, images):
     verdicts = collections.Counter(result["verdict"] for _, result, _ in done)
     count = sum(verdicts.values())
     if count > 1:
-        order = ["crack", "uncertain", "no crack"] if rule["crack_model"] else [*rule["class_names"], "uncertain"]
         rate = count / max(seconds, 1e-9)
         print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
-              ", ".join(f"{verdicts[v]} {v}" for v in order) + (f", {len(failures)} failed" if failures else ""),
+              ", ".join(f"{verdicts[v]} {v}" for v in rule.verdicts) + (f", {len(failures)} failed" if failures else ""),
               sep="")
     in_folders = sum(not named for _, named, _ in images)
     if in_folders and args.figures is None and not args.report:
@@ -246,36 +247,35 @@ def main(argv=None):
     args = parse_args(argv)
     images, failures = find_inputs(args.inputs)
     check_outputs(args)
-    classify, info, rule, model_line = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow
+    model = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow to start
     older = args.compare_with and load_model(args, args.compare_with)
-    stems = figures.output_stems(images)
+    stems, rule = figures.output_stems(images), model.rule
 
     done, report_rows, start = [], {}, time.time()  # done: (path, result, figure) of each input, repeats too
-    with safe_io.csv_lines(args.tiles_csv, results.tile_columns(rule)) as tiles_csv, \
+    with safe_io.csv_lines(args.tiles_csv, rule.tile_columns()) as tiles_csv, \
             tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
-        for path, named, image, result, tiles in classify_images(images, classify, info, rule, args, older):
+        for item in classify_images(images, model, args, older):
             progress.update()
-            if result is None:
-                error(f"{path}: {image}")
-                failures[path] = str(image)
+            if item.error:
+                error(f"{item.path}: {item.error}")
+                failures[item.path] = item.error
                 continue
-            tqdm.write(results.describe(path, result))
-            figure, layout = save_outputs(path, named, image, result, tiles, rule, args, stems[path])
-            done.append((path, result, figure))
-            if tiles and tiles_csv:
-                tiles_csv.writerows(results.tile_rows(path, tiles, rule))
+            tqdm.write(results.describe(item.path, item.result))
+            figure, layout = save_outputs(item, rule, args, stems[item.path])
+            done.append((item.path, item.result, figure))
+            if item.tiles and tiles_csv:
+                tiles_csv.writerows(results.tile_rows(item.path, item.tiles, rule))
             if args.report:
-                report_rows[path] = html_report.report_row(path, image, result, figure, layout, stems[path],
-                                                           args, rule)
-            del image, tiles  # else held while the next photo is decoded and classified: two in memory
+                report_rows[item.path] = html_report.report_row(item, figure, layout, stems[item.path], args, rule)
+            del item  # else its image is held while the next photo is decoded and classified: two in memory
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     if args.csv:
-        table = results.csv_rows(in_order, done, failures, rule, older)
-        safe_io.write_csv(args.csv, results.csv_columns(rule, older), table)
+        table = results.csv_rows(in_order, done, failures, rule, bool(older))
+        safe_io.write_csv(args.csv, rule.csv_columns(bool(older)), table)
     if args.report:
-        page = html_report.write_run_report(args, in_order, [model_line, *(older[3:] if older else [])], info,
-                                            report_rows, failures, rule)
+        lines = [model.line] + ([older.line] if older else [])
+        page = html_report.write_run_report(args, in_order, lines, model.info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(done, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0

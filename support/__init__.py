@@ -12,12 +12,12 @@ take on trust:
     batches.py      training batches: tf.data, balanced sources, augmentation (crack hairlines too)
     distribute.py   GPUs, CPU replicas and several machines for train
     evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
-    photos.py       a photo as tiles, the straight-line rule and the verdict of a crack model
+    photos.py       a model's kind (VerdictRule: verdicts, wording, columns), tiles, the straight-line rule
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     labels.py       a labels file of boxes marked in photos, as a data_prep source
     masks.py        a labels file from crack masks, on predict's tile grid (python -m support.masks)
-    results.py      predict's results as text: a line per input, CSV rows, the verdicts that changed
+    results.py      predict's records of a model and an input; a line per input, CSV rows, changes
 """
 
 import signal

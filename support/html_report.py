@@ -24,15 +24,12 @@ import cv2
 
 from support import figures, photos
 from support.figures import with_source
+from support.model_files import CRACK_CLASSES
 from support.safe_io import writing
 
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE
 LOOK_FIRST = 5  # photos named in the summary as the ones to look at first
-LIMITS = {True: "The model points where to look; it does not diagnose: it learned bare concrete photographed "
-                "at phone scale, reads straight joints, grout and edges as cracks, misses fine cracks on other "
-                "surfaces, and a person on site decides (README, Limits).",
-          False: "The model points where to look; it does not diagnose: it knows only the classes and surfaces "
-                 "it was trained on, and a person on site decides."}
+CRACK_RULE = photos.verdict_rule({"class_names": CRACK_CLASSES})  # write_report's, unless given another
 # Rows are filtered by these keys of theirs, a button per value found: the verdict, and any key added
 # here (a row without it is left out of that key's buttons).
 FILTER_KEYS = ["verdict", "changed"]
@@ -324,18 +321,17 @@ def badge(verdict, class_names):
     return "v-error"
 
 
-def write_report(folder, title, model_lines, rows, class_names=None, header=None, threshold=None):
+def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None):
     """Write folder/index.html (under a temporary name, then renamed) and return its path.
 
     rows: one dict per input (see table_row; the tests show an example). A row with "mark" (the
     photo's tile grid and the figure's layout, see report_row) gets a button that opens its figure
     to mark tiles, note and override its verdict, saved as labels.csv for data_prep.py and notes.csv.
-    class_names: the model's classes, in the order their counts are shown (default: the crack model's).
-    header: {field: text} of HEADER_FIELDS, its title replacing `title`; threshold: the flagged tiles'.
+    rule: the model's kind (photos.VerdictRule): its verdicts and wording; header: {field: text} of
+    HEADER_FIELDS, its title replacing `title`.
     """
-    header, names = header or {}, class_names or []
-    known = [*class_names, "uncertain"] if class_names else ["crack", "uncertain", "no crack"]
-    order = list(dict.fromkeys([*known, *(r["verdict"] for r in rows if r["verdict"] != "error"), "error"]))
+    header, names = header or {}, rule.class_names
+    order = list(dict.fromkeys([*rule.verdicts, *(r["verdict"] for r in rows if r["verdict"] != "error"), "error"]))
     counts = collections.Counter(r["verdict"] for r in rows)
     esc, title = html.escape, header.get("title") or title
     filters = [f'<button type="button" data-key="verdict" data-filter="" aria-pressed="true">All <b>{len(rows)}</b>'
@@ -346,7 +342,7 @@ def write_report(folder, title, model_lines, rows, class_names=None, header=None
     filters += [f'<button type="button" data-key="{esc(key)}" data-filter="{esc(str(value))}" aria-pressed="false">'
                 f"{esc(key)}: {esc(str(value))} <b>{n}</b></button>" for key in FILTER_KEYS[1:]
                 for value, n in collections.Counter(r[key] for r in rows if r.get(key) is not None).items()]
-    columns = shown_columns(rows)
+    columns = shown_columns(rows, rule)
     headers = "".join(f'<th class="{align}" data-type="{kind}" tabindex="0">{name}</th>' if kind
                       else f"<th>{name}</th>" for name, kind, align, _ in columns)
     written = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -361,7 +357,7 @@ def write_report(folder, title, model_lines, rows, class_names=None, header=None
 <dl class="about">{"".join(f"<dt>{name}</dt><dd>{esc(value)}</dd>" for name, value in about if value)}</dl>
 <ul class="model">{"".join(f"<li>{esc(line)}</li>" for line in model_lines)}</ul>
 <p class="meta">Report written {esc(written)} &middot; {len(rows)} inputs</p></header>
-{summary_section(rows, order, counts, names, threshold)}
+{summary_section(rows, order, counts, rule)}
 <nav class="filter" aria-label="Show one verdict">{"".join(filters)}</nav>
 <p class="meta"><span id="shown">Showing all {len(rows)} inputs.</span>
 <span class="hint">Click a column header to sort by it.</span></p>
@@ -384,25 +380,26 @@ def write_report(folder, title, model_lines, rows, class_names=None, header=None
     return path
 
 
-def summary_section(rows, order, counts, class_names, threshold):
+def summary_section(rows, order, counts, rule):
     """Counts per verdict, the photos to look at first, what flagged tiles means, and the limits."""
-    esc, crack_model = html.escape, not class_names
+    esc, class_names, (flagged, meaning) = html.escape, rule.class_names, rule.flagged
     found = ", ".join(f'<span class="{badge(v, class_names)}"><span class="dot"></span>{counts[v]} {esc(v)}</span>'
                       for v in order if counts[v] or v != "error")
-    # The highest probability as shown first (beyond 3 decimals is noise), then the most flagged.
-    ranked = sorted((i for i, r in enumerate(rows) if r.get("probability") is not None
-                     and not (crack_model and r["verdict"] == "no crack")),
-                    key=lambda i: (-float(photos.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
+    scored = [i for i, r in enumerate(rows) if r.get("probability") is not None]
+    if rule.crack_model:  # the highest probability as shown first (beyond 3 decimals is noise), then the most flagged
+        look = "Look first at"
+        ranked = sorted((i for i in scored if rows[i]["verdict"] != "no crack"),
+                        key=lambda i: (-float(photos.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
+    else:  # a class is no alarm: the least sure verdicts are where a person is needed
+        look, ranked = "Least sure, to look at first", sorted(scored, key=lambda i: rows[i]["probability"])
     first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
-                    f'probability {photos.cut(rows[i]["probability"])}, flagged tiles {flagged_text(rows[i])}</li>'
+                    f'probability {photos.cut(rows[i]["probability"])}'
+                    + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
                     for i in ranked[:LOOK_FIRST])
-    flagged = ("the tiles whose crack probability reaches the threshold" if crack_model
-               else "the tiles of the photo's class") + (f" ({threshold})" if threshold is not None else "")
     return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
-            + (f"<p>Look first at:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
-            + f'<p><b>Flagged tiles</b>: {flagged}, counted, and the share of the photo they cover. It says how '
-              "much of the photo to look at, not how large a crack is: a tile with a hairline counts whole.</p>"
-            + f'<p class="limits">{LIMITS[crack_model]}</p></section>')
+            + (f"<p>{look}:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
+            + (f"<p><b>{flagged}</b>: {meaning}</p>" if counts_tiles(rows, rule) else "")
+            + f'<p class="limits">{rule.limits}</p></section>')
 
 
 def flagged_text(row):
@@ -426,9 +423,19 @@ def href(relative):
     return html.escape(quote(PurePath(relative).as_posix()))
 
 
-def shown_columns(rows):
-    """COLUMNS, "Before" only when the run compared two models (predict --compare-with)."""
-    return [column for column in COLUMNS if column[0] != "Before" or any("before" in row for row in rows)]
+def counts_tiles(rows, rule):
+    """Whether the report counts flagged tiles: always for a crack model (a patch is one tile), for another
+    only when some image was cut into tiles (an image it classified whole has none: report_row)."""
+    return rule.crack_model or any(row.get("share") is not None for row in rows)
+
+
+def shown_columns(rows, rule=CRACK_RULE):
+    """COLUMNS, the flagged tiles named as the model's kind names them (when counted), "Before" only when
+    the run compared two models (predict --compare-with)."""
+    flagged, _ = rule.flagged
+    return [(flagged, *column[1:]) if column[0] == "Flagged tiles" else column for column in COLUMNS
+            if (column[0] != "Before" or any("before" in row for row in rows))
+            and (column[0] != "Flagged tiles" or counts_tiles(rows, rule))]
 
 
 def table_row(row, order, index=0, class_names=(), columns=None):
@@ -590,31 +597,32 @@ def gps_text(gps):
 # A run of predict.py as rows of the report
 
 
-def report_row(path, image, result, figure, layout, stem, args, rule):
-    """A row of the report, with the photo's thumbnail and (a photo) its plain picture at the figure's
-    size, both written now; when, with what and where it was taken; and how a click on its figure
-    finds a tile (to mark it): layout is where the photo is in the figure (figures.photo_area)."""
+def report_row(item, figure, layout, stem, args, rule):
+    """A row of the report for a results.Classified, with the photo's thumbnail and (a photo cut into
+    tiles) its plain picture at the figure's size, both written now; when, with what and where it was
+    taken; and how a click on its figure finds a tile (to mark it): layout is where the photo is in the
+    figure (figures.photo_area)."""
+    path, image, result = item.path, item.image, item.result
     folder, (top, scale), source = args.report, layout or (0, 1.0), path.resolve()  # no layout: no figure
     height, width = image.shape[:2]
-    photo = photos.is_photo(image, args.tile)
+    photo = item.tiles is not None
     side, stride = photos.tile_side_and_stride(image.shape, *photos.tiling(image, args.tile, args.stride)) \
         if photo else (0, 0)
-    labels = rule["class_names"]
     shown = figures.shown_photo(image) if photo else image  # the thumbnail from it: a smaller image to shrink
     plain = save_jpeg(shown, figures.free_path(folder / "photos", stem, ".jpg", source), source) if photo else None
     thumbnail = save_thumbnail(shown, figures.free_path(folder / "thumbnails", stem, ".jpg", source), source=source)
     taken, camera, place = read_exif(path)
-    flagged, share = photos.flagged_tiles(result)
-    names = ["no crack", "crack"] if rule["crack_model"] else labels
+    counted = photo or rule.crack_model  # another model's image classified whole has no tiles to count
     compared = {"before": result["before"], "changed": photos.verdict_change(result) or None} if "before" in result else {}
     return compared | {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
-            "probability": result["probability"], "share": share, "flagged": flagged, "tiles": result["tiles"],
+            "probability": result["probability"], "share": result["share"] if counted else None,
+            "flagged": result["flagged"] if counted else None, "tiles": result["tiles"],
             "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
             "taken": taken, "camera": camera, "place": place, "error": "",
             "mark": {"source": str(source), "w": width, "h": height, "tw": side if photo else width,
                      "th": side if photo else height, "stride": stride if photo else max(width, height),
-                     "top": top, "scale": scale, "labels": labels, "shown": names,
-                     "badges": [badge(name, names) for name in names],
+                     "top": top, "scale": scale, "labels": list(rule.class_names), "shown": rule.labels,
+                     "badges": [badge(name, rule.labels) for name in rule.labels],
                      "photo": href(plain.relative_to(folder)) if plain else None}}
 
 
@@ -623,13 +631,13 @@ def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     from, a row per input in the order given, failed ones with their error."""
     rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
             for path in inputs]
-    title = "Crack report" if rule["crack_model"] else f"Report ({', '.join(rule['class_names'])})"
     trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
     if info.get("init_from"):
         trained += f", fine-tuned from {info['init_from']}"
-    scale = f"photos cut into tiles of {args.tile} px, each shrunk to {info['image_size']} px for the model" + (
-        f": a crack under {args.tile / info['image_size']:.1f} px wide fades; for finer cracks, a smaller --tile "
-        "(about 32 times their width)" if args.tile > info["image_size"] else "") if args.tile else "images classified whole"
-    return write_report(args.report, title, [*model_lines, trained, scale], rows,
-                        None if rule["crack_model"] else rule["class_names"], args.header,
-                        rule["threshold"] if rule["crack_model"] else None)  # another model: the most likely class
+    size = info["image_size"]
+    fades = (f": a crack under {args.tile / size:.1f} px wide fades; for finer cracks, a smaller --tile (about 32 "
+             "times their width)" if rule.crack_model and args.tile > size else "")
+    scale = (f"photos cut into tiles of {args.tile} px, each shrunk to {size} px for the model{fades}" if args.tile
+             else "images classified whole" if rule.crack_model
+             else f"images classified whole, each shrunk to {size} px as data_prep shrank the training images")
+    return write_report(args.report, rule.report_title, [*model_lines, trained, scale], rows, rule, args.header)

@@ -146,7 +146,9 @@ def resize(image, width, height):
     dark line one pixel wide to 1/k of its contrast: a hairline crack on a wide patch vanishes.
     So each pixel first takes the darkest value of the k x k pixels around it (an erosion, a
     minimum filter): the line becomes k pixels wide and keeps at least half of its contrast,
-    still one or two pixels wide after the average. Raises ImageError.
+    still one or two pixels wide after the average. Every model's images are shrunk so, cracks or not:
+    on four real classes that made no difference beyond seed noise, and one shrink keeps data_prep and
+    predict on one path (docs/EXPERIMENTS.md, "Whole images, one shrink for every class"). Raises ImageError.
     """
     shrinking = image.shape[0] * image.shape[1] > width * height
     kernel = round(min(image.shape[1] / width, image.shape[0] / height))

@@ -1,20 +1,25 @@
 """What a model says about a whole image: a photo cut into tiles, and the verdict its tiles give.
 
-An image up to about a patch in size (either side under twice the tile) is classified whole. A
-larger photo, such as a 12 MP phone picture, is cut into tiles of the dataset's patch size (227
-px) every half tile: that is the scale the training patches were cut at, whereas shrinking the
-whole photo would make a crack thinner than a pixel.
+A model's kind (VerdictRule, built from its info by verdict_rule) decides the rest. A crack model
+(Özgenel's Negative/ and Positive/) cuts an image of twice its tile or more into tiles of the
+dataset's patch size (227 px) every half tile: that is the scale the training patches were cut at,
+whereas shrinking the whole photo would make a crack thinner than a pixel. Its verdict is crack /
+uncertain / no crack (judge_cracks), and a tile that fires only because of a long straight line (a
+joint, an edge, a border) does not count (straight_lines).
 
-A crack model's verdict is crack / uncertain / no crack (judge_cracks), and a tile that fires only
-because of a long straight line (a joint, an edge, a border) does not count (straight_lines).
-Any other model's verdict is the class most of its sure tiles show, or uncertain (judge_classes).
+Any other model classifies an image whole, resized as data_prep resized its training images, unless
+predict's --tile asks for tiles; its verdict is the class most of its sure tiles show, or uncertain
+(judge_classes).
 """
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from support.images import laplacian_magnitude, resize, smoother_than
-from support.model_files import is_crack_model, predicted_classes
+from support.model_files import CRACK_CLASSES, PATCH_SIZE, is_crack_model, predicted_classes
 
 UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
 # Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
@@ -23,14 +28,128 @@ UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is o
 LINE_MIN_TILES, LINE_GAP_TILES, LINE_PIECE_TILES, LINE_STRIP_TILES = 1.5, 0.5, 0.25, 3 / 64
 
 
+@dataclass(frozen=True)
+class VerdictRule:
+    """What kind of model gives the verdicts: its classes and limits, and how its results are told
+    (words, CSV columns, tile folders, the figure's label). One is built per model by verdict_rule."""
+    class_names: tuple
+    crack_model: bool
+    threshold: float  # two classes: the second class's probability from which it is called
+    sure_threshold: float  # a verdict below it is uncertain
+    smooth_below: float  # a crack model's texture floor (images.smoother_than)
+    tile: int  # predict's default tile in photo pixels; 0: images whole, as data_prep read them
+
+    @property
+    def verdicts(self):
+        """Every verdict, in the order they are counted (terminal, report)."""
+        return ["crack", "uncertain", "no crack"] if self.crack_model else [*self.class_names, "uncertain"]
+
+    @property
+    def labels(self):
+        """What a tile of each class is called where a person reads it: the report's marks and their labels."""
+        return ["no crack", "crack"] if self.crack_model else list(self.class_names)
+
+    @property
+    def tile_folders(self):
+        """The folder of a saved tile of each class (predict --save-tiles)."""
+        return ["no_crack", "crack"] if self.crack_model else list(self.class_names)
+
+    @property
+    def flagged(self):
+        """(name, what they are) of the tiles a result counts ("flagged" and "share" of image_result)."""
+        counted = "counted, and the share of the photo they cover."
+        if self.crack_model:
+            return "Flagged tiles", (f"the tiles whose crack probability reaches the threshold ({self.threshold}), "
+                                     f"{counted} It says how much of the photo to look at, not how large a crack "
+                                     "is: a tile with a hairline counts whole.")
+        return "Tiles of its class", f"the tiles of the photo's class, {counted}"
+
+    @property
+    def report_title(self):
+        return "Crack report" if self.crack_model else f"Report ({', '.join(self.class_names)})"
+
+    @property
+    def limits(self):
+        """What the model cannot tell, said in the report's summary."""
+        if self.crack_model:
+            return ("The model points where to look; it does not diagnose: it learned bare concrete photographed at "
+                    "phone scale, reads straight joints, grout and edges as cracks, misses fine cracks on other "
+                    "surfaces, and a person on site decides (README, Limits).")
+        return ("The model points where to look; it does not diagnose: it knows only the classes and surfaces it "
+                "was trained on, and a person on site decides.")
+
+    def mapped_class(self, chosen, result):
+        """The class whose probability a figure maps: --map-class, else cracks, else the verdict's class."""
+        return chosen or (CRACK_CLASSES[1] if self.crack_model else result["class"])
+
+    def probability_label(self, mapped):
+        return "p(crack)" if self.crack_model and mapped == CRACK_CLASSES[1] else f"p({mapped})"
+
+    def csv_columns(self, compared=False):
+        """predict --csv's columns: the crack model's (kept as they were), or a probability a class."""
+        before = ["verdict_before", "probability_before", "changed"] if compared else []
+        if self.crack_model:
+            return ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
+                    "straight_line_tiles", *before, "figure", "error"]
+        return ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in self.class_names),
+                "tiles", "share", *before, "figure", "error"]
+
+    def csv_values(self, result):
+        """The columns of a result between path and the comparison, as csv_columns names them."""
+        if self.crack_model:
+            return [cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
+                    result["flagged"], f"{result['share']:.4f}", result["straight_line_tiles"]]
+        return [result["verdict"], result["reason"], cut(result["probability"], 5),
+                *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}"]
+
+    def tile_columns(self):
+        """predict --tiles-csv's columns: a tile's box and probabilities."""
+        extra = (["probability", "probability_with_straight_lines"] if self.crack_model
+                 else [f"probability_{n}" for n in self.class_names])
+        return ["image", "x", "y", "width", "height", *extra]
+
+    def tile_values(self, counted, seen):
+        """A tile's probabilities as tile_columns names them: what counted (and, for cracks, what the model saw)."""
+        return [cut(counted[1], 5), cut(seen[1], 5)] if self.crack_model else [cut(v, 5) for v in counted]
+
+    def summary(self, result):
+        """(the main measure, [further phrases]) of a result, for predict's line and its figure's banner."""
+        if self.crack_model:
+            if result["tiles"] == 1:
+                return f"crack probability {cut(result['probability'])}", []
+            more = [f"flagged tiles: {result['flagged']} of {result['tiles']} ({result['share']:.1%} of the photo)"]
+            if result["straight_line_tiles"]:
+                more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, "
+                            "edges): not counted")
+            return f"highest tile probability {cut(result['probability'])}", more
+        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+        if result["tiles"] == 1:
+            return ", ".join(f"{name} {cut(p)}" for name, p in ranked), []
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda i: -i[1]))
+        return (f"highest {result['class']} tile probability {cut(result['probability'])}",
+                [f"tiles by class: {counts} of {result['tiles']}",
+                 f"{result['class']} on {result['share']:.1%} of the photo"])
+
+
 def verdict_rule(info, threshold=None):
-    """The limits the verdicts use, from a model's info; `threshold` (--threshold) replaces its own."""
+    """The VerdictRule of a model's info; `threshold` (--threshold) replaces its own."""
     threshold = info.get("threshold", 0.5) if threshold is None else threshold
+    crack_model = is_crack_model(info)
     # A model saved before train.py calibrated its models has no sure threshold or texture floor.
     sure = info.get("sure_threshold", threshold)
-    return {"class_names": list(info["class_names"]), "crack_model": is_crack_model(info), "threshold": threshold,
-            "sure_threshold": max(threshold, sure) if is_crack_model(info) else sure,
-            "smooth_below": info.get("smooth_below", 0.0)}
+    return VerdictRule(tuple(info["class_names"]), crack_model, threshold,
+                       max(threshold, sure) if crack_model else sure, info.get("smooth_below", 0.0),
+                       info.get("patch_size", PATCH_SIZE) if crack_model else 0)
+
+
+class PhotoTiles(NamedTuple):
+    """A photo as classify_photo cut it: its verdict, each tile's box (x, y, side) in photo pixels, the
+    tiles' probabilities that count and as the model saw them (tiles x classes), the straight lines."""
+    result: dict
+    grid: list
+    counted: np.ndarray
+    seen: np.ndarray
+    lines: np.ndarray
 
 
 def tiling(image, tile, stride):
@@ -71,7 +190,7 @@ def model_scale(image, grid, size):
     tile's top-left corner in it.
 
     Tiles are then cut by slicing, which costs next to nothing beside the model (the photo goes
-    through data_prep.resize, as a patch does; a tile's edge may shift by half a model pixel).
+    through images.resize, as a patch does; a tile's edge may shift by half a model pixel).
     """
     side = grid[0][2]
     scale = size / side
@@ -91,7 +210,7 @@ def classify_in_batches(classify, tiles, batch_size):
 
 
 def tile_smoothness(resized, corners, size, floor):
-    """data_prep.smoother_than(tile, floor) for every tile, from one pass over the whole photo.
+    """images.smoother_than(tile, floor) for every tile, from one pass over the whole photo.
 
     A tile's inner pixels have the same Laplacian in the photo as in the tile cut out, so the
     pixels below the floor are found once and counted per tile with an integral image, instead
@@ -114,14 +233,14 @@ def judge_cracks(probabilities, smooth, rule):
     image is smoother than 99.5% of the training images, the model is outside what it learned,
     so its alarms there are "uncertain" too. Both limits are measured by train.py (calibrate).
     """
-    if not np.any(probabilities >= rule["threshold"]):
+    if not np.any(probabilities >= rule.threshold):
         return "no crack", ""
     smooth_share = float(np.mean(smooth))
     if smooth_share >= UNFAMILIAR_SHARE:
         return "uncertain", (f"{smooth_share:.0%} of the image is smoother than 99.5% of the training images: a painted "
                              "surface, or photographed far closer than the dataset (a larger --tile may help)")
-    if probabilities.max() < rule["sure_threshold"]:
-        return "uncertain", f"weak evidence: no tile reaches {rule['sure_threshold']:.2f}, the model's sure threshold"
+    if probabilities.max() < rule.sure_threshold:
+        return "uncertain", f"weak evidence: no tile reaches {rule.sure_threshold:.2f}, the model's sure threshold"
     return "crack", ""
 
 
@@ -132,33 +251,35 @@ def judge_classes(probs, rule):
     validation calls were 99.5% right (train.py measures it: evaluation.sure_cutoff). The verdict is
     the class most sure tiles show (for a patch: its class when sure); with no sure tile, it is uncertain.
     """
-    predicted = predicted_classes(probs, rule["threshold"])
-    sure = probs[np.arange(len(probs)), predicted] >= rule["sure_threshold"]
+    predicted = predicted_classes(probs, rule.threshold)
+    sure = probs[np.arange(len(probs)), predicted] >= rule.sure_threshold
     if not sure.any():
         where = "no tile reaches" if len(probs) > 1 else "below"
-        return "uncertain", f"weak evidence: {where} {rule['sure_threshold']:.2f}, the model's sure probability"
-    return rule["class_names"][np.bincount(predicted[sure], minlength=probs.shape[1]).argmax()], ""
+        return "uncertain", f"weak evidence: {where} {rule.sure_threshold:.2f}, the model's sure probability"
+    return rule.class_names[np.bincount(predicted[sure], minlength=probs.shape[1]).argmax()], ""
 
 
 def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_lines=0):
     """The verdict and the figures that explain it, for one image from its tiles' probabilities
-    (a patch: one tile, no grid)."""
-    names = rule["class_names"]
+    (a patch: one tile, no grid). "flagged" and "share": the tiles at or above a crack model's
+    threshold, or of the image's class, and the share of the image they cover. Not an area of crack:
+    a tile flagged for a hairline counts whole (README, "Flagged tiles")."""
+    names = rule.class_names
     result = {"tiles": len(probs), "probabilities": dict(zip(names, probs.max(axis=0).tolist()))}
-    if rule["crack_model"]:
+    if rule.crack_model:
         verdict, reason = judge_cracks(probs[:, 1], smooth, rule)
-        cracked = probs[:, 1] >= rule["threshold"]
-        share = covered_share(image_shape, grid, cracked) if grid else float(cracked[0])
-        return result | {"verdict": verdict, "reason": reason, "probability": float(probs[:, 1].max()),
-                         "cracked_tiles": int(cracked.sum()), "cracked_share": share,
-                         "straight_line_tiles": fired_on_lines}
-    verdict, reason = judge_classes(probs, rule)
-    predicted = predicted_classes(probs, rule["threshold"])
-    label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
-    counts = {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}
-    share = covered_share(image_shape, grid, predicted == label) if grid else 1.0
-    return result | {"verdict": verdict, "reason": reason, "probability": float(probs[:, label].max()),
-                     "class": names[label], "tile_classes": counts, "share": share}
+        flagged, label = probs[:, 1] >= rule.threshold, 1
+        result |= {"straight_line_tiles": fired_on_lines}
+    else:
+        verdict, reason = judge_classes(probs, rule)
+        predicted = predicted_classes(probs, rule.threshold)
+        label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
+        flagged = predicted == label
+        result |= {"class": names[label], "tile_classes": {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}}
+    share = covered_share(image_shape, grid, flagged) if grid else float(flagged[0])
+    result |= {"verdict": verdict, "reason": reason, "probability": float(probs[:, label].max()),
+               "flagged": int(flagged.sum()), "share": share}
+    return result | {"summary": rule.summary(result)}
 
 
 # Changes of verdict from an older model to a newer (predict --compare-with), the worst first.
@@ -179,7 +300,7 @@ def change_rank(result):
 
 def patch_results(batch, classify, rule):
     """The result of each patch-sized image of a batch, already fitted to the model's input."""
-    smooth = smoother_than(batch, rule["smooth_below"]) if rule["crack_model"] else [None] * len(batch)
+    smooth = smoother_than(batch, rule.smooth_below) if rule.crack_model else [None] * len(batch)
     return [image_result(probs[None], np.array([flat]), rule) for probs, flat in zip(classify(batch), smooth)]
 
 
@@ -198,36 +319,12 @@ def banner(name, result):
 
 
 def summary(result):
-    """(the main measure, [further phrases]) of a result, for predict's line and its figure's banner."""
-    if "cracked_tiles" in result:
-        if result["tiles"] == 1:
-            return f"crack probability {cut(result['probability'])}", []
-        count, share = flagged_tiles(result)
-        more = [f"flagged tiles: {count} of {result['tiles']} ({share:.1%} of the photo)"]
-        if result["straight_line_tiles"]:
-            more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, edges): "
-                        "not counted")
-        return f"highest tile probability {cut(result['probability'])}", more
-    ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
-    if result["tiles"] == 1:
-        return ", ".join(f"{name} {cut(p)}" for name, p in ranked), []
-    counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda item: -item[1]))
-    return (f"highest {result['class']} tile probability {cut(result['probability'])}",
-            [f"tiles by class: {counts} of {result['tiles']}", f"{result['class']} on {result['share']:.1%} of the photo"])
-
-
-def flagged_tiles(result):
-    """(count, share of the photo they cover) of a result's flagged tiles: for a crack model the tiles
-    at or above the threshold, for another the tiles of the photo's class. Not an area of crack: a
-    tile flagged for a hairline counts whole (README, "Flagged tiles")."""
-    if "cracked_tiles" in result:
-        return result["cracked_tiles"], result["cracked_share"]
-    return result["tile_classes"].get(result["class"], 0), result["share"]
+    """(the main measure, [further phrases]) of a result, as its model's kind words it (VerdictRule.summary)."""
+    return result["summary"]
 
 
 def classify_photo(image, classify, size, tile, stride, batch_size, rule):
-    """(result, tile grid, tile probabilities that count, as the model saw them, straight lines) for
-    a photo (probabilities: tiles x classes).
+    """The PhotoTiles of a photo: its result, its tiles and their probabilities.
 
     For a crack model, a tile that fires only because of a long straight line (see straight_lines)
     does not count: its crack probability becomes that of the tile with the lines taken out
@@ -236,27 +333,26 @@ def classify_photo(image, classify, size, tile, stride, batch_size, rule):
     grid = tile_grid(image, tile, stride)
     resized, corners = model_scale(image, grid, size)
     seen = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
+    if not rule.crack_model:
+        return PhotoTiles(image_result(seen, None, rule, image.shape, grid), grid, seen, seen, np.zeros((0, 4)))
     counted, used = seen.copy(), np.zeros((0, 4), np.float32)
-    if rule["crack_model"]:
-        fired = seen[:, 1] >= rule["threshold"]
-        lines = straight_lines(resized, size) if fired.any() else used
-        crossing = {}  # fired tile -> the lines through it
-        for i in np.flatnonzero(fired):
-            through = [line for line in lines if crosses(line, corners[i], size)]
-            if through:
-                crossing[i] = np.array(through)
-        if crossing:
-            crossed = list(crossing)
-            line_free = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
-                                                       for i in crossed], batch_size)
-            counted[crossed] = np.where(line_free[:, 1:] < seen[crossed, 1:], line_free, seen[crossed])  # never add one
-            used = np.unique(np.concatenate(list(crossing.values())), axis=0)
-        on_lines = int(np.sum(fired & (counted[:, 1] < rule["threshold"])))
-        smooth = tile_smoothness(resized, corners, size, rule["smooth_below"])
-        result = image_result(counted, smooth, rule, image.shape, grid, on_lines)
-    else:
-        result = image_result(counted, None, rule, image.shape, grid)
-    return result, grid, counted, seen, used * (grid[0][2] / size)
+    fired = seen[:, 1] >= rule.threshold
+    lines = straight_lines(resized, size) if fired.any() else used
+    crossing = {}  # fired tile -> the lines through it
+    for i in np.flatnonzero(fired):
+        through = [line for line in lines if crosses(line, corners[i], size)]
+        if through:
+            crossing[i] = np.array(through)
+    if crossing:
+        crossed = list(crossing)
+        line_free = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
+                                                   for i in crossed], batch_size)
+        counted[crossed] = np.where(line_free[:, 1:] < seen[crossed, 1:], line_free, seen[crossed])  # never add one
+        used = np.unique(np.concatenate(list(crossing.values())), axis=0)
+    on_lines = int(np.sum(fired & (counted[:, 1] < rule.threshold)))
+    smooth = tile_smoothness(resized, corners, size, rule.smooth_below)
+    result = image_result(counted, smooth, rule, image.shape, grid, on_lines)
+    return PhotoTiles(result, grid, counted, seen, used * (grid[0][2] / size))
 
 
 def straight_lines(resized, size):

@@ -1,10 +1,38 @@
-"""predict.py's results as text: a line per input, a CSV row per input and per tile, and the verdicts
-that changed between two models (--compare-with). Probabilities are cut, never rounded (photos.cut):
-5 decimals in the CSVs, whose first 3 are what the terminal, the figures and the report show.
+"""predict.py's results: the records it passes along, a line per input, a CSV row per input and per
+tile, and the verdicts that changed between two models (--compare-with). Probabilities are cut, never
+rounded (photos.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
+the report show.
 """
 
-from support.photos import change_rank, cut, summary, verdict_change
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from support.photos import PhotoTiles, VerdictRule, change_rank, cut, summary, verdict_change
 from support.safe_io import printable
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model as predict.py runs it: what classifies a uint8 batch, its info, its kind, and the line
+    that says which model runs and how."""
+    classify: Callable
+    info: dict
+    rule: VerdictRule
+    line: str
+
+
+@dataclass
+class Classified:
+    """An input as predict.py classified it: its image and result, or why it could not be."""
+    path: Path
+    named: bool  # named on the command line, not found in a folder: it gets a figure
+    image: np.ndarray = None
+    result: dict = None  # photos.image_result; with --compare-with, the older model's under "before"
+    tiles: PhotoTiles = None  # an image cut into tiles; None for one classified whole
+    error: str = ""
 
 
 def describe(path, result):
@@ -16,30 +44,14 @@ def describe(path, result):
     return f"{printable(path)}: {result['verdict']} ({details})"
 
 
-def csv_columns(rule, compared=False):
-    before = ["verdict_before", "probability_before", "changed"] if compared else []
-    if rule["crack_model"]:
-        return ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
-                "straight_line_tiles", *before, "figure", "error"]
-    return ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in rule["class_names"]),
-            "tiles", "share", *before, "figure", "error"]
-
-
 def csv_row(path, result, figure, failure, rule, compared=False):
     """The --csv row of an input: its result, or the reason it failed."""
     if result is None:
         return [str(path) if c == "path" else "error" if c == "verdict" else failure if c == "error" else ""
-                for c in csv_columns(rule, compared)]
-    figure = "" if figure is None else str(figure)
+                for c in rule.csv_columns(compared)]
     before = result.get("before")
     before = [before["verdict"], cut(before["probability"], 5), verdict_change(result)] if before else []
-    if rule["crack_model"]:
-        return [str(path), cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
-                result["cracked_tiles"], f"{result['cracked_share']:.4f}", result["straight_line_tiles"],
-                *before, figure, ""]
-    return [str(path), result["verdict"], result["reason"], cut(result["probability"], 5),
-            *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}",
-            *before, figure, ""]
+    return [str(path), *rule.csv_values(result), *before, "" if figure is None else str(figure), ""]
 
 
 def csv_rows(inputs, done, failures, rule, compared=False):
@@ -48,19 +60,10 @@ def csv_rows(inputs, done, failures, rule, compared=False):
     return [csv_row(path, *finished.get(path, (None, None)), failures.get(path), rule, compared) for path in inputs]
 
 
-def tile_columns(rule):
-    extra = (["probability", "probability_with_straight_lines"] if rule["crack_model"]
-             else [f"probability_{n}" for n in rule["class_names"]])
-    return ["image", "x", "y", "width", "height", *extra]
-
-
 def tile_rows(path, tiles, rule):
-    """The --tiles-csv rows of a photo: each tile's box and probabilities."""
-    grid, counted, seen, _ = tiles
-    if rule["crack_model"]:
-        return [(str(path), x, y, s, s, cut(p[1], 5), cut(q[1], 5))
-                for (x, y, s), p, q in zip(grid, counted, seen)]
-    return [(str(path), x, y, s, s, *(cut(v, 5) for v in p)) for (x, y, s), p in zip(grid, counted)]
+    """The --tiles-csv rows of a photo (photos.PhotoTiles): each tile's box and probabilities."""
+    return [(str(path), x, y, s, s, *rule.tile_values(p, q)) for (x, y, s), p, q in zip(tiles.grid, tiles.counted,
+                                                                                         tiles.seen)]
 
 
 def print_changes(results):

@@ -40,6 +40,14 @@ def assert_clean_failure(result, *fragments):
         assert any(fragment in line for line in errors), result.stderr
 
 
+def visible_text(page):
+    """The text a browser shows of an HTML page: no style, script or tags."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)))
+
+
 def sample_files(class_name):
     return sorted((SAMPLE_DATA / class_name).glob("*.jpg"))
 

@@ -6,7 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import PRETRAINED, assert_clean_failure, run, write_rgb
+from conftest import PRETRAINED, assert_clean_failure, run, visible_text, write_rgb
 
 from three_surfaces import make_image  # examples/, on the path through conftest
 
@@ -176,3 +176,73 @@ def test_mismatches_are_refused_before_any_work(three_classes, tmp_path, sample_
                              "--map-class", "crack"), "--map-class crack: the model's classes are blotch, clean, line")
     assert_clean_failure(run("data_prep.py", "--src", work / "surfaces", "--classes", "clean,stain"),
                          "has no stain folder")
+
+
+def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_given(three_classes, tmp_path):
+    """data_prep squashes a whole image to the model's size; predict must do the same for such a model,
+    not cut a 500 px image into tiles at another scale than training."""
+    from support.images import load_image
+
+    work, _, _ = three_classes
+    image = tmp_path / "photos" / "large.png"
+    image.parent.mkdir()
+    write_rgb(image, make_image("line", np.random.default_rng(7), side=500))
+    model = work / "model" / "model.keras"
+    result = run("predict.py", image, "--model", model, "--backend", "tensorflow", "--csv", tmp_path / "whole.csv",
+                 "--out", tmp_path / "figures")
+    assert result.returncode == 0, result.stderr
+    assert "; images whole)" in result.stdout and "tiles by class" not in result.stdout
+    row, = read_csv(tmp_path / "whole.csv")
+    assert list(row) == ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in CLASSES),
+                         "tiles", "share", "figure", "error"]
+    assert row["tiles"] == "1"
+    classify, _ = model_files.load_classifier(model, "tensorflow")
+    expected = classify(load_image(image, 64)[None])[0]  # the pixels data_prep would have cached
+    assert [float(row[f"probability_{n}"]) for n in CLASSES] == pytest.approx(expected, abs=2e-5)
+
+    result = run("predict.py", image, "--model", model, "--tile", "96", "--csv", tmp_path / "tiled.csv",
+                 "--out", tmp_path / "figures")
+    assert result.returncode == 0, result.stderr
+    assert "; tiles of 96 px)" in result.stdout and "tiles by class:" in result.stdout
+    assert int(read_csv(tmp_path / "tiled.csv")[0]["tiles"]) > 1
+
+
+def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, tmp_path):
+    work, _, _ = three_classes
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in CLASSES:
+        (site / f"{name}.png").write_bytes((work / "surfaces" / name / f"{name}_000.png").read_bytes())
+    write_rgb(site / "large.png", make_image("clean", np.random.default_rng(3), side=500))
+    result = run("predict.py", site, "--model", work / "model" / "model.keras", "--report", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    text = visible_text(page)
+    assert "Report (blotch, clean, line)" in text and "images classified whole" in text
+    assert "crack" not in text.lower()
+    assert "Flagged tiles" not in text and "Tiles of its class" not in text  # nothing was cut into tiles
+    assert "Least sure, to look at first" in text
+
+
+def test_large_images_classified_whole_are_batched_by_their_pixels(three_classes, tmp_path, monkeypatch):
+    """A folder of phone photos classified whole must not hold a batch of 128 of them in memory."""
+    import predict
+
+    work, _, _ = three_classes
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(5):
+        write_rgb(folder / f"large_{i}.png", make_image("blotch", rng, side=500))
+    batches, load = [], predict.load_classifier
+
+    def counting(*args):
+        classify, info = load(*args)
+        return (lambda batch: batches.append(len(batch)) or classify(batch)), info
+
+    monkeypatch.setattr(predict, "load_classifier", counting)
+    monkeypatch.setattr(predict, "READ_AHEAD_PIXELS", 2 * 500 * 500)
+    assert predict.main([str(folder), "--model", str(work / "model" / "model.keras"), "--backend", "tensorflow",
+                         "--csv", str(tmp_path / "r.csv")]) == 0
+    assert batches == [2, 2, 1]
+    assert [row["path"] for row in read_csv(tmp_path / "r.csv")] == [str(folder / f"large_{i}.png") for i in range(5)]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_clean_failure, run
+from conftest import REPO, assert_clean_failure, run, visible_text
 
 from support import figures, html_report, photos
 
@@ -125,8 +125,9 @@ def test_a_probability_is_cut_not_rounded(tmp_path):
 
 
 def test_the_figure_names_its_photo_and_verdict():
-    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "cracked_tiles": 6,
-              "cracked_share": 0.127, "straight_line_tiles": 0}
+    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "flagged": 6,
+              "share": 0.127, "straight_line_tiles": 0}
+    result["summary"] = html_report.CRACK_RULE.summary(result)
     assert photos.banner("day 1/wall.jpg", result) == [
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
@@ -608,7 +609,8 @@ def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser,
     names = ["blotch", "clean", "line"]
     rows = [dict(path=f"{name}.jpg", verdict=name, reason="", probability=0.9, share=0.5, flagged=3, tiles=6,
                  figure=None, thumbnail=None, taken="", camera="", error="") for name in [*names, "uncertain"]]
-    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows, names)
+    index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows,
+                                     photos.verdict_rule({"class_names": names}))
     browser.get(index.as_uri())
     buttons = [button.text for button in browser.find_elements(By.CSS_SELECTOR, ".filter button")]
     assert buttons == ["All 4", "blotch 1", "clean 1", "line 1", "uncertain 1", "error 0"]
@@ -673,3 +675,17 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
         assert [text.split("\n")[0] for text in cells(browser, column)] == [change] * count
     click(browser, '.filter button[data-key="verdict"][data-filter=""]')
     assert len(visible_rows(browser)) == len(rows)
+
+
+def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
+    rule = photos.verdict_rule({"class_names": ["brick", "concrete"], "sure_threshold": 0.9})
+    rows = [dict(path=f"{i}.jpg", verdict=verdict, reason="", probability=p, share=None, flagged=None, tiles=1,
+                 figure=None, thumbnail=None, taken="", camera="", error="")
+            for i, (verdict, p) in enumerate([("brick", 0.97), ("uncertain", 0.6), ("concrete", 0.99)])]
+    page = html_report.write_report(tmp_path, "Report (brick, concrete)", [], rows, rule).read_text(encoding="utf-8")
+    assert "crack" not in visible_text(page).lower()
+    assert "Tiles of its class" not in page and "Flagged tiles" not in page
+    assert 'Least sure, to look at first:</p><ol><li><a href="#row-1">1.jpg</a>: uncertain, probability 0.600</li>' in page
+    rows[0] |= {"share": 0.25, "flagged": 3, "tiles": 12}  # one image cut into tiles (predict --tile)
+    page = html_report.write_report(tmp_path, "t", [], rows, rule).read_text(encoding="utf-8")
+    assert ">Tiles of its class</th>" in page and "<b>Tiles of its class</b>: the tiles of the photo's class" in page
