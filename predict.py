@@ -12,14 +12,13 @@ other classes names the class, or says uncertain. The model runs in the LiteRT r
 is installed and the model has its .tflite copy beside it (well under a second for a photo,
 without importing TensorFlow); otherwise TensorFlow runs the .keras file.
 
-The crack model classifies an image up to about a patch in size whole and cuts a larger photo into
-tiles of the training patches' scale, its figure mapping the crack probability over the photo; any
-other model classifies an image whole, as data_prep read it, unless --tile asks for tiles
-(support/photos.py). Folders are searched recursively; outputs mirror their sub-folders, so two
-IMG_0001.jpg of two days never collide, and each output says inside it which input it shows.
-Named files get a figure each, images found in folders only with --figures or --report. The
-exit status is 1 when any input could not be read. --compare-with classifies every input with an
-older model too (the one fine-tuned from, say) and lists each whose verdict changed, lost cracks first.
+The crack model classifies an image of about a patch whole and cuts a larger photo into tiles of
+the training patches' scale, its figure mapping the crack probability; any other model classifies
+an image whole, as data_prep read it, unless --tile asks for tiles (support/photos.py). Folders are
+searched recursively; outputs mirror their sub-folders and say inside which input they show. Named
+files get a figure each, images found in folders only with --figures or --report; the exit status
+is 1 when any input could not be read. --compare-with classifies every input with an older model
+too (the one fine-tuned from, say) and lists each whose verdict changed, lost cracks first.
 """
 
 import argparse

@@ -226,11 +226,9 @@ def save_models(model, data, meta, recipe, folder, int8_litert=False):
     calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
                                        meta["file_sources"]["val"] if recipe.init_from else None)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            "threshold": THRESHOLD, **calibration,
-            "patch_size": tile_for(meta, recipe.init_from), "trained_on": meta.get("sources"),
-            "init_from": recipe.init_from, "recipe": dataclasses.asdict(recipe),
-            "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "litert_int8": int8_litert}
+            **calibration, "patch_size": tile_for(meta, recipe.init_from), "trained_on": meta.get("sources"),
+            "init_from": recipe.init_from, "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
+            "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     save_model(model, folder / MODEL_NAME, info)
     export_litert(model, folder / LITERT_NAME, info, train_x if int8_litert else None, recipe.seed)
     return calibration
