@@ -29,9 +29,8 @@ import numpy as np
 
 from support import cache, labels, safe_io
 from support.images import IMAGE_EXTENSIONS, list_images
-from support.model_files import CRACK_CLASSES
+from support.model_files import CRACK_CLASSES, DEFAULT_SIZE
 
-DEFAULT_SIZE = 64
 DEFAULT_SPLIT = (0.70, 0.24, 0.06)
 SPLITS = cache.SPLITS
 

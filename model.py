@@ -13,8 +13,8 @@ saved model needs no preprocessing code beside it: resize an image and call the 
 
 import argparse
 
-from data_prep import DEFAULT_SIZE
 from support.cache import MIN_IMAGE_SIZE
+from support.model_files import DEFAULT_SIZE
 from support.tf_import import keras
 
 LEARNING_RATE = 1e-3
