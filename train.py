@@ -226,7 +226,7 @@ def save_models(model, data, meta, recipe, folder, int8_litert=False):
     calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
                                        meta["file_sources"]["val"] if recipe.init_from else None)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            **calibration, "patch_size": tile_for(meta, recipe.init_from), "trained_on": meta.get("sources"),
+            **calibration, "patch_size": tile_for(meta, recipe.init_from, crack_model), "trained_on": meta.get("sources"),
             "init_from": recipe.init_from, "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     save_model(model, folder / MODEL_NAME, info)

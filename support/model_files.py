@@ -262,8 +262,9 @@ def litert_classifier(path):
     return classify, details["shape_signature"], int(output_details["shape"][-1])
 
 
-def tile_for(meta, init_from):
+def tile_for(meta, init_from, crack_model=True):
     """predict.py's tile for a model trained on this cache, in photo pixels: that of the boxes it is
-    fine-tuned on (a site's labels file), else that of the model it starts from, else the dataset's patch."""
+    trained on (a labels file), else that of the model it starts from, else, for a crack model, the
+    dataset's patch, and for another model 0: whole images, as data_prep read them."""
     start = read_model_info(init_from).get("patch_size") if init_from else None
-    return meta.get("tile") or start or PATCH_SIZE
+    return meta.get("tile") or start or (PATCH_SIZE if crack_model else 0)

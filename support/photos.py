@@ -137,9 +137,11 @@ def verdict_rule(info, threshold=None):
     crack_model = is_crack_model(info)
     # A model saved before train.py calibrated its models has no sure threshold or texture floor.
     sure = info.get("sure_threshold", threshold)
+    # Another model's tile is that of the boxes it was trained on, 0 (whole images) if none; models saved
+    # before train.py kept its recipe said 227 for every model, whatever it was trained on.
+    tile = info.get("patch_size", PATCH_SIZE) if crack_model else info.get("patch_size", 0) if "recipe" in info else 0
     return VerdictRule(tuple(info["class_names"]), crack_model, threshold,
-                       max(threshold, sure) if crack_model else sure, info.get("smooth_below", 0.0),
-                       info.get("patch_size", PATCH_SIZE) if crack_model else 0)
+                       max(threshold, sure) if crack_model else sure, info.get("smooth_below", 0.0), tile)
 
 
 class PhotoTiles(NamedTuple):

@@ -47,6 +47,7 @@ def test_every_sub_folder_is_a_class_and_the_model_says_so(three_classes):
     assert json.loads((work / "cache" / "meta.json").read_text())["class_names"] == CLASSES
     info = model_files.read_model_info(work / "model" / "model.keras")
     assert info["class_names"] == CLASSES and info["crack_model"] is False
+    assert info["patch_size"] == 0  # trained on whole images: predict reads them whole too
     assert model_files.read_model_info(work / "model" / "model.tflite") == info
     metrics = json.loads((work / "model" / "metrics.json").read_text())
     assert list(metrics["per_class"]) == CLASSES and len(metrics["confusion_matrix"]["counts"]) == 3

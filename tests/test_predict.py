@@ -435,6 +435,11 @@ def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_it
     crack = tiling.verdict_rule({"class_names": ["Negative", "Positive"], "patch_size": 113})
     other = tiling.verdict_rule({"class_names": ["brick", "concrete", "tile"], "sure_threshold": 0.9})
     assert (crack.tile, other.tile) == (113, 0)  # predict's default --tile: 0 is the whole image
+    trained_on_tiles = tiling.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 96, "recipe": {}})
+    older = tiling.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 227})  # said by every model
+    assert (trained_on_tiles.tile, older.tile) == (96, 0)
+    from support.model_files import tile_for  # what train.py writes as the model's patch_size
+    assert (tile_for({"tile": 96}, None, False), tile_for({}, None, False), tile_for({}, None, True)) == (96, 0, 227)
     assert other.verdicts == ["brick", "concrete", "tile", "uncertain"] and other.tile_folders == ["brick", "concrete", "tile"]
     words = [*other.csv_columns(compared=True), *other.tile_columns(), *other.flagged, other.probability_label("tile")]
     assert not [word for word in words if "crack" in word]
