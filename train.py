@@ -9,8 +9,9 @@ The classes are the cache's (meta.json). The learning rate falls along a cosine 
 --epochs, and the weights of the epoch with the lowest validation loss are kept; the test split is
 used once, at the end. Training batches are flipped and turned at random; a crack model's are also
 shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
-when fine-tuning (--init-from). The sources after the first --src (your site) make up to a fifth of
-every batch (--site-share), less if few: each is seen about 30 times (--site-repeats).
+when fine-tuning (--init-from). The sources after the first --src (your site) make a fifth of every
+batch (--site-share); a few marks less, each seen about 30 times (--site-repeats); a site of 1,000
+images or more trains at the full learning rate for 20 epochs.
 
 Written to --out (default models/): model.keras and model.tflite (for the LiteRT runtime), which take
 raw RGB uint8 pixels and say what their output means and how they were trained (the recipe),
@@ -42,7 +43,7 @@ OUTPUTS = [MODEL_NAME, LITERT_NAME, "history.csv", "metrics.json", "logs", *(f"{
     "training_curves", "confusion_matrix", "roc_curve", "test_predictions", "misclassified", "augmentation"))]
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them, a few
 # epochs adapt them; a site labelled whole (LARGE_SITE images or more, e.g. from masks) has cracks of its
-# own to learn, at the full rate for twice the epochs (docs/EXPERIMENTS.md, "Correcting it on a site").
+# own to learn, at the full rate, for twice the epochs, as SITE_SHARE of every batch (docs/EXPERIMENTS.md).
 FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS = 3e-4, 10
 LARGE_SITE, LARGE_SITE_EPOCHS = 1000, 20
 # A site's own images (the --src folders or labels after the dataset) make this share of every training
@@ -73,8 +74,8 @@ def parse_args(argv=None):
                         help="in a cache of several --src, the share of every training batch drawn from the "
                              "sources after the first, e.g. your site's tiles, at most (default: 0.2)")
     parser.add_argument("--site-repeats", type=float, default=SITE_REPEATS,
-                        help="with --init-from: show each image of the sources after the first about this many "
-                             "times, by a smaller --site-share if they are few (default: 30)")
+                        help="with --init-from and under 1,000 site images: show each about this many times, "
+                             "by a smaller --site-share (default: 30)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                         help="random flips and 90-degree rotations of training batches (default: on)")
     parser.add_argument("--capture", action=argparse.BooleanOptionalAction,
@@ -137,11 +138,11 @@ def choose_recipe(args, meta, crack_model):
     large_site = fine_tuning and site_images >= LARGE_SITE
     epochs = args.epochs or (LARGE_SITE_EPOCHS if large_site else FINE_TUNE_EPOCHS if fine_tuning else DEFAULT_EPOCHS
                              if crack_model else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
-    share = min(args.site_share, args.site_repeats * site_images / (epochs * train_images) if fine_tuning else 1)
+    few_marks = fine_tuning and not large_site  # seen about --site-repeats times each, not learnt by heart
+    share = min(args.site_share, args.site_repeats * site_images / (epochs * train_images) if few_marks else 1)
     scratch = crack_model and not fine_tuning  # capture conditions and drawn hairlines by default
     recipe = Recipe(
-        epochs=epochs, learning_rate=args.learning_rate or (
-            FINE_TUNE_LEARNING_RATE if fine_tuning and not large_site else LEARNING_RATE),
+        epochs=epochs, learning_rate=args.learning_rate or (FINE_TUNE_LEARNING_RATE if few_marks else LEARNING_RATE),
         batch_size=args.batch_size, site_share=share if site_images else 0.0, augment=args.augment,
         capture=args.augment and (scratch if args.capture is None else args.capture),
         thin_cracks=batches.THIN_CRACKS if args.augment and (scratch if args.thin_cracks is None else args.thin_cracks)
@@ -226,8 +227,8 @@ def save_models(model, data, meta, recipe, folder, int8_litert=False):
     calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
                                        meta["file_sources"]["val"] if recipe.init_from else None)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            **calibration, "patch_size": tile_for(meta, recipe.init_from, crack_model), "trained_on": meta.get("sources"),
-            "init_from": recipe.init_from, "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
+            **calibration, "patch_size": tile_for(meta, recipe.init_from, crack_model), "init_from": recipe.init_from,
+            "trained_on": meta.get("sources"), "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     save_model(model, folder / MODEL_NAME, info)
     export_litert(model, folder / LITERT_NAME, info, train_x if int8_litert else None, recipe.seed)
