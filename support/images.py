@@ -6,6 +6,7 @@ much grain a surface has, which predict uses to notice a surface unlike the trai
 """
 
 import collections
+import itertools
 import os
 import stat
 import struct
@@ -195,12 +196,16 @@ def laplacian_magnitude(images):
     return np.abs(laplacian)
 
 
-def check_not_among_images(option, out):
-    """Refuse an output folder where images are read from: right inside a folder that holds images (a
-    class folder, a folder of photos), whose files data_prep or predict would then take for images.
-    Only the folder it is in: that /tmp or a home folder holds a stray photo says nothing."""
+def check_not_among_images(option, out, enough=10):
+    """Refuse an output folder where images are read from: right inside a folder of `enough` images or
+    more (a class folder, a folder of photos), whose files data_prep or predict would then take for
+    images. Only the folder it is in, and only a folder of images: a photo or two beside the scripts
+    (my_wall.jpg) or in /tmp says nothing."""
     folder = out.parent
-    if folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in folder.iterdir()):
+    if not folder.is_dir():
+        return
+    images = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if len(list(itertools.islice(images, enough))) == enough:  # counting stops there: a folder may hold 100,000
         raise SystemExit(f"error: {option} {out} is inside {folder}, a folder of images: its files would "
                          "be read as images; choose another")
 

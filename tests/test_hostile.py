@@ -84,11 +84,13 @@ def test_train_keeps_a_users_file_in_its_out_folder(tmp_path, sample_cache):
 
 @pytest.mark.slow
 def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
-    src = small_dataset(tmp_path / "data")
+    src = small_dataset(tmp_path / "data", count=10)
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--out", src / "Positive"), "not a train.py output")
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--out", src / "Positive" / "models"),
                          "a folder of images")
     images.check_not_among_images("--out", src / "Positive" / "runs" / "models")  # a stray photo further up: fine
+    shutil.copy(PATCH, tmp_path / "my_wall.jpg")  # a photo of the user's own beside the scripts: not a folder of images
+    images.check_not_among_images("--out", tmp_path / "models")
     # a train.py output beside the class folders (it holds a marker) is not taken for a class
     (src / "models").mkdir()
     (src / "models" / safe_io.MARKER).write_text('{"kind": "train.py output", "written": ["training_curves.png"]}')
