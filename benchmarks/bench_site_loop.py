@@ -32,7 +32,7 @@ from support import masks
 from support.evaluation import roc_curve
 from support.images import list_images
 from support.labels import cut_boxes
-from support.model_files import CRACK_CLASSES, load_classifier
+from support.model_files import CRACK_CLASSES, load_classifier, read_model_info
 
 SPLIT = (0.6, 0.2, 0.2)  # fit, validation, test photos of a site without --test-site
 
@@ -99,7 +99,7 @@ def main():
             photos = split_photos(args.site, args.test_site, seed)
             csvs = {name: labels_file(found, work, name, args.tile) for name, found in photos.items()}
             run([sys.executable, "data_prep.py", "--src", args.dataset, "--src", csvs["fit"], "--out", work / "cache",
-                 "--seed", seed])
+                 "--seed", seed, "--size", read_model_info(args.model)["image_size"]])
             start = time.time()
             run([sys.executable, "train.py", "--cache", work / "cache", "--init-from", args.model, "--out", work / "model",
                  "--seed", seed, *args.train_args])
