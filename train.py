@@ -281,7 +281,7 @@ def main(argv=None):
                                                      args.mixed_precision))
     if marks:  # how the site's images (your marks) read now, at the threshold chosen
         after = batches.predict_probabilities(model, marks[0])
-        report["marks"] = evaluation.how_marks_read(marks[1], before, after, meta, calibration["threshold"])
+        report["marks"] = evaluation.how_marks_read(marks[1], before, after, meta, report["threshold"], args.init_from)
     safe_io.write_json(report, work / "metrics.json")
     if not is_chief:
         shutil.rmtree(work)

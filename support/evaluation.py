@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from support.images import surface_texture
-from support.model_files import predicted_classes
+from support.model_files import predicted_classes, read_model_info
 
 TARGET_VAL_ACCURACY = 0.995  # metrics.json says how many seconds training took to first reach it
 SURE_CANDIDATES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]  # crack probabilities tried as "sure" (see calibrate)
@@ -279,12 +279,13 @@ def site_training_images(data, meta):
     return np.asarray(x[rows]), y[rows]
 
 
-def how_marks_read(y, before, after, meta, threshold=0.5):
+def how_marks_read(y, before, after, meta, threshold=0.5, init_from=None):
     """Print and return how many of the site's training images (labels y) a model reads as labelled,
-    per class, before and after fine-tuning (their probabilities from the two models; `threshold`:
-    the new model's)."""
+    per class, before and after fine-tuning (their probabilities from the two models), each model at
+    its own threshold: `threshold` the new one's, the init_from model's from its info."""
     counts, class_names = {}, meta["class_names"]
-    for label, probs, at in (("before", before, 0.5), ("after", after, threshold)):
+    start = read_model_info(init_from).get("threshold", 0.5) if init_from else 0.5
+    for label, probs, at in (("before", before, start), ("after", after, threshold)):
         right = predicted_classes(probs, at) == y
         counts[label] = {name: [int(right[y == i].sum()), int((y == i).sum())] for i, name in enumerate(class_names)}
     print(f"your site's {len(y)} training images read as labelled: " + ", ".join(

@@ -1,9 +1,14 @@
 """support/evaluation.sure_cutoff: the "sure" cut-off of other classes is one the validation sample supports."""
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
-from support.evaluation import calibrate, describe_sure_calls, error_upper_bound, site_threshold, sure_cutoff
+from support.evaluation import (calibrate, describe_sure_calls, error_upper_bound, how_marks_read, site_threshold,
+                                sure_cutoff)
+from support.model_files import INFO_NAME
 
 
 def calls(right_tops, wrong_tops):
@@ -81,3 +86,16 @@ def test_a_site_with_few_validation_images_keeps_the_threshold():
     probs, labels, sources = site_validation(np.linspace(0.2, 0.6, 30))
     calibration = calibrate(np.zeros((4, 32, 32, 3), np.uint8), np.c_[1 - probs, probs], labels, True, 0.5, sources)
     assert calibration["threshold"] == 0.2 and calibration["sure_threshold"] >= 0.2
+
+
+def test_marks_read_before_and_after_each_at_its_models_threshold(tmp_path, capsys):
+    # fine-tuning a site model again: its marks read before at the threshold it was saved with, not 0.5
+    start = tmp_path / "site.keras"
+    with zipfile.ZipFile(start, "w") as archive:
+        archive.writestr(INFO_NAME, json.dumps({"class_names": ["Negative", "Positive"], "image_size": 64,
+                                                "threshold": 0.3}))
+    y = np.array([1, 1, 0])
+    before, after = np.c_[[0.6, 0.6, 0.8], [0.4, 0.4, 0.2]], np.c_[[0.8, 0.4, 0.9], [0.2, 0.6, 0.1]]
+    counts = how_marks_read(y, before, after, {"class_names": ["Negative", "Positive"]}, 0.5, start)
+    assert counts["before"]["Positive"] == [2, 2] and counts["after"]["Positive"] == [1, 2]
+    assert "Positive 2 -> 1 of 2" in capsys.readouterr().out

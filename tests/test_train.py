@@ -231,6 +231,7 @@ def test_fine_tuning_starts_from_the_given_model(trained_dir, sample_cache, tmp_
     # every default resolved once, printed, and kept in the model: it says how it was trained
     assert info["recipe"] == {key: tuned[key] for key in info["recipe"]}
     assert info["recipe"]["epochs"] == 1 and info["recipe"]["learning_rate"] == 3e-4
+    assert info["threshold"] == tuned["threshold"] == 0.5  # one source, no site: the threshold is not moved
     assert "recipe: epochs 1, learning rate 0.0003, batch size 64" in result.stdout
     small = tmp_path / "cache32"
     assert run("data_prep.py", "--src", REPO / "sample_data", "--out", small, "--size", "32").returncode == 0
