@@ -7,7 +7,8 @@
 A site is a folder with images/ and masks/ (support/masks.py). Its photos are split by photo,
 never by tile: with --test-site, all of --site's photos but a validation share are fine-tuned on
 and --test-site's photos are the test; otherwise --site's photos are split fit:validation:test
-(60:20:20, seeded). Each split's tiles are labelled from the masks as a user would label them
+(60:20:20, seeded); --fit-on-validation, once the settings are chosen, fine-tunes on the
+validation photos too, as a user would on all the photos they labelled. Each split's tiles are labelled from the masks as a user would label them
 (`python -m support.masks`), the fit photos' labels join the dataset in one cache (data_prep.py
 --src DATASET --src labels.csv), and train.py fine-tunes the bundled model on it, with anything
 after `--` passed to train.py. It prints, per seed, for the validation and test photos: tile ROC
@@ -37,14 +38,16 @@ from support.model_files import CRACK_CLASSES, load_classifier, read_model_info
 SPLIT = (0.6, 0.2, 0.2)  # fit, validation, test photos of a site without --test-site
 
 
-def split_photos(site, test_site, seed):
-    """{split: [photo paths]} by photo."""
+def split_photos(site, test_site, seed, fit_on_validation=False):
+    """{split: [photo paths]} by photo; fit_on_validation: the validation photos join the fit ones."""
     photos = list_images(site / "images")
     order = [photos[i] for i in np.random.default_rng(seed).permutation(len(photos))]
     if test_site:
         n_val = round(len(order) * SPLIT[1] / (SPLIT[0] + SPLIT[1]))
         return {"fit": order[n_val:], "val": order[:n_val], "test": list_images(test_site / "images")}
     n_fit, n_val = round(len(order) * SPLIT[0]), round(len(order) * SPLIT[1])
+    if fit_on_validation:
+        return {"fit": order[:n_fit + n_val], "test": order[n_fit + n_val:]}
     return {"fit": order[:n_fit], "val": order[n_fit:n_fit + n_val], "test": order[n_fit + n_val:]}
 
 
@@ -89,14 +92,19 @@ def main():
     parser.add_argument("--tile", type=int, default=227, help="tile side in photo pixels")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="seeds of the photo split and training")
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="the model to fine-tune")
+    parser.add_argument("--fit-on-validation", action="store_true",
+                        help="settings chosen, fine-tune on the validation photos too (as a user would on every "
+                             "photo labelled) and score the test photos alone; not with --test-site")
     parser.add_argument("train_args", nargs="*", help="after --: more options for train.py")
     args = parser.parse_args()
+    if args.fit_on_validation and args.test_site:
+        parser.error("--fit-on-validation splits --site itself: leave out --test-site")
     print(machine())
     print(f"site {args.site}, tiles of {args.tile} px, train.py {' '.join(args.train_args) or '(defaults)'}")
     for seed in args.seeds:
         with tempfile.TemporaryDirectory(prefix="site-loop-") as work:
             work = Path(work)
-            photos = split_photos(args.site, args.test_site, seed)
+            photos = split_photos(args.site, args.test_site, seed, args.fit_on_validation)
             csvs = {name: labels_file(found, work, name, args.tile) for name, found in photos.items()}
             run([sys.executable, "data_prep.py", "--src", args.dataset, "--src", csvs["fit"], "--out", work / "cache",
                  "--seed", seed, "--size", read_model_info(args.model)["image_size"]])
@@ -107,7 +115,7 @@ def main():
             metrics = json.loads((work / "model" / "metrics.json").read_text())
             dataset_accuracy = metrics["per_source"][str(args.dataset.resolve())]["accuracy"]
             line = [f"seed {seed}: {len(photos['fit'])} photos fine-tuned on in {seconds:.0f} s"]
-            for split in ("val", "test"):
+            for split in [name for name in ("val", "test") if name in photos]:
                 before = tile_scores(args.model, csvs[split])
                 after = tile_scores(work / "model" / "model.keras", csvs[split])
                 line.append(f"{split} ({len(photos[split])} photos, {after[2]} tiles): AUC {before[0]:.3f} -> "
