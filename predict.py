@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import figures, html_report, photos, results, safe_io
+from support import figures, html_report, photos, results, safe_io, verdicts
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
 from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier, predicted_classes
 
@@ -133,7 +133,7 @@ def load_model(args, path):
     """The results.LoadedModel of --model or --compare-with, its line printed."""
     model_path, backend, note = choose_backend(path, args.backend)
     classify, info = load_classifier(model_path, backend)
-    rule = photos.verdict_rule(info, args.threshold)
+    rule = verdicts.verdict_rule(info, args.threshold)
     if path == args.model:  # a crack model's tiles, unless --tile says otherwise; another's images whole
         args.tile = rule.tile if args.tile is None else args.tile
         args.stride = args.stride or max(1, args.tile // 2)
@@ -211,7 +211,7 @@ def save_outputs(item, rule, args, stem):
     if not (args.figures or args.report or (args.figures is None and item.named)):
         return None, None
     mapped = rule.mapped_class(args.map_class, result)
-    banner = photos.banner((stem.parent / item.path.name).as_posix(), result)
+    banner = verdicts.banner((stem.parent / item.path.name).as_posix(), result)
     column = rule.class_names.index(mapped)  # outlined where that class is called: the threshold is the second's
     outline = (rule.threshold if column == 1 else 1 - rule.threshold) if len(rule.class_names) == 2 else 0.5
     try:  # one image's figure never takes the others down

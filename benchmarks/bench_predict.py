@@ -23,7 +23,7 @@ import numpy as np
 from common import REPO, machine, run_measured
 
 import predict
-from support import figures, photos
+from support import figures, photos, verdicts
 from support.images import IMAGE_EXTENSIONS, decode_image
 from support.model_files import choose_backend, litert_installed, load_classifier
 
@@ -64,9 +64,9 @@ def whole_photo_and_model(photo, backend, model, runs, work):
         image = decode_image(photo)
         result, grid, probabilities, _, lines = photos.classify_photo(
             image, classify, size, predict.PATCH_SIZE, predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
-            photos.verdict_rule(info))
+            verdicts.verdict_rule(info))
         if figure:
-            banner = [result["verdict"].upper(), *photos.summary(result)[1]]
+            banner = [result["verdict"].upper(), *verdicts.summary(result)[1]]
             drawn = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], []), grid,
                                         probabilities[:, 1], lines=lines)
             figures.save_figure(drawn, work / "photo_prediction.png", photo)

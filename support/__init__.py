@@ -12,7 +12,8 @@ take on trust:
     batches.py      training batches: tf.data, balanced sources, augmentation (crack hairlines too)
     distribute.py   GPUs, CPU replicas and several machines for train
     evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
-    photos.py       a model's kind (VerdictRule: verdicts, wording, columns), tiles, the straight-line rule
+    verdicts.py     a model's kind (VerdictRule): its verdicts, their wording and columns, cut probabilities
+    photos.py       a photo cut into tiles and classified, the straight-line rule
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     labels.py       a labels file of boxes marked in photos, as a data_prep source

@@ -22,14 +22,14 @@ from urllib.parse import quote
 
 import cv2
 
-from support import figures, photos
+from support import figures, photos, verdicts
 from support.figures import with_source
 from support.model_files import CRACK_CLASSES
 from support.safe_io import writing
 
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE
 LOOK_FIRST = 5  # photos named in the summary as the ones to look at first
-CRACK_RULE = photos.verdict_rule({"class_names": CRACK_CLASSES})  # write_report's, unless given another
+CRACK_RULE = verdicts.verdict_rule({"class_names": CRACK_CLASSES})  # write_report's, unless given another
 # Rows are filtered by these keys of theirs, a button per value found: the verdict, and any key added
 # here (a row without it is left out of that key's buttons).
 FILTER_KEYS = ["verdict", "changed"]
@@ -327,7 +327,7 @@ def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None)
     rows: one dict per input (see table_row; the tests show an example). A row with "mark" (the
     photo's tile grid and the figure's layout, see report_row) gets a button that opens its figure
     to mark tiles, note and override its verdict, saved as labels.csv for data_prep.py and notes.csv.
-    rule: the model's kind (photos.VerdictRule): its verdicts and wording; header: {field: text} of
+    rule: the model's kind (verdicts.VerdictRule): its verdicts and wording; header: {field: text} of
     HEADER_FIELDS, its title replacing `title`.
     """
     header, names = header or {}, rule.class_names
@@ -389,11 +389,11 @@ def summary_section(rows, order, counts, rule):
     if rule.crack_model:  # the highest probability as shown first (beyond 3 decimals is noise), then the most flagged
         look = "Look first at"
         ranked = sorted((i for i in scored if rows[i]["verdict"] != "no crack"),
-                        key=lambda i: (-float(photos.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
+                        key=lambda i: (-float(verdicts.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
     else:  # a class is no alarm: the least sure verdicts are where a person is needed
         look, ranked = "Least sure, to look at first", sorted(scored, key=lambda i: rows[i]["probability"])
     first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
-                    f'probability {photos.cut(rows[i]["probability"])}'
+                    f'probability {verdicts.cut(rows[i]["probability"])}'
                     + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
                     for i in ranked[:LOOK_FIRST])
     return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
@@ -486,7 +486,7 @@ def probability_cell(row, *_):
     probability = row.get("probability")
     if probability is None:
         return "", ""
-    return f'<span title="{photos.cut(probability, 5)}">{photos.cut(probability)}</span>', repr(float(probability))
+    return f'<span title="{verdicts.cut(probability, 5)}">{verdicts.cut(probability)}</span>', repr(float(probability))
 
 
 def flagged_cell(row, *_):
@@ -504,8 +504,8 @@ def changed_cell(row, *_):
     before, change = row.get("before"), row.get("changed")
     if not before:  # an input that failed
         return "", ""
-    shown = f'{html.escape(before["verdict"])} <span class="more">{photos.cut(before["probability"])}</span>'
-    rank = photos.change_rank(row) if change else len(photos.LOSSES) + 1  # lost cracks first, unchanged last
+    shown = f'{html.escape(before["verdict"])} <span class="more">{verdicts.cut(before["probability"])}</span>'
+    rank = verdicts.change_rank(row) if change else len(verdicts.LOSSES) + 1  # lost cracks first, unchanged last
     return (f"<b>{html.escape(change)}</b><br>" if change else "") + shown, rank
 
 
@@ -613,7 +613,7 @@ def report_row(item, figure, layout, stem, args, rule):
     thumbnail = save_thumbnail(shown, figures.free_path(folder / "thumbnails", stem, ".jpg", source), source=source)
     taken, camera, place = read_exif(path)
     counted = photo or rule.crack_model  # another model's image classified whole has no tiles to count
-    compared = {"before": result["before"], "changed": photos.verdict_change(result) or None} if "before" in result else {}
+    compared = {"before": result["before"], "changed": verdicts.verdict_change(result) or None} if "before" in result else {}
     return compared | {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
             "probability": result["probability"], "share": result["share"] if counted else None,
             "flagged": result["flagged"] if counted else None, "tiles": result["tiles"],

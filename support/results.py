@@ -1,6 +1,6 @@
 """predict.py's results: the records it passes along, a line per input, a CSV row per input and per
 tile, and the verdicts that changed between two models (--compare-with). Probabilities are cut, never
-rounded (photos.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
+rounded (verdicts.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
 the report show.
 """
 
@@ -10,8 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from support.photos import PhotoTiles, VerdictRule, change_rank, cut, summary, verdict_change
+from support.photos import PhotoTiles
 from support.safe_io import printable
+from support.verdicts import VerdictRule, change_rank, cut, summary, verdict_change
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Classified:
     path: Path
     named: bool  # named on the command line, not found in a folder: it gets a figure
     image: np.ndarray = None
-    result: dict = None  # photos.image_result; with --compare-with, the older model's under "before"
+    result: dict = None  # verdicts.image_result; with --compare-with, the older model's under "before"
     tiles: PhotoTiles = None  # an image cut into tiles; None for one classified whole
     error: str = ""
 

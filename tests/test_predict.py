@@ -10,7 +10,7 @@ from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run,
 
 import data_prep
 import predict
-from support import images, model_files
+from support import images, model_files, verdicts
 from support import photos as tiling
 
 CELL = 227
@@ -420,30 +420,30 @@ def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, sample_cache, sc
 
 
 def test_judge_says_crack_only_on_sure_evidence_from_a_familiar_surface():
-    rule = tiling.verdict_rule({"class_names": ["Negative", "Positive"], "sure_threshold": 0.8, "smooth_below": 2.5})
+    rule = verdicts.verdict_rule({"class_names": ["Negative", "Positive"], "sure_threshold": 0.8, "smooth_below": 2.5})
     grain = np.zeros(4, bool)  # no tile smoother than the floor: ordinary concrete
-    assert tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
-    assert tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
-    verdict, reason = tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
+    assert verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
+    assert verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
+    verdict, reason = verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
     assert verdict == "uncertain" and reason.startswith("weak evidence: no tile reaches 0.80")
-    verdict, reason = tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
+    verdict, reason = verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
     assert verdict == "uncertain" and reason.startswith("50% of the image is smoother than")
-    assert tiling.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
+    assert verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
 
 
 def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_its_classes():
-    crack = tiling.verdict_rule({"class_names": ["Negative", "Positive"], "patch_size": 113})
-    other = tiling.verdict_rule({"class_names": ["brick", "concrete", "tile"], "sure_threshold": 0.9})
+    crack = verdicts.verdict_rule({"class_names": ["Negative", "Positive"], "patch_size": 113})
+    other = verdicts.verdict_rule({"class_names": ["brick", "concrete", "tile"], "sure_threshold": 0.9})
     assert (crack.tile, other.tile) == (113, 0)  # predict's default --tile: 0 is the whole image
-    trained_on_tiles = tiling.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 96, "recipe": {}})
-    older = tiling.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 227})  # said by every model
+    trained_on_tiles = verdicts.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 96, "recipe": {}})
+    older = verdicts.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 227})  # said by every model
     assert (trained_on_tiles.tile, older.tile) == (96, 0)
     from support.model_files import tile_for  # what train.py writes as the model's patch_size
     assert (tile_for({"tile": 96}, None, False), tile_for({}, None, False), tile_for({}, None, True)) == (96, 0, 227)
     assert other.verdicts == ["brick", "concrete", "tile", "uncertain"] and other.tile_folders == ["brick", "concrete", "tile"]
     words = [*other.csv_columns(compared=True), *other.tile_columns(), *other.flagged, other.probability_label("tile")]
     assert not [word for word in words if "crack" in word]
-    result = tiling.image_result(np.array([[0.05, 0.9, 0.05]]), None, other)
+    result = verdicts.image_result(np.array([[0.05, 0.9, 0.05]]), None, other)
     assert result["verdict"] == "concrete" and result["summary"] == ("concrete 0.900, brick 0.050, tile 0.050", [])
     assert other.csv_values(result) == ["concrete", "", "0.90000", "0.05000", "0.90000", "0.05000", 1, "1.0000"]
 

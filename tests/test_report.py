@@ -18,7 +18,7 @@ from PIL import Image
 
 from conftest import REPO, assert_clean_failure, run, visible_text
 
-from support import figures, html_report, photos
+from support import figures, html_report, verdicts
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.pwned=1">.jpg'  # would run if a name reached the page as markup
@@ -128,7 +128,7 @@ def test_the_figure_names_its_photo_and_verdict():
     result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "flagged": 6,
               "share": 0.127, "straight_line_tiles": 0}
     result["summary"] = html_report.CRACK_RULE.summary(result)
-    assert photos.banner("day 1/wall.jpg", result) == [
+    assert verdicts.banner("day 1/wall.jpg", result) == [
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
 
@@ -610,7 +610,7 @@ def test_a_model_of_other_classes_has_its_class_names_and_a_colour_each(browser,
     rows = [dict(path=f"{name}.jpg", verdict=name, reason="", probability=0.9, share=0.5, flagged=3, tiles=6,
                  figure=None, thumbnail=None, taken="", camera="", error="") for name in [*names, "uncertain"]]
     index = html_report.write_report(tmp_path, "Report (blotch, clean, line)", [], rows,
-                                     photos.verdict_rule({"class_names": names}))
+                                     verdicts.verdict_rule({"class_names": names}))
     browser.get(index.as_uri())
     buttons = [button.text for button in browser.find_elements(By.CSS_SELECTOR, ".filter button")]
     assert buttons == ["All 4", "blotch 1", "clean 1", "line 1", "uncertain 1", "error 0"]
@@ -664,7 +664,7 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
     listed = re.findall(r"^  (.+ -> .+): (.+) \(\d\.\d{3} -> \d\.\d{3}\)$", result.stdout, re.M)
     assert f"verdicts changed on {len(changed)} of {len(rows)} images" in result.stdout
     assert {path: change for change, path in listed} == changed  # every change, each once
-    ranks = [photos.LOSSES.index(change) if change in photos.LOSSES else len(photos.LOSSES) for change, _ in listed]
+    ranks = [verdicts.LOSSES.index(change) if change in verdicts.LOSSES else len(verdicts.LOSSES) for change, _ in listed]
     assert ranks == sorted(ranks)  # lost cracks first
 
     browser.get((tmp_path / "report" / "index.html").as_uri())
@@ -678,7 +678,7 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
 
 
 def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
-    rule = photos.verdict_rule({"class_names": ["brick", "concrete"], "sure_threshold": 0.9})
+    rule = verdicts.verdict_rule({"class_names": ["brick", "concrete"], "sure_threshold": 0.9})
     rows = [dict(path=f"{i}.jpg", verdict=verdict, reason="", probability=p, share=None, flagged=None, tiles=1,
                  figure=None, thumbnail=None, taken="", camera="", error="")
             for i, (verdict, p) in enumerate([("brick", 0.97), ("uncertain", 0.6), ("concrete", 0.99)])]
