@@ -11,7 +11,7 @@ used once, at the end. Training batches are flipped and turned at random; a crac
 shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
 when fine-tuning (--init-from). The sources after the first --src (your site) make a fifth of every
 batch (--site-share); a few marks less, each seen about 30 times (--site-repeats); a site of 1,000
-images or more trains at the full learning rate for 20 epochs.
+images or more trains at the full learning rate for 40 epochs.
 
 Written to --out (default models/): model.keras and model.tflite (for the LiteRT runtime), which take
 raw RGB uint8 pixels and say what their output means and how they were trained (the recipe),
@@ -43,9 +43,9 @@ OUTPUTS = [MODEL_NAME, LITERT_NAME, "history.csv", "metrics.json", "logs", *(f"{
     "training_curves", "confusion_matrix", "roc_curve", "test_predictions", "misclassified", "augmentation"))]
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them, a few
 # epochs adapt them; a site labelled whole (LARGE_SITE images or more, e.g. from masks) has cracks of its
-# own to learn, at the full rate, for twice the epochs, as SITE_SHARE of every batch (docs/EXPERIMENTS.md).
+# own to learn, at the full rate, for 40 epochs, as SITE_SHARE of every batch (docs/EXPERIMENTS.md).
 FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS = 3e-4, 10
-LARGE_SITE, LARGE_SITE_EPOCHS = 1000, 20
+LARGE_SITE, LARGE_SITE_EPOCHS = 1000, 40
 # A site's own images (the --src folders or labels after the dataset) make this share of every training
 # batch: a lower validation loss than half on three seeds of SDNET halves (docs/EXPERIMENTS.md).
 SITE_SHARE = 0.2
@@ -60,7 +60,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
     parser.add_argument("--epochs", type=int,
                         help="epochs; the learning rate reaches zero at the last (default: 30; with --init-from 10, "
-                             "20 for a site of 1,000 images; other classes: enough for 2,400 steps, up to 200)")
+                             "40 for a site of 1,000 images; other classes: enough for 2,400 steps, up to 200)")
     parser.add_argument("--patience", type=int,
                         help="stop after this many epochs (1 or more) without a better validation loss "
                              "(default: never; the best epoch's weights are kept anyway)")

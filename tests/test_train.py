@@ -308,7 +308,7 @@ def test_help_prints_the_hairline_share():  # argparse formats help with %: a st
     assert result.returncode == 0 and "--thin-cracks" in result.stdout and "15% of the" in result.stdout
 
 
-@pytest.mark.parametrize("site_images, epochs, learning_rate", [(0, 10, 3e-4), (74, 10, 3e-4), (1000, 20, 1e-3)])
+@pytest.mark.parametrize("site_images, epochs, learning_rate", [(0, 10, 3e-4), (74, 10, 3e-4), (1000, 40, 1e-3)])
 def test_a_site_labelled_whole_fine_tunes_longer_at_the_full_rate(site_images, epochs, learning_rate, capsys):
     # a few dozen marks must not be learnt by heart; a whole labelled site has cracks of its own to learn
     meta = {"class_names": ["Negative", "Positive"], "counts": {"train": {"total": 13000 + site_images}},
