@@ -8,13 +8,13 @@ A site is a folder with images/ and masks/ (support/masks.py). Its photos are sp
 never by tile: with --test-site, all of --site's photos but a validation share are fine-tuned on
 and --test-site's photos are the test; otherwise --site's photos are split fit:validation:test
 (60:20:20, seeded); --fit-on-validation, once the settings are chosen, fine-tunes on the
-validation photos too, as a user would on all the photos they labelled. Each split's tiles are labelled from the masks as a user would label them
-(`python -m support.masks`), the fit photos' labels join the dataset in one cache (data_prep.py
---src DATASET --src labels.csv), and train.py fine-tunes the bundled model on it, with anything
-after `--` passed to train.py. It prints, per seed, for the validation and test photos: tile ROC
-AUC and balanced accuracy at the model's threshold, before (the bundled model) and after; and
-the dataset's test accuracy after. docs/EXPERIMENTS.md ("Correcting it on a site") was measured
-with it.
+validation photos too, as a user would on all the photos they labelled. Each split's tiles are
+labelled from the masks as a user would label them (`python -m support.masks`), the fit photos'
+labels join the dataset in one cache (data_prep.py --src DATASET --src labels.csv), and train.py
+fine-tunes the bundled model on it, with anything after `--` passed to train.py. It prints, per
+seed, for the validation and test photos: tile ROC AUC and balanced accuracy at the model's
+threshold, before (the bundled model) and after; and the dataset's test accuracy after.
+docs/EXPERIMENTS.md ("Correcting it on a site") was measured with it.
 """
 
 import argparse

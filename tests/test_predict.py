@@ -438,7 +438,7 @@ def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_it
     trained_on_tiles = verdicts.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 96, "recipe": {}})
     older = verdicts.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 227})  # said by every model
     assert (trained_on_tiles.tile, older.tile) == (96, 0)
-    from support.model_files import tile_for  # what train.py writes as the model's patch_size
+    tile_for = model_files.tile_for  # what train.py writes as the model's patch_size
     assert (tile_for({"tile": 96}, None, False), tile_for({}, None, False), tile_for({}, None, True)) == (96, 0, 227)
     assert other.verdicts == ["brick", "concrete", "tile", "uncertain"] and other.tile_folders == ["brick", "concrete", "tile"]
     words = [*other.csv_columns(compared=True), *other.tile_columns(), *other.flagged, other.probability_label("tile")]
