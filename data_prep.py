@@ -69,7 +69,8 @@ def find_class_folders(src, classes=None):
     if src.is_file():
         raise SystemExit(f"error: --src {src} is a file; give the folder that holds one sub-folder per class")
     if not src.is_dir():
-        raise SystemExit(f"error: source folder {src} does not exist")
+        what = "labels file" if labels.is_labels_file(src) else "source folder"  # e.g. saved as "labels (1).csv"
+        raise SystemExit(f"error: {what} {src} does not exist")
     folders = safe_io.folders_not_ours(src)  # e.g. train.py --out dataset/models: its figures are no class
     by_lower = {name.lower(): folder for name, folder in folders.items()}
     if len(by_lower) < len(folders):  # cat/ and Cat/
@@ -213,7 +214,7 @@ def main(argv=None):
     splits = split_sources(files_by_source, args.split, args.seed)
 
     start = time.time()
-    tmp = safe_io.new_folder_beside(args.out, "data_prep cache", cache.FILES)
+    tmp = safe_io.new_folder_beside(args.out, "data_prep cache")
     try:
         splits, skipped = decode_into(tmp, splits, args.size, max(1, args.workers), cut)
         for label, name in enumerate(classes):

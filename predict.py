@@ -77,8 +77,10 @@ def parse_args(argv=None):
     parser.add_argument("--show", action="store_true", help="also show each figure in a window")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per model call (default: 128)")
     args = parser.parse_args(argv)
-    if (args.tile or 0) < 0 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
-        parser.error("--tile must be 0 or more, --stride and --batch-size at least 1")
+    if args.tile not in (None, 0) and args.tile < photos.MIN_TILE:
+        parser.error(f"--tile must be 0 (images whole) or at least {photos.MIN_TILE}")
+    if (args.stride is not None and args.stride < 1) or args.batch_size < 1:
+        parser.error("--stride and --batch-size must be at least 1")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error("--threshold must be a probability from 0 to 1")
     args.header = html_report.read_header(args)  # a bad --report-info stops the run here, not after the photos
@@ -185,14 +187,24 @@ def classify_images(items, model, args, older=None):
                 yield from classify_pending()
         else:
             yield from classify_pending()
-            tile, stride = photos.tiling(image, args.tile, args.stride)  # a JPEG read reduced: tiles too
-            tiles = photos.classify_photo(image, model.classify, model.info["image_size"], tile, stride,
-                                          args.batch_size, model.rule)
-            if older:
-                tiles.result["before"] = photos.classify_photo(image, older.classify, older.info["image_size"], tile,
-                                                               stride, args.batch_size, older.rule).result
-            yield results.Classified(path, named, image, tiles.result, tiles)
+            yield classify_tiles(results.Classified(path, named, image), model, args, older)
     yield from classify_pending()
+
+
+def classify_tiles(item, model, args, older=None):
+    """A photo cut into tiles and classified (by the older model too, on the same tiles), or why it
+    could not be."""
+    tile, stride = photos.tiling(item.image, args.tile, args.stride)  # a JPEG read reduced: tiles too
+    try:
+        item.tiles = photos.classify_photo(item.image, model.classify, model.info["image_size"], tile, stride,
+                                           args.batch_size, model.rule)
+        if older:
+            item.tiles.result["before"] = photos.classify_photo(item.image, older.classify, older.info["image_size"],
+                                                                tile, stride, args.batch_size, older.rule).result
+    except ImageError as failure:  # OpenCV cannot scale it to the model's tiles
+        return results.Classified(item.path, item.named, error=str(failure))
+    item.result = item.tiles.result
+    return item
 
 
 def save_outputs(item, rule, args, stem):

@@ -39,8 +39,6 @@ DEFAULT_EPOCHS = 30
 # trains for at least MIN_STEPS steps, up to MAX_EPOCHS epochs (docs/EXPERIMENTS.md, "Your own classes").
 MIN_STEPS, MAX_EPOCHS = 2400, 200
 MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
-OUTPUTS = [MODEL_NAME, LITERT_NAME, "history.csv", "metrics.json", "logs", *(f"{name}.png" for name in (
-    "training_curves", "confusion_matrix", "roc_curve", "test_predictions", "misclassified", "augmentation"))]
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them, a few
 # epochs adapt them; a site labelled whole (LARGE_SITE images or more, e.g. from masks) has cracks of its
 # own to learn, at the full rate, for 40 epochs, as SITE_SHARE of every batch (docs/EXPERIMENTS.md).
@@ -188,7 +186,7 @@ def check_inputs(args, meta):
     """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
     made for other classes or images; then say what the cache holds. Returns whether this is a crack
     model (Özgenel's classes)."""
-    safe_io.check_ours("--out", args.out, "train.py output", OUTPUTS)
+    safe_io.check_ours("--out", args.out, "train.py output")
     check_not_among_images("--out", args.out)
     if args.init_from:
         check_starting_model(args.init_from, meta)
@@ -259,7 +257,7 @@ def main(argv=None):
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
     # Everything is written aside and swapped in whole at the end: model and reports of one run.
-    work = (safe_io.new_folder_beside(args.out, "train.py output", OUTPUTS) if is_chief
+    work = (safe_io.new_folder_beside(args.out, "train.py output") if is_chief
             else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
     keras.utils.set_random_seed(recipe.seed)
     if args.mixed_precision:

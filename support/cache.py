@@ -22,7 +22,6 @@ from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 SPLITS = ["train", "val", "test"]
 MIN_IMAGE_SIZE = 22  # pixels a side: the network's three blocks of convolution and pooling leave nothing of less
 FEW_IMAGES = 50  # fewer per class, and the validation and test figures rest on a handful of images
-FILES = [f"{split}_{part}.npy" for split in SPLITS for part in "xy"] + ["meta.json", "examples.png"]
 
 
 def _init_worker(outputs, size):

@@ -23,7 +23,7 @@ from support import safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, list_images
 from support.labels import COLUMNS
 from support.model_files import PATCH_SIZE
-from support.photos import tile_grid
+from support.photos import MIN_TILE, tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack
 MIN_CRACK_LENGTH = 0.25  # of a tile's side: a shorter piece of crack in a tile leaves it out
@@ -33,13 +33,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", type=Path, help="folder of photos (searched recursively)")
     parser.add_argument("masks", type=Path, help="folder of masks, each named like its photo")
-    parser.add_argument("--out", type=Path, required=True, help="labels CSV to write")
+    parser.add_argument("--out", type=Path, required=True, help="labels CSV to write (a new file)")
     parser.add_argument("--tile", type=int, default=PATCH_SIZE,
                         help="tile side in photo pixels, as predict.py's --tile (default: 227)")
     parser.add_argument("--stride", type=int, help="step between tiles (default: half a tile, as predict.py)")
     args = parser.parse_args(argv)
-    if args.tile < 16 or (args.stride is not None and args.stride < 1):
-        parser.error("--tile must be at least 16 and --stride at least 1")
+    if args.tile < MIN_TILE or (args.stride is not None and args.stride < 1):
+        parser.error(f"--tile must be at least {MIN_TILE} and --stride at least 1")
     args.stride = args.stride or args.tile // 2
     return args
 
@@ -105,6 +105,8 @@ def main(argv=None):
     for folder in (args.images, args.masks):
         if not folder.is_dir():
             raise SystemExit(f"error: {folder} is not a folder")
+    if args.out.exists():  # labels marked by hand look just the same: never replaced
+        raise SystemExit(f"error: --out {args.out} exists; give a new file name")
     rows, skipped = labels_from_masks(args.images, args.masks, args.tile, args.stride, args.out)
     for photo, reason in skipped:
         print(f"skipped {photo}: {reason}", file=sys.stderr)

@@ -2,7 +2,7 @@
 long straight lines that a crack model does not take for cracks.
 
 A crack model (Özgenel's Negative/ and Positive/) cuts an image of twice its tile or more into tiles
-of the dataset's patch size (227 px) every half tile: that is the scale the training patches were
+of the model's tile (227 px, the dataset's patch, for the bundled one; or --tile) every half tile: that is the scale the training patches were
 cut at, whereas shrinking the whole photo would make a crack thinner than a pixel. A tile that fires
 only because of a long straight line (a joint, an edge, a border) does not count (straight_lines).
 
@@ -18,6 +18,9 @@ import numpy as np
 from support.images import laplacian_magnitude, resize, smoother_than
 from support.verdicts import image_result
 
+# A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
+# than 4x for any; a crack needs no more (README, "Correct it on your site").
+MIN_TILE = 32
 # Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
 # a half; a crack rarely does. Gaps of up to half a tile are bridged, segments under a quarter are
 # grain, and a line is taken out with 3 model pixels (11 photo pixels) either side.

@@ -9,7 +9,6 @@ no permission) with one line and status 1; never a traceback.
 import atexit
 import contextlib
 import csv
-import fnmatch
 import glob
 import json
 import os
@@ -40,7 +39,9 @@ def run_script(main, interrupted):
     try:
         status = main()
     except OSError as failure:
-        sys.exit(f"error: {failure.filename or ''}: {failure.strerror or failure}")
+        sys.exit(f"error: {f'{failure.filename}: ' if failure.filename else ''}{failure.strerror or failure}")
+    except MemoryError:
+        sys.exit("error: out of memory: give fewer or smaller images at once (e.g. a smaller --batch-size)")
     except SystemExit as exit_:
         if exit_.code != 130:
             raise
@@ -146,11 +147,10 @@ def check_output_folder(option, path):
         raise SystemExit(f"error: {option} {path} is a file; give a folder")
 
 
-def check_ours(option, out, kind, names):
-    """Refuse an existing `out` that holds anything this project did not write there: a name outside
-    `names` (what such a folder holds, shell patterns) and outside the list MARKER keeps of what
-    the run that wrote it put there, if it was a `kind` too (a cache is no train.py output). So a
-    user's file in it is never replaced with the folder."""
+def check_ours(option, out, kind):
+    """Refuse an existing `out` unless it is empty or a `kind` this project wrote whole: its MARKER
+    says so and lists what the run put there, and it holds nothing else. So a user's file in it,
+    or a folder of theirs that happens to hold a metrics.json, is never replaced with the folder."""
     check_output_folder(option, out)
     if out is None or not out.exists():
         return
@@ -159,22 +159,21 @@ def check_ours(option, out, kind, names):
         written = marker["written"] if marker["kind"] == kind else []
     except (OSError, ValueError, KeyError, TypeError):
         written = []
-    allowed = [*names, *map(glob.escape, written), MARKER, ".partial-*"]
-    foreign = sorted(p.name for p in out.iterdir() if not any(fnmatch.fnmatchcase(p.name, a) for a in allowed))
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in (*written, MARKER))
     if foreign:
         shown = ", ".join(printable(name) for name in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise SystemExit(f"error: {option} {out} exists and is not a {kind} (it holds {shown}, which no "
-                         f"{kind} holds); choose another {option}")
+                         f"{kind} of this project wrote); choose another {option}")
 
 
-def new_folder_beside(out, kind="data_prep cache", names=()):
+def new_folder_beside(out, kind):
     """A fresh temporary folder beside `out`, to become `out` with replace_folder.
 
     Refuses to replace a folder that is not one of ours (check_ours), locks `out` against a second
     run at once, and removes what a killed run left behind. The temporary folder and the lock go
     when the script ends, whichever way (run_script).
     """
-    check_ours("--out", out, kind, names)
+    check_ours("--out", out, kind)
     out.parent.mkdir(parents=True, exist_ok=True)
     lock(out)
     for stale in out.parent.glob(f".{glob.escape(out.name)}.partial-*"):  # the lock is ours: a killed run's
@@ -277,7 +276,7 @@ class _NeutralWriter:
 
 def check_output_file(option, path, taken):
     """Refuse to write `path` over a file of `taken` ({path: what it is}, e.g. an input or the model) or
-    over any file that is not a CSV of ours (its header names a path or image column first)."""
+    over any file that is not a CSV predict wrote (written_by_predict)."""
     if path is None:
         return
     if path.is_dir():
@@ -288,11 +287,19 @@ def check_output_file(option, path, taken):
     if path.exists():
         if not path.is_file():  # a FIFO: opening it would wait for a reader
             raise SystemExit(f"error: {option} {path} is not a regular file; give another file name")
-        with open(path, "rb") as f:
-            first = f.read(6)
-        if first and not (first.startswith(b"path,") or first == b"image,"):
+        if not written_by_predict(path):
             raise SystemExit(f"error: {option} {path} exists and is not a CSV that predict wrote; give another "
                              "file name")
+
+
+def written_by_predict(path):
+    """Whether a file is empty or has the header of a CSV predict writes: a row per input (path first,
+    figure and error last) or per tile (image, x, y, width, height first). The report's labels.csv
+    and notes.csv start with path too: they are an inspector's work, never replaced."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        header = next(csv.reader([f.readline(4096).rstrip("\r\n")]), [])
+    return (not header or (header[0] == "path" and header[-2:] == ["figure", "error"])
+            or header[:5] == ["image", "x", "y", "width", "height"])
 
 
 def check_output_folders(inputs, folders):

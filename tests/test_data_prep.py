@@ -77,7 +77,9 @@ def test_missing_or_empty_class_folder_is_named(tmp_path):
     (tmp_path / "Positive" / "a.jpg").write_bytes(sample_files("Positive")[0].read_bytes())
     assert_clean_failure(run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "c"),
                          "Negative", "no image files")
-    assert_clean_failure(run("data_prep.py", "--src", tmp_path / "nowhere"), "does not exist")
+    assert_clean_failure(run("data_prep.py", "--src", tmp_path / "nowhere"), "source folder", "does not exist")
+    assert_clean_failure(run("data_prep.py", "--src", SAMPLE_DATA, "--src", tmp_path / "labels.csv"),
+                         "labels file", "labels.csv does not exist")  # e.g. the browser saved "labels (1).csv"
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, run, sample_files
 
-from support import cache, html_report, images, model_files, photos, safe_io
+from support import cache, html_report, images, model_files, photos, safe_io, verdicts
 
 PATCH = sample_files("Positive")[0]
 
@@ -56,16 +56,24 @@ def test_data_prep_keeps_a_users_file_beside_a_meta_json(tmp_path):
 
 def test_a_folder_a_run_wrote_is_replaced_but_not_once_a_user_added_to_it(tmp_path):
     out = tmp_path / "cache"
-    tmp = safe_io.new_folder_beside(out, "data_prep cache", cache.FILES)
+    tmp = safe_io.new_folder_beside(out, "data_prep cache")
     (tmp / "extra_from_a_newer_version.npy").write_text("")
     safe_io.replace_folder(tmp, out)
     safe_io.release()
-    safe_io.check_ours("--out", out, "data_prep cache", cache.FILES)  # all of it written by the run: fine
+    safe_io.check_ours("--out", out, "data_prep cache")  # all of it written by the run: fine
     with pytest.raises(SystemExit, match="not a train.py output"):  # e.g. train.py --out CACHE
-        safe_io.check_ours("--out", out, "train.py output", ["model.keras"])
+        safe_io.check_ours("--out", out, "train.py output")
     (out / "notes.txt").write_text("mine")
     with pytest.raises(SystemExit, match="notes.txt"):
-        safe_io.check_ours("--out", out, "data_prep cache", cache.FILES)
+        safe_io.check_ours("--out", out, "data_prep cache")
+    mine = tmp_path / "results"  # only names a run writes, but no run wrote them
+    mine.mkdir()
+    (mine / "metrics.json").write_text("{}")
+    with pytest.raises(SystemExit, match="metrics.json"):
+        safe_io.check_ours("--out", mine, "train.py output")
+    safe_io.check_ours("--out", tmp_path / "empty", "train.py output")  # missing or empty: fine
+    (tmp_path / "empty").mkdir()
+    safe_io.check_ours("--out", tmp_path / "empty", "train.py output")
 
 
 @pytest.mark.slow
@@ -108,8 +116,12 @@ def test_a_csv_never_replaces_an_input_the_model_or_the_other_csv(tmp_path, csv_
     shutil.copy(PATCH, photo)
     model = copied_model(tmp_path / "m")
     (tmp_path / "notes.txt").write_text("mine")
+    write_labels(tmp_path / "labels.csv", [("photo.jpg", 0, 0, 64, 64, "crack")])  # the report's marks
+    (tmp_path / "notes.csv").write_text("path,model_verdict,inspector_verdict,note,marked_tiles\n")
     for target, fragment in ((photo, "is an input"), (model, "is the model"), (model.with_suffix(".tflite"),
-                             "is the model"), (tmp_path / "notes.txt", "not a CSV that predict wrote")):
+                             "is the model"), (tmp_path / "notes.txt", "not a CSV that predict wrote"),
+                             (tmp_path / "labels.csv", "not a CSV that predict wrote"),
+                             (tmp_path / "notes.csv", "not a CSV that predict wrote")):
         before = target.read_bytes()
         assert_clean_failure(run("predict.py", photo, "--model", model, csv_option, target, timeout=60), fragment)
         assert target.read_bytes() == before
@@ -326,6 +338,12 @@ def test_a_threshold_that_is_no_probability_is_refused(threshold):
     assert result.returncode == 2 and "--threshold must be a probability" in result.stderr, result.stderr
 
 
+def test_a_tile_that_would_blow_a_photo_up_is_refused():
+    """--tile 8 would enlarge a 12 MP photo 8x (2.3 GB) for 750,000 tiles (support.masks: tests/test_masks.py)."""
+    result = run("predict.py", PATCH, "--tile", "8", timeout=60)
+    assert result.returncode == 2 and "--tile must be 0 (images whole) or at least 32" in result.stderr, result.stderr
+
+
 def test_a_half_jpeg_with_its_end_marker_put_back_is_refused(tmp_path):
     photo = cv2.resize(cv2.imread(str(PATCH)), (800, 800))
     data = cv2.imencode(".jpg", photo)[1].tobytes()
@@ -369,3 +387,41 @@ def test_a_jpeg_over_the_limit_is_decoded_at_half_size_and_its_tiles_halved(tmp_
     assert photos.tiling(image, 227, 113) == (114, 56) and photos.tiling(photo, 227, 113) == (227, 113)
     with pytest.raises(images.ImageError, match="too large: 600x600 px"):  # only a JPEG can be read smaller
         images.decode_image(tmp_path / "big.png")
+
+
+@pytest.mark.parametrize("info", [{"class_names": ["Negative", "Positive"], "crack_model": True},
+                                  {"class_names": ["brick", "moss", "tile"], "crack_model": False}])
+def test_predict_may_replace_each_csv_it_writes_and_nothing_else(tmp_path, info):
+    rule = verdicts.verdict_rule(info)
+    for header in (rule.csv_columns(), rule.csv_columns(compared=True), rule.tile_columns()):
+        ours = tmp_path / "ours.csv"
+        safe_io.write_csv(ours, header, [])
+        assert safe_io.written_by_predict(ours), header
+    (tmp_path / "empty.csv").write_text("")
+    assert safe_io.written_by_predict(tmp_path / "empty.csv")
+    for header in ("path,x,y,width,height,label", "path,model_verdict,inspector_verdict,note,marked_tiles", "path,"):
+        (tmp_path / "theirs.csv").write_text(header + "\r\nwall.jpg,crack\r\n")
+        assert not safe_io.written_by_predict(tmp_path / "theirs.csv"), header
+
+
+def test_a_photo_opencv_cannot_scale_takes_no_other_down(tmp_path, monkeypatch, capsys):
+    """cv2 refusing to resize a photo (a size it cannot handle) is that photo's error line, not a traceback."""
+    import predict
+
+    shutil.copy(PATCH, tmp_path / "patch.jpg")
+    cv2.imwrite(str(tmp_path / "wall.jpg"), cv2.resize(cv2.imread(str(PATCH)), (600, 600)))
+    resize = photos.resize
+
+    def refusing_photos(image, width, height):
+        if max(image.shape) == 600:
+            raise images.ImageError("OpenCV cannot resize it (-215)")
+        return resize(image, width, height)
+
+    monkeypatch.setattr(photos, "resize", refusing_photos)
+    assert predict.main([str(tmp_path / "patch.jpg"), str(tmp_path / "wall.jpg"), "--no-figures",
+                         "--csv", str(tmp_path / "r.csv")]) == 1
+    with open(tmp_path / "r.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["verdict"] for row in rows] == ["crack", "error"]
+    assert rows[1]["error"] == "OpenCV cannot resize it (-215)"
+    assert "wall.jpg" in capsys.readouterr().err

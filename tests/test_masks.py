@@ -43,6 +43,10 @@ def test_masks_become_labels_on_predicts_tile_grid(tmp_path):
     assert boxes[(96, 96)] == "no crack" and boxes[(128, 0)] == "no crack"  # the joint is not crack
     assert (160, 128) not in boxes and (192, 128) not in boxes  # around the stub: left out
     assert f"wrote labels/site.csv: {list(boxes.values()).count('crack')} crack and" in result.stdout
+    written = (tmp_path / "labels" / "site.csv").read_bytes()
+    again = labels_from_masks("site/images", "site/masks", "--tile", 32, "--out", "labels/site.csv", cwd=tmp_path)
+    assert again.returncode == 1 and again.stderr.strip() == "error: --out labels/site.csv exists; give a new file name"
+    assert (tmp_path / "labels" / "site.csv").read_bytes() == written  # labels may be an inspector's: kept
 
     prep = run("data_prep.py", "--src", tmp_path / "labels" / "site.csv", "--out", tmp_path / "cache")
     assert prep.returncode == 0, prep.stderr
@@ -61,3 +65,8 @@ def test_a_mask_of_another_size_is_skipped_with_the_reason(tmp_path):
     assert "a.jpg: is 64x64 px, its photo 128x128" in result.stderr
     assert "error: no tile of any photo in images could be labelled" in result.stderr
     assert not (tmp_path / "labels.csv").exists()
+
+
+def test_a_tile_that_would_blow_a_photo_up_is_refused(tmp_path):
+    result = labels_from_masks("images", "masks", "--tile", 8, "--out", "labels.csv", cwd=tmp_path)
+    assert result.returncode == 2 and "--tile must be at least 32" in result.stderr, result.stderr
