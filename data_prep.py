@@ -95,7 +95,7 @@ def find_class_folders(src, classes=None):
                          f"of images, e.g. Negative/ and Positive/){hint}")
     ignored = sorted(name for name in folders if name.lower() not in {c.lower() for c in classes})
     if ignored:
-        print(f"note: {src}: ignoring folder(s) {', '.join(ignored)} (not among --classes)")
+        print(f"note: {src}: ignoring folder(s) {', '.join(ignored)} (not one of the classes: {', '.join(classes)})")
     # a typed --classes Concrete,BRICK names the classes as the folders spell them
     return {by_lower[name.lower()].name if typed else name: by_lower[name.lower()] for name in classes}
 
@@ -175,7 +175,7 @@ def decode_into(folder, splits, size, workers, cut):
 
 
 def write_labels_and_meta(folder, splits, classes, skipped, args, tile):
-    """Write the label arrays and meta.json (written last: its presence marks a complete cache)."""
+    """Write the label arrays and meta.json, which says what the arrays hold (classes, sources, size)."""
     for name, rows in splits.items():
         np.save(folder / f"{name}_y.npy", np.array([row[1] for row in rows], dtype=np.uint8))
     meta = {

@@ -73,7 +73,8 @@ def parse_args(argv=None):
                         help="figure for every image (default: only for files named on the command line)")
     parser.add_argument("--save-tiles", type=Path, metavar="DIR",
                         help="save every tile classified, at the photo's resolution, in a folder per predicted "
-                             "class (crack/, no_crack/ for the crack model), to sort and teach the model")
+                             "class, named as data_prep reads them (Negative/, Positive/ for the crack model): move "
+                             "the wrong ones, then data_prep.py --src dataset/ --src DIR")
     parser.add_argument("--show", action="store_true", help="also show each figure in a window")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per model call (default: 128)")
     args = parser.parse_args(argv)
@@ -218,8 +219,8 @@ def save_outputs(item, rule, args, stem):
         grid, counted, lines = None, np.array([list(result["probabilities"].values())]), ()
         boxes = [(0, 0, image.shape[1], image.shape[0])]
     if args.save_tiles:
-        folders = [rule.tile_folders[p] for p in predicted_classes(counted, rule.threshold)]
-        figures.save_tiles(image, boxes, folders, args.save_tiles, stem, source, rule.tile_folders)
+        folders = [rule.class_names[p] for p in predicted_classes(counted, rule.threshold)]
+        figures.save_tiles(image, boxes, folders, args.save_tiles, stem, source, rule.class_names)
     if not (args.figures or args.report or (args.figures is None and item.named)):
         return None, None
     mapped = rule.mapped_class(args.map_class, result)
@@ -239,12 +240,12 @@ def save_outputs(item, rule, args, stem):
 
 
 def print_summary(done, failures, seconds, rule, args, images):
-    verdicts = collections.Counter(result["verdict"] for _, result, _ in done)
+    counts = collections.Counter(result["verdict"] for _, result, _ in done)
     count = sum(verdicts.values())
     if count > 1:
         rate = count / max(seconds, 1e-9)
         print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
-              ", ".join(f"{verdicts[v]} {v}" for v in rule.verdicts) + (f", {len(failures)} failed" if failures else ""),
+              ", ".join(f"{counts[v]} {v}" for v in rule.verdicts) + (f", {len(failures)} failed" if failures else ""),
               sep="")
     in_folders = sum(not named for _, named, _ in images)
     if in_folders and args.figures is None and not args.report:
@@ -293,4 +294,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no CSV was written; figures already saved are complete")
+    safe_io.run_script(main, "no CSV or report was written; figures and tiles already saved are complete")

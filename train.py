@@ -10,8 +10,8 @@ The classes are the cache's (meta.json). The learning rate falls along a cosine 
 used once, at the end. Training batches are flipped and turned at random; a crack model's are also
 shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
 when fine-tuning (--init-from). The sources after the first --src (your site) make a fifth of every
-batch (--site-share); a few marks less, each seen about 30 times (--site-repeats); a site of 1,000
-images or more trains at the full learning rate for 40 epochs.
+batch (--site-share); when fine-tuning, a few marks less, each seen about 30 times (--site-repeats),
+and a site of 1,000 images or more trains at the full learning rate for 40 epochs.
 
 Written to --out (default models/): model.keras and model.tflite (for the LiteRT runtime), which take
 raw RGB uint8 pixels and say what their output means and how they were trained (the recipe),
@@ -98,7 +98,7 @@ def parse_args(argv=None):
     if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1 or args.seed < 0:
         parser.error("--epochs and --batch-size must be positive, --seed 0 or more")
     if args.patience is not None and args.patience < 1:  # 0 would fall through to "never stop" in fit
-        raise SystemExit("error: --patience must be 1 or more; leave it out to train every epoch")
+        parser.error("--patience must be 1 or more; leave it out to train every epoch")
     if not 0 < args.site_share < 1 or not args.site_repeats > 0:
         parser.error("--site-share must be between 0 and 1, --site-repeats positive")
     if args.init_from and not args.init_from.is_file():
@@ -291,4 +291,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no model was written; --out holds the previous run's model and reports, whole")
+    safe_io.run_script(main, "no model was written; --out is as it was")

@@ -39,11 +39,6 @@ class VerdictRule:
         return ["no crack", "crack"] if self.crack_model else list(self.class_names)
 
     @property
-    def tile_folders(self):
-        """The folder of a saved tile of each class (predict --save-tiles)."""
-        return ["no_crack", "crack"] if self.crack_model else list(self.class_names)
-
-    @property
     def flagged(self):
         """(name, what they are) of the tiles a result counts ("flagged" and "share" of image_result)."""
         counted = "counted, and the share of the photo they cover."

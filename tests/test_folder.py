@@ -189,7 +189,7 @@ def test_a_tile_saved_again_under_another_class_moves_rather_than_doubles(tmp_pa
         assert run("predict.py", patch, "--save-tiles", tmp_path / "tiles", "--threshold", threshold,
                    "--no-figures", cwd=tmp_path).returncode == 0
     saved = sorted(p.relative_to(tmp_path / "tiles").as_posix() for p in (tmp_path / "tiles").rglob("*.jpg"))
-    assert saved == [f"no_crack/{patch.stem}_x00000_y00000.jpg"]
+    assert saved == [f"Negative/{patch.stem}_x00000_y00000.jpg"]
 
 
 def test_a_thin_photo_is_covered_by_its_smaller_tiles():

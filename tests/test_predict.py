@@ -331,7 +331,7 @@ def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     assert line.split(": ")[1].startswith("no crack") and "fired only on long straight lines" in line
     # --save-tiles sorts by what counts: a person teaching the model is not shown the joints as cracks.
     saved = figures.parent / "saved_tiles"
-    assert not list((saved / "crack").glob("joints_x*")) and len(list((saved / "no_crack").glob("joints_x*"))) == len(mine)
+    assert not list((saved / "Positive").glob("joints_x*")) and len(list((saved / "Negative").glob("joints_x*"))) == len(mine)
     # The figure is the photo, untinted (no tile counts), with the lines it did not count drawn down the joints.
     figure = predict_figure(figures / "joints_prediction.png")
     decoded = images.decode_image(folder / "joints.png")
@@ -440,7 +440,7 @@ def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_it
     assert (trained_on_tiles.tile, older.tile) == (96, 0)
     tile_for = model_files.tile_for  # what train.py writes as the model's patch_size
     assert (tile_for({"tile": 96}, None, False), tile_for({}, None, False), tile_for({}, None, True)) == (96, 0, 227)
-    assert other.verdicts == ["brick", "concrete", "tile", "uncertain"] and other.tile_folders == ["brick", "concrete", "tile"]
+    assert other.verdicts == ["brick", "concrete", "tile", "uncertain"]
     words = [*other.csv_columns(compared=True), *other.tile_columns(), *other.flagged, other.probability_label("tile")]
     assert not [word for word in words if "crack" in word]
     result = verdicts.image_result(np.array([[0.05, 0.9, 0.05]]), None, other)

@@ -41,9 +41,10 @@ def test_a_class_of_a_few_images_is_warned_about_with_its_empty_test_split(tmp_p
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])
-def test_patience_below_one_is_refused(value):
-    with pytest.raises(SystemExit, match="^error: --patience must be 1 or more"):
+def test_patience_below_one_is_refused(value, capsys):
+    with pytest.raises(SystemExit):
         train.parse_args(["--patience", value])
+    assert "error: --patience must be 1 or more" in capsys.readouterr().err
     assert train.parse_args(["--patience", "1"]).patience == 1
 
 
