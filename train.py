@@ -45,7 +45,7 @@ MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
 FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS = 3e-4, 10
 LARGE_SITE, LARGE_SITE_EPOCHS = 1000, 40
 # A site's own images (the --src folders or labels after the dataset) make this share of every training
-# batch: a lower validation loss than half on three seeds of SDNET halves (docs/EXPERIMENTS.md).
+# batch: 0.35 and 0.5 were no better on a road site (docs/EXPERIMENTS.md, "Whole sites").
 SITE_SHARE = 0.2
 # Fine-tuning shows each site image about this many times (a share under SITE_SHARE if few): marks shown
 # hundreds of times are learnt by heart and unlearn cracks elsewhere (EXPERIMENTS.md, "Correcting it on a site").
