@@ -118,7 +118,8 @@ def error(message):
 
 def check_outputs(args):
     """Refuse outputs of the wrong kind, outputs over inputs, the models or a report, and outputs where
-    they would be read back as inputs; then hold the output folders against a second run at once."""
+    they would be read back as inputs; then hold the output folders against a second run at once.
+    args.model and args.compare_with become the files they name (a train.py --out: its model.keras)."""
     args.model = find_model(args.model)
     args.compare_with = args.compare_with and find_model(args.compare_with)
     models = {args.model: "the model", args.compare_with: "the --compare-with model"}
@@ -133,7 +134,8 @@ def check_outputs(args):
 
 
 def load_model(args, path):
-    """The results.LoadedModel of --model or --compare-with, its line printed."""
+    """The results.LoadedModel of --model or --compare-with, its line printed; --model's also sets
+    args.tile and args.stride (the model's tile unless --tile is given)."""
     model_path, backend, note = choose_backend(path, args.backend)
     classify, info = load_classifier(model_path, backend)
     rule = verdicts.verdict_rule(info, args.threshold)
