@@ -9,7 +9,8 @@ never by tile: with --test-site, all of --site's photos but a validation share a
 and --test-site's photos are the test; otherwise --site's photos are split fit:validation:test
 (60:20:20, seeded); --fit-on-validation, once the settings are chosen, fine-tunes on the
 validation photos too, as a user would on all the photos they labelled. Each split's tiles are
-labelled from the masks as a user would label them (`python -m support.masks`), the fit photos'
+labelled from the masks (`python -m support.masks`): the fit photos' as a user would label them,
+the others' on predict's grid (every half tile), as predict reads photos; the fit photos'
 labels join the dataset in one cache (data_prep.py --src DATASET --src labels.csv), and train.py
 fine-tunes the bundled model on it, with anything after `--` passed to train.py. It prints, per
 seed, for the validation and test photos: tile ROC AUC and balanced accuracy at the model's
@@ -51,15 +52,17 @@ def split_photos(site, test_site, seed, fit_on_validation=False):
     return {"fit": order[:n_fit], "val": order[n_fit:n_fit + n_val], "test": order[n_fit + n_val:]}
 
 
-def labels_file(photos, work, name, tile):
-    """A labels CSV for these photos, made by support/masks.py from a folder of links to them."""
+def labels_file(photos, work, name, tile, stride=None):
+    """A labels CSV for these photos, made by support/masks.py from a folder of links to them, its tiles
+    every `stride` pixels (default: masks.py's)."""
     folder = work / name
     for photo in photos:
         for kind, path in (("images", photo), ("masks", masks.find_mask(photo, photo.parent, photo.parent.parent / "masks"))):
             (folder / kind).mkdir(parents=True, exist_ok=True)
             (folder / kind / path.name).symlink_to(path.resolve())
     out = work / f"{name}.csv"
-    run([sys.executable, "-m", "support.masks", folder / "images", folder / "masks", "--tile", tile, "--out", out])
+    run([sys.executable, "-m", "support.masks", folder / "images", folder / "masks", "--tile", tile, "--out", out,
+         *(["--stride", stride] if stride else [])])
     return out
 
 
@@ -105,7 +108,9 @@ def main():
         with tempfile.TemporaryDirectory(prefix="site-loop-") as work:
             work = Path(work)
             photos = split_photos(args.site, args.test_site, seed, args.fit_on_validation)
-            csvs = {name: labels_file(found, work, name, args.tile) for name, found in photos.items()}
+            # fine-tuned on labels as a user makes them; scored on predict's grid, as a user's photos are read
+            csvs = {name: labels_file(found, work, name, args.tile, None if name == "fit" else args.tile // 2)
+                    for name, found in photos.items()}
             run([sys.executable, "data_prep.py", "--src", args.dataset, "--src", csvs["fit"], "--out", work / "cache",
                  "--seed", seed, "--size", read_model_info(args.model)["image_size"]])
             start = time.time()

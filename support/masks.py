@@ -1,14 +1,16 @@
-"""Labels from crack masks: a labels file of boxes on predict.py's tile grid, for data_prep.
+"""Labels from crack masks: a labels file of boxes the size of predict.py's tiles, for data_prep.
 
     python -m support.masks site/images site/masks --tile 64 --out site_labels.csv
     python data_prep.py --src dataset/ --src site_labels.csv --out cache_site
 
 A mask is an image beside each photo with the same name (any image type, e.g. masks/IMG_1.png for
 images/IMG_1.jpg), white (255) where the photo shows a crack. Any other value, black or grey (a
-drawn joint, say), is not crack. Each tile of the photo, at the --tile and stride predict.py
-would use, becomes a box labelled "crack" when enough of it is crack (a line at least a quarter of
-the tile long, however wide the mask draws it), "no crack" when none of it is, and is left out in
-between: a tile that only grazes a crack is neither a clear example of one nor of a clean surface.
+drawn joint, say), is not crack. The photo is cut into tiles of predict.py's --tile every quarter
+tile, twice as densely as predict cuts it: each crack is learnt at more places in a tile, which
+lifted both sites measured (docs/EXPERIMENTS.md, "Whole sites"). A tile becomes a box labelled
+"crack" when enough of it is crack (a line at least a quarter of the tile long, however wide the
+mask draws it), "no crack" when none of it is, and is left out in between: a tile that only grazes
+a crack is neither a clear example of one nor of a clean surface.
 """
 
 import argparse
@@ -27,6 +29,7 @@ from support.photos import MIN_TILE, tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack
 MIN_CRACK_LENGTH = 0.25  # of a tile's side: a shorter piece of crack in a tile leaves it out
+STEP = 0.25  # between tiles, of a tile's side (predict.py's: 0.5)
 
 
 def parse_args(argv=None):
@@ -36,11 +39,11 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, required=True, help="labels CSV to write (a new file)")
     parser.add_argument("--tile", type=int, default=PATCH_SIZE,
                         help="tile side in photo pixels, as predict.py's --tile (default: 227)")
-    parser.add_argument("--stride", type=int, help="step between tiles (default: half a tile, as predict.py)")
+    parser.add_argument("--stride", type=int, help="step between tiles (default: a quarter of a tile)")
     args = parser.parse_args(argv)
     if args.tile < MIN_TILE or (args.stride is not None and args.stride < 1):
         parser.error(f"--tile must be at least {MIN_TILE} and --stride at least 1")
-    args.stride = args.stride or args.tile // 2
+    args.stride = args.stride or max(1, round(args.tile * STEP))
     return args
 
 

@@ -18,8 +18,8 @@ def labels_from_masks(*args, cwd):
 
 
 @pytest.mark.slow
-def test_masks_become_labels_on_predicts_tile_grid(tmp_path):
-    """A 256x192 photo in 64 px tiles (stride 32): a long crack, a short stub, and a grey joint."""
+def test_masks_become_labels_of_predicts_tile_size(tmp_path):
+    """A 256x192 photo in 64 px tiles, every 16 px: a long crack, a short stub, and a grey joint."""
     (tmp_path / "site" / "images").mkdir(parents=True)
     (tmp_path / "site" / "masks").mkdir()
     photo = np.random.default_rng(0).integers(90, 160, (192, 256, 3), np.uint8)
@@ -39,6 +39,7 @@ def test_masks_become_labels_on_predicts_tile_grid(tmp_path):
     assert {row["path"] for row in rows} == {"../site/images/wall.jpg"}  # relative to the labels file
     boxes = {(int(row["x"]), int(row["y"])): row["label"] for row in rows}
     assert all(int(row["width"]) == int(row["height"]) == 64 for row in rows)
+    assert {x for x, _ in boxes} == set(range(0, 256 - 64 + 1, 16))  # every quarter tile
     assert boxes[(0, 0)] == "crack" and boxes[(0, 32)] == "crack"  # the crack's tiles
     assert boxes[(96, 96)] == "no crack" and boxes[(128, 0)] == "no crack"  # the joint is not crack
     assert (160, 128) not in boxes and (192, 128) not in boxes  # around the stub: left out
