@@ -243,7 +243,7 @@ def save_outputs(item, rule, args, stem):
 
 def print_summary(done, failures, seconds, rule, args, images):
     counts = collections.Counter(result["verdict"] for _, result, _ in done)
-    count = sum(verdicts.values())
+    count = len(done)
     if count > 1:
         rate = count / max(seconds, 1e-9)
         print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
