@@ -497,7 +497,8 @@ def test_weak_evidence_is_uncertain(photos, tmp_path):
 # Backends: LiteRT (the .tflite beside the .keras) and TensorFlow give the same answers
 
 HIDE_MODULE = """import os, runpy, sys
-sys.modules[sys.argv[1]] = None  # as if the package were not installed
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None  # as if the package were not installed
 sys.argv = sys.argv[2:]
 sys.path.insert(0, os.path.dirname(sys.argv[0]))
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -505,7 +506,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def run_without(module, *args, cwd=None):
-    """predict.py run in an interpreter where `module` cannot be imported."""
+    """predict.py run in an interpreter where `module` (or several, comma-separated) cannot be imported."""
     import subprocess
     import sys
 
@@ -546,6 +547,18 @@ def test_both_backends_give_the_same_verdicts_on_photos(photos, photo_run, tmp_p
     assert [(t["image"], t["x"], t["y"]) for t in tiles] == [(t["image"], t["x"], t["y"]) for t in litert_tiles]
     np.testing.assert_allclose([float(t["probability"]) for t in tiles],
                                [float(t["probability"]) for t in litert_tiles], atol=1e-4)
+
+
+@needs_litert
+def test_with_litert_predict_needs_neither_tensorflow_nor_matplotlib(photos, tmp_path):
+    """The README's install for a Raspberry Pi: a verdict, a figure and a report without either."""
+    folder, _ = photos
+    photo = folder / "planted.png"
+    result = run_without("tensorflow,keras,matplotlib", photo, "--report", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    assert "run by LiteRT" in result.stdout.splitlines()[0] and f"{photo}: " in result.stdout
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert list((tmp_path / "report" / "figures").glob("*_prediction.png"))
 
 
 @pytest.mark.slow
