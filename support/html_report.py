@@ -628,7 +628,7 @@ def report_row(item, figure, layout, stem, args, rule):
 
 def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     """args.report/index.html for a run: its header (args.header), the model and what it learned
-    from, a row per input in the order given, failed ones with their error."""
+    from, a row per input of `inputs` (as results.csv_rows), failed ones with their error."""
     rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
             for path in inputs]
     trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"

@@ -56,7 +56,8 @@ def csv_row(path, result, figure, failure, rule, compared=False):
 
 
 def csv_rows(inputs, done, failures, rule, compared=False):
-    """The --csv table: a row per input, in the order given, each once. done: [(path, result, figure)]."""
+    """The --csv table: a row per input of `inputs` (predict: the images in the order found, then the
+    paths that are no image), each once. done: [(path, result, figure)]."""
     finished = {path: (result, figure) for path, result, figure in done}
     return [csv_row(path, *finished.get(path, (None, None)), failures.get(path), rule, compared) for path in inputs]
 
