@@ -4,8 +4,8 @@ long straight lines that a crack model does not take for cracks.
 A crack model (Özgenel's Negative/ and Positive/) cuts an image of twice its tile or more into tiles
 of its size (227 px for the bundled one, the dataset's patch; or --tile) every half tile: that is the
 scale the training patches were cut at, whereas shrinking the whole photo would make a crack thinner
-than a pixel. A tile that fires
-only because of a long straight line (a joint, an edge, a border) does not count (straight_lines).
+than a pixel. A tile that fires only because of a long straight line (a joint, an edge, a border)
+does not count (straight_lines).
 
 Any other model classifies an image whole, resized as data_prep resized its training images, unless
 predict's --tile asks for tiles. The verdict the tiles give is verdicts.image_result's.
