@@ -9,6 +9,7 @@ the crack model's two classes (0 = no crack, 1 = crack).
     python data_prep.py --src dataset/ --src my_site/    # merge your own labelled images
     python data_prep.py --src surfaces/ --classes clean,crack,stain
     python data_prep.py --src dataset/ --src labels.csv  # boxes marked in predict's report (support/labels.py)
+    python data_prep.py --src dataset/ --src notes.csv   # the report's verdicts per photo (support/notes.py)
 
 Images are found recursively below each class folder. Each is decoded to RGB, resized to
 --size x --size (thin cracks kept dark: support/images.py), kept as uint8 and split, stratified
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from support import cache, labels, safe_io
+from support import cache, labels, notes, safe_io
 from support.images import IMAGE_EXTENSIONS, list_images
 from support.model_files import CRACK_CLASSES, DEFAULT_SIZE
 
@@ -38,8 +39,8 @@ SPLITS = cache.SPLITS
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, required=True, action="append",
-                        help="folder with one sub-folder of images per class, or a labels .csv of boxes in "
-                             "photos; repeat to merge several")
+                        help="folder with one sub-folder of images per class, a labels .csv of boxes in "
+                             "photos, or a report's notes.csv of verdicts per photo; repeat to merge several")
     parser.add_argument("--classes", type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
                         help="class folders to use, comma-separated, in label order (default: all, sorted)")
     parser.add_argument("--out", type=Path, default=Path("cache"), help="cache folder to write (default: cache)")
@@ -101,10 +102,18 @@ def find_class_folders(src, classes=None):
 
 
 def find_images(sources, classes, out, size):
-    """(class names, [[files of each class] per --src], {name: image} of boxes cut from photos),
-    after checking every source first."""
-    files_by_source, cut = [], {}
+    """(class names, [[files of each class] per --src], {name: image} of boxes cut from photos, the
+    photos of notes files as notes.Reviewed), after checking every source first."""
+    files_by_source, cut, reviewed = [], {}, notes.Reviewed()
     for src in sources:
+        if src.is_file() and notes.is_notes_file(src):  # the report's verdicts per photo
+            classes = classes or CRACK_CLASSES
+            tiles = notes.cut_photos(src, classes, size, reviewed)
+            print(f"{src}: {len(tiles['Negative'])} tiles of photos called no crack, {len(tiles['Positive'])} of "
+                  "photos called crack (each a bag: some tile of it is a crack)")
+            cut |= {key: image for found in tiles.values() for key, image in found}
+            files_by_source.append([[key for key, _ in tiles[name]] for name in classes])
+            continue
         if src.is_file() and labels.is_labels_file(src):
             classes, boxes = labels.cut_boxes(src, classes, size)
             for name, found in boxes.items():
@@ -126,14 +135,17 @@ def find_images(sources, classes, out, size):
     for label, name in enumerate(classes):  # e.g. a labels file of crack boxes alone
         if not any(files[label] for files in files_by_source):
             raise SystemExit(f"error: no {name} image in any --src: a model needs examples of every class")
-    return classes, files_by_source, cut
+    return classes, files_by_source, cut, reviewed
 
 
-def split_files(files_by_class, fractions, seed):
-    """Stratified, seeded split: {split: [(path, label), ...]} with classes mixed in each split."""
+def split_files(files_by_class, fractions, seed, train_only=()):
+    """Stratified, seeded split: {split: [(path, label), ...]} with classes mixed in each split; the
+    files in train_only (a crack photo's bag of tiles) all in train."""
     rng = np.random.default_rng(seed)
     splits = {name: [] for name in SPLITS}
     for label, files in enumerate(files_by_class):
+        splits["train"] += [(f, label) for f in files if f in train_only]
+        files = [f for f in files if f not in train_only]
         files = [files[i] for i in rng.permutation(len(files))]
         n_val = round(len(files) * fractions[1])
         n_test = round(len(files) * fractions[2])
@@ -144,7 +156,7 @@ def split_files(files_by_class, fractions, seed):
     return {name: [rows[i] for i in rng.permutation(len(rows))] for name, rows in splits.items()}
 
 
-def split_sources(files_by_source, fractions, seed):
+def split_sources(files_by_source, fractions, seed, train_only=()):
     """Split every source on its own, then merge: {split: [(path, label, source index), ...]}.
 
     Each source keeps its share of every split (a small site folder is not swamped into train
@@ -152,7 +164,7 @@ def split_sources(files_by_source, fractions, seed):
     """
     splits = {name: [] for name in SPLITS}
     for index, files_by_class in enumerate(files_by_source):
-        for name, rows in split_files(files_by_class, fractions, seed).items():
+        for name, rows in split_files(files_by_class, fractions, seed, train_only).items():
             splits[name] += [(path, label, index) for path, label in rows]
     if len(files_by_source) > 1:
         rng = np.random.default_rng(seed)
@@ -174,8 +186,9 @@ def decode_into(folder, splits, size, workers, cut):
     return splits, skipped
 
 
-def write_labels_and_meta(folder, splits, classes, skipped, args, tile):
-    """Write the label arrays and meta.json, which says what the arrays hold (classes, sources, size)."""
+def write_labels_and_meta(folder, splits, classes, skipped, args, tile, reviewed):
+    """Write the label arrays and meta.json, which says what the arrays hold (classes, sources, size,
+    the crack photos' bags)."""
     for name, rows in splits.items():
         np.save(folder / f"{name}_y.npy", np.array([row[1] for row in rows], dtype=np.uint8))
     meta = {
@@ -193,6 +206,8 @@ def write_labels_and_meta(folder, splits, classes, skipped, args, tile):
         "skipped": skipped,
         "tile": tile,  # the side of the boxes of labels files, in photo pixels, when they share one
     }
+    if reviewed.photos:  # each training row's reviewed photo (an index into bag_photos), -1 for any other row
+        meta |= {"bag_photos": reviewed.photos, "bags": [reviewed.photo_of.get(str(row[0]), -1) for row in splits["train"]]}
     with open(folder / "meta.json", "w") as f:
         json.dump(meta, f, indent=1)
     return meta
@@ -210,8 +225,8 @@ def save_examples(folder, classes, seed):
 
 def main(argv=None):
     args = parse_args(argv)
-    classes, files_by_source, cut = find_images(args.src, args.classes, args.out, args.size)
-    splits = split_sources(files_by_source, args.split, args.seed)
+    classes, files_by_source, cut, reviewed = find_images(args.src, args.classes, args.out, args.size)
+    splits = split_sources(files_by_source, args.split, args.seed, train_only=reviewed.crack_tiles)
 
     start = time.time()
     tmp = safe_io.new_folder_beside(args.out, "data_prep cache")
@@ -220,7 +235,7 @@ def main(argv=None):
         for label, name in enumerate(classes):
             if not any(row[1] == label for rows in splits.values() for row in rows):
                 raise SystemExit(f"error: no usable image in any {name} folder")
-        meta = write_labels_and_meta(tmp, splits, classes, skipped, args, labels.common_tile(cut))
+        meta = write_labels_and_meta(tmp, splits, classes, skipped, args, labels.common_tile(cut), reviewed)
         save_examples(tmp, classes, args.seed)
         safe_io.replace_folder(tmp, args.out)
     finally:

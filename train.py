@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
-from support import batches, cache, distribute, evaluation, safe_io
+from support import bags, batches, cache, distribute, evaluation, safe_io
 from support.images import check_not_among_images
 from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
 from support.tf_import import keras
@@ -194,17 +194,20 @@ def check_inputs(args, meta):
     return is_crack_model(meta)
 
 
-def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False):
-    """(history, seconds) of model.fit, the best epoch's weights kept; history.csv written when fit is done."""
+def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos=None):
+    """(history, seconds) of model.fit, the best epoch's weights kept (with crack_photos, the best of
+    those that keep the most of them crack: bags.guard); history.csv written when fit is done."""
     start = time.time()
 
     def log_learning_rate_and_time(epoch, logs):  # into history.csv, for the curves and the time to accuracy
         logs.update(learning_rate=float(model.optimizer.learning_rate), seconds=round(time.time() - start, 1))
 
     with safe_io.writing(folder / "history.csv") as history_csv:
-        callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=log_learning_rate_and_time),
-                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience or recipe.epochs,
-                                                   restore_best_weights=True, verbose=1),
+        guard = [bags.guard(model, crack_photos, bags.sure_threshold(recipe.init_from))] if crack_photos else []
+        callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=log_learning_rate_and_time), *guard,
+                     keras.callbacks.EarlyStopping(monitor="guarded_val_loss" if guard else "val_loss",
+                                                   patience=recipe.patience or recipe.epochs,
+                                                   mode="min", restore_best_weights=True, verbose=1),
                      keras.callbacks.CSVLogger(str(history_csv))]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / "logs")))
@@ -253,6 +256,7 @@ def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
     crack_model = check_inputs(args, meta)
+    data, meta, crack_photos = bags.choose_tiles(data, meta, args.init_from)  # photos you called crack
     recipe = choose_recipe(args, meta, crack_model)
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
@@ -272,14 +276,18 @@ def main(argv=None):
     marks = args.init_from and evaluation.site_training_images(data, meta)  # your site's, to read before and after
     before = marks and batches.predict_probabilities(model, marks[0])
 
-    history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard)
+    history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard, crack_photos)
     calibration = save_models(model, data, meta, recipe, work, args.int8_litert)
+    if crack_photos:  # still crack at the thresholds chosen, or named
+        kept = bags.check_kept(model, crack_photos, calibration["threshold"], calibration["sure_threshold"])
     report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)
               | calibration | evaluation.run_summary(history, seconds, recipe, meta, strategy.num_replicas_in_sync,
                                                      args.mixed_precision))
     if marks:  # how the site's images (your marks) read now, at the threshold chosen
         after = batches.predict_probabilities(model, marks[0])
         report["marks"] = evaluation.how_marks_read(marks[1], before, after, meta, report["threshold"], args.init_from)
+    if crack_photos:
+        report["crack_photos"] = kept
     safe_io.write_json(report, work / "metrics.json")
     if not is_chief:
         shutil.rmtree(work)

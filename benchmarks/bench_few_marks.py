@@ -32,10 +32,11 @@ def run(command):
     return result.stdout
 
 
-def predict_rows(photos, model, work, name):
-    """{photo path: predict.py's --csv row} and the tile rows of every photo."""
+def predict_rows(photos, model, work, name, options=()):
+    """{photo path: predict.py's --csv row} and the tile rows of every photo (more predict.py options in options)."""
     table, tiles = work / f"{name}.csv", work / f"{name}_tiles.csv"
-    run([sys.executable, "predict.py", photos, "--model", model, "--csv", table, "--tiles-csv", tiles, "--no-figures"])
+    run([sys.executable, "predict.py", photos, "--model", model, "--csv", table, "--tiles-csv", tiles, "--no-figures",
+         *options])
     with open(table) as f, open(tiles) as g:
         return {row["path"]: row for row in csv.DictReader(f)}, list(csv.DictReader(g))
 

@@ -183,6 +183,8 @@ def meta_problem(meta, counts):
         return f"image_size must be a whole number of pixels, {MIN_IMAGE_SIZE} or more, not {size!r:.80}"
     if len(meta.get("sources") or []) > 1 and any(len(meta["file_sources"][s]) != counts[s] for s in SPLITS):
         return "file_sources does not match the counts"
+    if "bags" in meta and (len(meta["bags"]) != counts["train"] or max(meta["bags"], default=-1) >= len(meta["bag_photos"])):
+        return "bags does not match the training split"
     return None
 
 

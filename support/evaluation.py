@@ -97,9 +97,12 @@ def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5, val_sources
         calibration = sure_cutoff(val_probs.max(axis=1), predicted_classes(val_probs, threshold) == val_y)
         print(describe_sure_calls(calibration))
         return {"threshold": threshold, **calibration}
-    if val_sources is not None:
-        threshold = site_threshold(val_probs[:, 1], val_y, np.asarray(val_sources), threshold)
     calls, right = val_probs[:, 1], val_y == 1
+    if val_sources is not None:
+        threshold = site_threshold(calls, val_y, np.asarray(val_sources), threshold)
+        # "sure" as the bundled model's is: on the dataset. A site's own false alarms left in its validation
+        # tiles made it 0.99, and every crack photo of the site uncertain (docs/EXPERIMENTS.md, "Verdicts").
+        calls, right = calls[np.asarray(val_sources) == 0], right[np.asarray(val_sources) == 0]
     sure = next((t for t in SURE_CANDIDATES if np.sum((calls >= t) & right) >= 0.999 * np.sum(calls >= t)),
                 SURE_CANDIDATES[-1])
     texture = np.concatenate([surface_texture(np.asarray(train_x[i:i + 4096])) for i in range(0, len(train_x), 4096)])
@@ -297,7 +300,7 @@ def how_marks_read(y, before, after, meta, threshold=0.5, init_from=None):
 def run_summary(history, seconds, recipe, meta, replicas, mixed_precision):
     """What train.py's metrics.json records beside the test figures: how training went, with what
     settings (train.Recipe: every default resolved)."""
-    best = int(np.argmin(history["val_loss"]))
+    best = int(np.argmin(history.get("guarded_val_loss", history["val_loss"])))  # the epoch kept (train.fit)
     reached = [t for t, a in zip(history["seconds"], history["val_accuracy"]) if a >= TARGET_VAL_ACCURACY]
     return {"image_size": meta["image_size"], "epochs_run": len(history["loss"]), "best_epoch": best + 1,
             "best_val_loss": float(history["val_loss"][best]),

@@ -1,0 +1,116 @@
+"""The photos an inspector reviewed, as train.py learns from them and keeps them: bags of tiles.
+
+support/notes.py cuts each photo given a verdict into predict's tiles (meta.json's "bags" names each
+training row's photo). A photo called crack says that some tile of it holds a crack, not which:
+fine-tuning learns from the PER_PHOTO tiles that the starting model finds most crack-like
+(multiple-instance learning with the old model as the guide) and leaves the others out, since most
+tiles of a cracked photo show sound concrete. A photo called no crack teaches through the tiles the
+starting model flags (and its PER_PHOTO most crack-like, the nearest false alarms); the tiles it
+already reads right would only crowd the batches. A model trained from scratch has no guide: it
+learns from the clean photos' tiles and leaves the crack photos out.
+
+Then the guard: after every epoch the crack photos are read as predict reads a photo, by its most
+crack-like tile, and the epoch kept is the best one (validation loss) among those that keep the most
+of them crack; train.py names any photo it could not keep.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from support.batches import predict_probabilities
+from support.model_files import load_classifier, read_model_info
+from support.photos import classify_in_batches
+from support.tf_import import keras
+
+PER_PHOTO = 2  # tiles learnt from each photo reviewed, at least (docs/EXPERIMENTS.md, "Verdicts per photo")
+LOST_PHOTO_PENALTY = 1.0  # added to the validation loss per photo lost: more than any loss difference
+
+
+@dataclasses.dataclass
+class CrackPhotos:
+    """The photos the inspector called crack: every tile of each, to read them after each epoch."""
+    names: list  # photo paths
+    tiles: np.ndarray  # every tile of every such photo (n x size x size x 3 uint8)
+    photo: np.ndarray  # each tile's photo (index into names)
+    crack_before: np.ndarray  # whether the starting model read each photo as crack (at its sure threshold)
+
+    def highest(self, probabilities):
+        """Each photo's highest crack probability, from its tiles' (as predict's verdict reads a photo)."""
+        best = np.zeros(len(self.names))
+        np.maximum.at(best, self.photo, probabilities)
+        return best
+
+
+def choose_tiles(data, meta, init_from):
+    """(data, meta, CrackPhotos or None): the training split with the tiles of reviewed photos that teach
+    something, by the starting model: each crack photo's PER_PHOTO most crack-like tiles, each clean
+    photo's flagged tiles (its PER_PHOTO most crack-like at least: the nearest false alarms); their
+    other tiles left out. Unchanged for a cache without reviewed photos."""
+    if "bags" not in meta:
+        return data, meta, None
+    bags = np.array(meta["bags"])
+    x, y = data["train"]
+    in_bag = np.flatnonzero(bags >= 0)
+    cracked = in_bag[y[in_bag] == 1]
+    names = [meta["bag_photos"][i] for i in np.unique(bags[cracked])]
+    photos, chosen = None, np.array([], int)
+    if not init_from:
+        print(f"note: the {len(names)} photos called crack are left out: which of their tiles holds the crack is "
+              "read by the model being fine-tuned (--init-from); a model trained from scratch has none")
+        chosen = in_bag[y[in_bag] == 0]
+    elif len(in_bag):
+        classify, _ = load_classifier(init_from, "tensorflow")
+        crack = classify_in_batches(classify, list(np.asarray(x[in_bag])), 256)[:, 1]
+        ranked = np.lexsort((-crack, bags[in_bag]))  # by photo, the most crack-like first
+        first = np.searchsorted(bags[in_bag][ranked], bags[in_bag][ranked], side="left")
+        top = np.zeros(len(in_bag), bool)
+        top[ranked] = np.arange(len(ranked)) - first < PER_PHOTO
+        flagged = (crack >= sure_threshold(init_from)) & (y[in_bag] == 0)
+        chosen = in_bag[top | flagged]
+        in_crack = y[in_bag] == 1
+        photos = CrackPhotos(names, np.asarray(x[in_bag[in_crack]]), np.unique(bags[in_bag[in_crack]],
+                                                                              return_inverse=True)[1], None)
+        photos.crack_before = photos.highest(crack[in_crack]) >= sure_threshold(init_from)
+        print(f"your verdicts: {len(names)} photos called crack, learnt from their {np.sum(top & in_crack)} most "
+              f"crack-like tiles (of {np.sum(in_crack)}); {len(set(bags[in_bag[~in_crack]]))} called no crack, learnt "
+              f"from {np.sum((top | flagged) & ~in_crack)} of their {np.sum(~in_crack)} training tiles (those "
+              f"{init_from} flags, and the {PER_PHOTO} most crack-like of each)")
+    keep = np.sort(np.concatenate([np.flatnonzero(bags < 0), chosen]))
+    data = data | {"train": (np.asarray(x[keep]), y[keep])}
+    train = {key: [meta[key]["train"][i] for i in keep] for key in ("files", "file_sources")}
+    counts = meta["counts"] | {"train": {"total": len(keep), **{name: int(np.sum(y[keep] == i))
+                                                                for i, name in enumerate(meta["class_names"])}}}
+    meta = meta | {"counts": counts, "bags": bags[keep].tolist()} | {
+        key: meta[key] | {"train": train[key]} for key in train}
+    return data, meta, photos if photos and len(names) else None
+
+
+def sure_threshold(model_path):
+    """The crack probability from which a model's verdict is crack (verdicts.judge_cracks)."""
+    info = read_model_info(model_path)
+    return max(info.get("threshold", 0.5), info.get("sure_threshold", 0.5))
+
+
+def guard(model, photos, sure_threshold):
+    """A callback that reads the crack photos after each epoch and adds to its logs crack_photos_kept
+    (at the sure threshold, where predict says crack) and guarded_val_loss, the validation loss plus
+    LOST_PHOTO_PENALTY for every photo that is no longer crack: EarlyStopping keeps the best epoch by it."""
+    def read_photos(epoch, logs):
+        kept = photos.highest(predict_probabilities(model, photos.tiles)[:, -1]) >= sure_threshold
+        logs.update(crack_photos_kept=int(kept.sum()),
+                    guarded_val_loss=logs["val_loss"] + LOST_PHOTO_PENALTY * float(np.sum(~kept)))
+    return keras.callbacks.LambdaCallback(on_epoch_end=read_photos)
+
+
+def check_kept(model, photos, threshold, sure_threshold):
+    """Print, and return for metrics.json, which photos called crack read as crack with the model kept
+    (at its own thresholds) and which it could not keep."""
+    after = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
+    lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, after) if p < sure_threshold]
+    print(f"the {len(photos.names)} photos you called crack: {len(photos.names) - len(lost)} read as crack "
+          f"(before fine-tuning {int(photos.crack_before.sum())})"
+          + (f"; could not keep {len(lost)}: {', '.join(lost)} (its highest tile under {sure_threshold:.2f})"
+             if lost else ""))
+    return {"photos": len(photos.names), "kept": len(photos.names) - len(lost), "lost": lost,
+            "threshold": threshold, "sure_threshold": sure_threshold}

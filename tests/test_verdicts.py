@@ -1,0 +1,134 @@
+"""The inspector's verdicts per photo teach the model: the report's notes.csv is a data_prep source
+(a photo called no crack gives all its tiles as no crack, a photo called crack a bag of tiles), train.py
+learns from each crack photo's most crack-like tiles and says which crack photos it could not keep."""
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
+from test_labels import with_cable
+
+from support import bags, photos
+from support.images import decode_image
+
+CELL = 227
+
+
+def write_notes(path, rows, tile=227):
+    """A notes.csv as the report's Save notes.csv writes it: (photo, inspector's verdict) rows."""
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("path", "model_verdict", "inspector_verdict", "note", "marked_tiles", "tile"),
+                                 *[(photo, "crack", verdict, "", 0, tile) for photo, verdict in rows]])
+    return path
+
+
+@pytest.mark.slow
+def test_reviewed_photos_become_tiles_and_crack_photos_bags(tmp_path, negative_patches, positive_patches):
+    site = tmp_path / "site"
+    site.mkdir()
+    write_rgb(site / "clean.png", mosaic(negative_patches[0], positive_patches[0], 4, 3, set()))
+    write_rgb(site / "cracked.png", mosaic(negative_patches[1], positive_patches[1], 4, 3, {(2, 1)}))
+    write_rgb(site / "unreviewed.png", mosaic(negative_patches[2], positive_patches[2], 4, 3, set()))
+    notes = write_notes(tmp_path / "notes.csv", [("site/clean.png", "no crack"), ("site/cracked.png", "crack"),
+                                                 ("site/unreviewed.png", "")])
+    result = run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--out", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    tiles = len(photos.tile_grid(decode_image(site / "clean.png"), CELL, CELL // 2))  # predict's grid: 7 x 5
+    assert f"{tiles} tiles of photos called no crack, {tiles} of photos called crack" in result.stdout
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert meta["bag_photos"] == [str(site / "clean.png"), str(site / "cracked.png")]
+    train_files, in_bag = meta["files"]["train"], np.array(meta["bags"])
+    y = np.load(tmp_path / "cache" / "train_y.npy")
+    # every tile of the crack photo in training, as crack, in its bag; the dataset's rows in none
+    assert sorted(f for f, b in zip(train_files, in_bag) if b == 1) == sorted(
+        f for f in train_files if f.startswith(str(site / "cracked.png")))
+    assert np.sum(in_bag == 1) == tiles and set(y[in_bag == 1]) == {1}
+    assert all(b == -1 for f, b in zip(train_files, in_bag) if str(SAMPLE_DATA) in f)
+    # the clean photo's tiles are split like any labelled box, all no crack
+    clean = [f for split in ("train", "val", "test") for f in meta["files"][split] if "clean.png" in f]
+    assert len(clean) == tiles and meta["counts"]["val"]["Negative"] > 0 and set(y[in_bag == 0]) == {0}
+    assert not any("unreviewed" in f for split in ("train", "val", "test") for f in meta["files"][split])
+
+
+@pytest.mark.slow
+def test_bad_notes_are_one_line_and_nothing_is_written(tmp_path):
+    photo = tmp_path / "wall.jpg"
+    photo.write_bytes((SAMPLE_DATA / "Positive" / "08545.jpg").read_bytes())
+    cases = {"inspector_verdict must be crack, no crack or blank": [("wall.jpg", "maybe")],
+             "missing.jpg": [("missing.jpg", "crack")],
+             "gives no photo a verdict": [("wall.jpg", "")]}
+    for message, rows in cases.items():
+        notes = write_notes(tmp_path / "notes.csv", rows)
+        assert_clean_failure(run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--out", tmp_path / "c"), message)
+        assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c.*"))
+    notes = write_notes(tmp_path / "notes.csv", [("wall.jpg", "crack")])
+    assert_clean_failure(run("data_prep.py", "--src", tmp_path / "notes.csv", "--classes", "clean,stain",
+                             "--out", tmp_path / "c"), "gives crack / no crack verdicts")
+
+
+def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches, positive_patches):
+    """Two photos called crack, each a bag of clean tiles and one cracked: the cracked tile and the next
+    most crack-like are chosen, the rest left out; rows of no bag stay as they are."""
+    from support.images import fit_to_model
+
+    tiles = np.stack([fit_to_model(p, 64) for p in (*negative_patches[:3], positive_patches[0],
+                                                      positive_patches[1], *negative_patches[3:6])])
+    # photo a: 3 clean tiles and a crack; photo b: a crack and 3 clean; photo c, called no crack: the
+    # crack tile again (a false alarm, for this test) and 3 clean; two rows of no photo at the end
+    x = np.concatenate([tiles, tiles[3:7], tiles[:2]])
+    meta = {"class_names": ["Negative", "Positive"], "bag_photos": ["a.jpg", "b.jpg", "c.jpg"],
+            "bags": [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, -1, -1], "counts": {"train": {"total": 14}},
+            "files": {"train": [f"f{i}" for i in range(14)]}, "file_sources": {"train": [1] * 12 + [0] * 2}}
+    y = np.array([1] * 8 + [0] * 6, np.uint8)
+    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y)}, meta, PRETRAINED)
+    kept = chosen_meta["files"]["train"]
+    assert {"f3", "f4", "f8", "f9", "f12", "f13"} <= set(kept)  # the cracked tiles, both flagged ones, no photo's
+    assert len(kept) == 3 * bags.PER_PHOTO + 2 == len(data["train"][0])
+    assert chosen_meta["counts"]["train"] == {"total": 8, "Negative": 4, "Positive": 4}
+    assert chosen_meta["bags"] == [b for f, b in zip(meta["files"]["train"], meta["bags"]) if f in kept]
+    assert crack_photos.names == ["a.jpg", "b.jpg"] and list(crack_photos.crack_before) == [True, True]
+
+    from support.tf_import import keras
+    model = keras.models.load_model(PRETRAINED, compile=False)
+    clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]))
+    kept = bags.check_kept(model, clean_bag, 0.5, 0.5)  # a photo called crack that shows none: named
+    assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.")
+
+
+@pytest.mark.slow
+def test_verdicts_alone_clear_a_false_alarm_and_keep_cracks(tmp_path, negative_patches, positive_patches):
+    """A site where the bundled model calls a hanging cable a crack: the inspector only gives verdicts
+    (two photos of cables "no crack", two with a crack beside the cable "crack"); other photos of the
+    site, never reviewed, are read right after fine-tuning."""
+    site = tmp_path / "site"
+    site.mkdir()
+    rows = []
+    for i in range(4):
+        planted = {(1 + i, 1 + i % 2)} if i % 2 else set()
+        write_rgb(site / f"photo_{i}.png", with_cable(mosaic(negative_patches[20 + i], positive_patches[20 + i], 6, 4,
+                                                              planted), seed=i))
+        rows.append((f"site/photo_{i}.png", "crack" if planted else "no crack"))
+    notes = write_notes(tmp_path / "notes.csv", rows)
+    assert run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--out", tmp_path / "cache").returncode == 0
+    tuned = run("train.py", "--cache", tmp_path / "cache", "--init-from", PRETRAINED, "--out", tmp_path / "tuned",
+                "--epochs", "40", "--site-repeats", "60")
+    assert tuned.returncode == 0, tuned.stderr
+    assert re.search(r"the 2 photos you called crack: 2 read as crack \(before fine-tuning 2\)$", tuned.stdout, re.M)
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    assert metrics["crack_photos"]["kept"] == 2 and metrics["crack_photos"]["lost"] == []
+    with open(tmp_path / "tuned" / "history.csv") as f:
+        assert "crack_photos_kept" in next(csv.reader(f))
+
+    unseen = tmp_path / "unseen.png"
+    write_rgb(unseen, with_cable(mosaic(negative_patches[30], positive_patches[30], 6, 4, {(2, 2)}), seed=7))
+    cable_only = tmp_path / "cable_only.png"
+    write_rgb(cable_only, with_cable(mosaic(negative_patches[31], positive_patches[31], 6, 4, set()), seed=8))
+    result = run("predict.py", unseen, cable_only, "--model", tmp_path / "tuned" / "model.keras", "--compare-with",
+                 PRETRAINED, "--csv", tmp_path / "after.csv", "--no-figures")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "after.csv") as f:
+        verdicts = {row["path"].rsplit("/", 1)[1]: (row["verdict_before"], row["verdict"]) for row in csv.DictReader(f)}
+    assert verdicts == {"unseen.png": ("crack", "crack"), "cable_only.png": ("crack", "no crack")}
