@@ -219,7 +219,7 @@ def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos
     return history.history, time.time() - start
 
 
-def save_models(model, data, meta, recipe, folder, int8_litert=False):
+def save_models(model, data, meta, recipe, folder, int8_litert=False, crack_photos=None):
     """The .keras and .tflite files, each carrying what the model's output means and how it was made;
     returns the calibration."""
     crack_model = is_crack_model(meta)
@@ -227,6 +227,8 @@ def save_models(model, data, meta, recipe, folder, int8_litert=False):
     val_probs = batches.predict_probabilities(model, val_x)
     calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
                                        meta["file_sources"]["val"] if recipe.init_from else None)
+    if crack_photos:  # a tile as crack-like as those of photos you called crack is no weak evidence
+        calibration = bags.sure_for_crack_photos(model, crack_photos, calibration)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
             **calibration, "patch_size": tile_for(meta, recipe.init_from, crack_model), "init_from": recipe.init_from,
             "trained_on": meta.get("sources"), "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
@@ -277,7 +279,7 @@ def main(argv=None):
     before = marks and batches.predict_probabilities(model, marks[0])
 
     history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard, crack_photos)
-    calibration = save_models(model, data, meta, recipe, work, args.int8_litert)
+    calibration = save_models(model, data, meta, recipe, work, args.int8_litert, crack_photos)
     if crack_photos:  # still crack at the thresholds chosen, or named
         kept = bags.check_kept(model, crack_photos, calibration["threshold"], calibration["sure_threshold"])
     report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)

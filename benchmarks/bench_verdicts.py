@@ -29,7 +29,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from bench_few_marks import predict_rows, run
+from bench_few_marks import predict_rows
+from bench_site_loop import run
 from common import machine
 
 from predict import BUNDLED_MODEL
