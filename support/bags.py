@@ -24,6 +24,7 @@ from support.photos import classify_in_batches
 from support.tf_import import keras
 
 PER_PHOTO = 2  # tiles learnt from each photo reviewed, at least (docs/EXPERIMENTS.md, "Verdicts per photo")
+RELEARN = __import__("os").environ.get("RELEARN") == "1"  # EXPERIMENT
 LOST_PHOTO_PENALTY = 1.0  # added to the validation loss per photo lost: more than any loss difference
 
 
@@ -34,12 +35,24 @@ class CrackPhotos:
     tiles: np.ndarray  # every tile of every such photo (n x size x size x 3 uint8)
     photo: np.ndarray  # each tile's photo (index into names)
     crack_before: np.ndarray  # whether the starting model read each photo as crack (at its sure threshold)
+    slots: np.ndarray = None  # the training split's rows that hold each photo's most crack-like tiles
+    train_x: np.ndarray = None  # the training split's images, in memory: relearn() rewrites the slots' rows
 
     def highest(self, probabilities):
         """Each photo's highest crack probability, from its tiles' (as predict's verdict reads a photo)."""
         best = np.zeros(len(self.names))
         np.maximum.at(best, self.photo, probabilities)
         return best
+
+    def most_crack_like(self, probabilities):
+        """The indices of each photo's PER_PHOTO most crack-like tiles, photo by photo (the order of slots)."""
+        ranked = np.lexsort((-probabilities, self.photo))  # by photo, the most crack-like first
+        first = np.searchsorted(self.photo[ranked], self.photo[ranked], side="left")
+        return ranked[np.arange(len(ranked)) - first < PER_PHOTO]
+
+    def relearn(self, probabilities):
+        """Put each photo's most crack-like tiles, by these probabilities, into its training rows."""
+        self.train_x[self.slots] = self.tiles[self.most_crack_like(probabilities)]
 
 
 def choose_tiles(data, meta, init_from):
@@ -62,10 +75,8 @@ def choose_tiles(data, meta, init_from):
     elif len(in_bag):
         classify, _ = load_classifier(init_from, "tensorflow")
         crack = classify_in_batches(classify, list(np.asarray(x[in_bag])), 256)[:, 1]
-        ranked = np.lexsort((-crack, bags[in_bag]))  # by photo, the most crack-like first
-        first = np.searchsorted(bags[in_bag][ranked], bags[in_bag][ranked], side="left")
-        top = np.zeros(len(in_bag), bool)
-        top[ranked] = np.arange(len(ranked)) - first < PER_PHOTO
+        every = CrackPhotos(names, None, bags[in_bag], None)  # every reviewed photo, to rank their tiles
+        top = np.isin(np.arange(len(in_bag)), every.most_crack_like(crack))
         flagged = (crack >= sure_threshold(init_from)) & (y[in_bag] == 0)
         chosen = in_bag[top | flagged]
         in_crack = y[in_bag] == 1
@@ -78,6 +89,9 @@ def choose_tiles(data, meta, init_from):
               f"{init_from} flags, and the {PER_PHOTO} most crack-like of each)")
     keep = np.sort(np.concatenate([np.flatnonzero(bags < 0), chosen]))
     data = data | {"train": (np.asarray(x[keep]), y[keep])}
+    if photos:  # the crack photos' chosen rows, photo by photo, in the order most_crack_like gives them
+        rows = np.searchsorted(keep, in_bag[top & (y[in_bag] == 1)])
+        photos.slots, photos.train_x = rows[np.argsort(bags[keep][rows], kind="stable")], data["train"][0]
     train = {key: [meta[key]["train"][i] for i in keep] for key in ("files", "file_sources")}
     counts = meta["counts"] | {"train": {"total": len(keep), **{name: int(np.sum(y[keep] == i))
                                                                 for i, name in enumerate(meta["class_names"])}}}
@@ -97,9 +111,12 @@ def guard(model, photos, sure_threshold):
     (at the sure threshold, where predict says crack) and guarded_val_loss, the validation loss plus
     LOST_PHOTO_PENALTY for every photo that is no longer crack: EarlyStopping keeps the best epoch by it."""
     def read_photos(epoch, logs):
-        kept = photos.highest(predict_probabilities(model, photos.tiles)[:, -1]) >= sure_threshold
+        probabilities = predict_probabilities(model, photos.tiles)[:, -1]
+        kept = photos.highest(probabilities) >= sure_threshold
         logs.update(crack_photos_kept=int(kept.sum()),
                     guarded_val_loss=logs["val_loss"] + LOST_PHOTO_PENALTY * float(np.sum(~kept)))
+        if RELEARN:
+            photos.relearn(probabilities)
     return keras.callbacks.LambdaCallback(on_epoch_end=read_photos)
 
 

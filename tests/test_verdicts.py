@@ -11,7 +11,7 @@ import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
 from test_labels import with_cable
 
-from support import bags, photos
+from support import bags, batches, photos
 from support.images import decode_image
 
 CELL = 227
@@ -96,6 +96,11 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]))
     kept = bags.check_kept(model, clean_bag, 0.5, 0.5)  # a photo called crack that shows none: named
     assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.")
+    # the sure threshold comes down to the least sure photo called crack that reaches the threshold
+    highest = crack_photos.highest(batches.predict_probabilities(model, crack_photos.tiles)[:, 1])
+    calibration = bags.sure_for_crack_photos(model, crack_photos, {"threshold": 0.5, "sure_threshold": 1.0})
+    assert calibration["sure_threshold"] == np.floor(highest.min() * 100) / 100 < 1.0
+    assert bags.sure_for_crack_photos(model, clean_bag, {"threshold": 0.5, "sure_threshold": 0.9})["sure_threshold"] == 0.9
 
 
 @pytest.mark.slow
