@@ -11,7 +11,10 @@ used once, at the end. Training batches are flipped and turned at random; a crac
 shown in other light (--capture) and some clean ones get a drawn hairline (--thin-cracks), except
 when fine-tuning (--init-from). The sources after the first --src (your site) make a fifth of every
 batch (--site-share); when fine-tuning, a few marks less, each seen about 30 times (--site-repeats),
-and a site of 1,000 images or more trains at the full learning rate for 40 epochs.
+and a site of 1,000 images or more trains at the full learning rate for 40 epochs. Photos given a
+verdict in the report (data_prep.py --src notes.csv) teach through their telling tiles, and the photos
+you called crack stay crack: the epoch kept is the best that keeps the most of them, and any photo it
+could not keep is named (support/bags.py).
 
 Written to --out (default models/): model.keras and model.tflite (for the LiteRT runtime), which take
 raw RGB uint8 pixels and say what their output means and how they were trained (the recipe),

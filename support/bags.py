@@ -20,11 +20,13 @@ import numpy as np
 
 from support.batches import predict_probabilities
 from support.model_files import load_classifier, read_model_info
-from support.photos import classify_in_batches
 from support.tf_import import keras
 
 PER_PHOTO = 2  # tiles learnt from each photo reviewed, at least (docs/EXPERIMENTS.md, "Verdicts per photo")
 RELEARN = __import__("os").environ.get("RELEARN") == "1"  # EXPERIMENT
+# After each epoch a crack photo is read by the READ_PER_PHOTO tiles the starting model finds most
+# crack-like, not by all (a 12 MP photo has 850 at 227 px): its crack is among them.
+READ_PER_PHOTO = 32
 LOST_PHOTO_PENALTY = 1.0  # added to the validation loss per photo lost: more than any loss difference
 
 
@@ -44,11 +46,11 @@ class CrackPhotos:
         np.maximum.at(best, self.photo, probabilities)
         return best
 
-    def most_crack_like(self, probabilities):
-        """The indices of each photo's PER_PHOTO most crack-like tiles, photo by photo (the order of slots)."""
+    def most_crack_like(self, probabilities, count=PER_PHOTO):
+        """The indices of each photo's `count` most crack-like tiles, photo by photo (the order of slots)."""
         ranked = np.lexsort((-probabilities, self.photo))  # by photo, the most crack-like first
         first = np.searchsorted(self.photo[ranked], self.photo[ranked], side="left")
-        return ranked[np.arange(len(ranked)) - first < PER_PHOTO]
+        return ranked[np.arange(len(ranked)) - first < count]
 
     def relearn(self, probabilities):
         """Put each photo's most crack-like tiles, by these probabilities, into its training rows."""
@@ -74,15 +76,17 @@ def choose_tiles(data, meta, init_from):
         chosen = in_bag[y[in_bag] == 0]
     elif len(in_bag):
         classify, _ = load_classifier(init_from, "tensorflow")
-        crack = classify_in_batches(classify, list(np.asarray(x[in_bag])), 256)[:, 1]
+        # read from the memory-mapped cache a batch at a time: 100 phone photos are 85,000 tiles
+        crack = np.concatenate([classify(x[in_bag[i:i + 256]]) for i in range(0, len(in_bag), 256)])[:, 1]
         every = CrackPhotos(names, None, bags[in_bag], None)  # every reviewed photo, to rank their tiles
         top = np.isin(np.arange(len(in_bag)), every.most_crack_like(crack))
         flagged = (crack >= sure_threshold(init_from)) & (y[in_bag] == 0)
         chosen = in_bag[top | flagged]
         in_crack = y[in_bag] == 1
-        photos = CrackPhotos(names, np.asarray(x[in_bag[in_crack]]), np.unique(bags[in_bag[in_crack]],
-                                                                              return_inverse=True)[1], None)
+        photos = CrackPhotos(names, None, np.unique(bags[in_bag[in_crack]], return_inverse=True)[1], None)
         photos.crack_before = photos.highest(crack[in_crack]) >= sure_threshold(init_from)
+        read = np.sort(photos.most_crack_like(crack[in_crack], READ_PER_PHOTO))  # the tiles read after each epoch
+        photos.tiles, photos.photo = np.asarray(x[in_bag[in_crack][read]]), photos.photo[read]
         print(f"your verdicts: {len(names)} photos called crack, learnt from their {np.sum(top & in_crack)} most "
               f"crack-like tiles (of {np.sum(in_crack)}); {len(set(bags[in_bag[~in_crack]]))} called no crack, learnt "
               f"from {np.sum((top | flagged) & ~in_crack)} of their {np.sum(~in_crack)} training tiles (those "

@@ -90,6 +90,10 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     assert chosen_meta["counts"]["train"] == {"total": 8, "Negative": 4, "Positive": 4}
     assert chosen_meta["bags"] == [b for f, b in zip(meta["files"]["train"], meta["bags"]) if f in kept]
     assert crack_photos.names == ["a.jpg", "b.jpg"] and list(crack_photos.crack_before) == [True, True]
+    # as the model learns, each photo's rows take the tiles it now finds most crack-like: a.jpg's first two
+    crack_photos.relearn(np.array([0.9, 0.8, 0.1, 0.2, 0.1, 0.2, 0.3, 0.9]))
+    slots = data["train"][0][crack_photos.slots]
+    assert [any((slot == tile).all() for slot in slots) for tile in x[:8]] == [1, 1, 0, 0, 0, 0, 1, 1]
 
     from support.tf_import import keras
     model = keras.models.load_model(PRETRAINED, compile=False)
