@@ -15,7 +15,8 @@ one reviewed crack sub-photo "crack" (labels.csv), as in the report. --no-verdic
 out (marks only, as before). The bundled model is fine-tuned on them (data_prep.py --src DATASET
 --src notes.csv [--src labels.csv]; train.py --init-from; anything after `--` goes to train.py), and
 predict.py reads the other half with both models. Printed per seed: the other half's crack sub-photos
-still crack (and the names of those lost), its clean sub-photos cleared (crack or uncertain before,
+still crack (and the names of those lost; * where the bundled model flagged only tiles off the crack,
+so that the photo was crack for its joints), its clean sub-photos cleared (crack or uncertain before,
 no crack after), the reviewed ones likewise, the dataset's test accuracy, and the times.
 """
 
@@ -41,7 +42,7 @@ from support.images import decode_image, list_images
 def cut_sub_photos(sites, pieces, tile, folder):
     """{sub-photo path: "crack" or "no crack"} and {sub-photo path: its photo}: every photo of the sites
     cut into pieces x pieces PNGs in folder, each judged by its mask; {sub-photo: crack boxes} for marks."""
-    verdicts, photo_of, crack_boxes = {}, {}, {}
+    verdicts, photo_of, crack_boxes, crack_maps = {}, {}, {}, {}
     for site in sites:
         for photo in list_images(site / "images"):
             image = decode_image(photo)
@@ -59,12 +60,25 @@ def cut_sub_photos(sites, pieces, tile, folder):
                     cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(image[rows, cols]), cv2.COLOR_RGB2BGR))
                     verdicts[str(path)] = "crack" if crack else "no crack"
                     photo_of[str(path)] = f"{site}/{photo.name}"
+                    crack_maps[str(path)] = cracks[rows, cols]
                     if crack:
                         crack_boxes[str(path)] = [(x, y, side) for x, y, side, label in masks.tile_labels(
                             cracks[rows, cols], [(x, y, tile) for y in range(0, rows.stop - rows.start - tile + 1, tile // 2)
                                                  for x in range(0, cols.stop - cols.start - tile + 1, tile // 2)])
                                                   if label == "crack"]
-    return verdicts, photo_of, crack_boxes
+    return verdicts, photo_of, crack_boxes, crack_maps
+
+
+def seen_before(tiles, crack_maps, threshold=0.5):
+    """The crack sub-photos whose crack itself the bundled model flagged (a flagged tile on crack pixels),
+    not only tiles beside it: a photo "crack" before for its joints alone is no crack the model knew."""
+    seen = set()
+    for row in tiles:
+        cracks = crack_maps.get(row["image"])
+        x, y, w, h = (int(row[key]) for key in ("x", "y", "width", "height"))
+        if cracks is not None and float(row["probability"]) >= threshold and cracks[y:y + h, x:x + w].any():
+            seen.add(row["image"])
+    return seen
 
 
 def split_by_photo(photo_of, seed):
@@ -99,17 +113,21 @@ def write_marks(path, reviewed, verdicts, tiles, crack_boxes, count, threshold=0
     return rows, [*clean, cracked]
 
 
-def count(paths, verdicts, before, after):
-    """'crack kept K of N (lost: ...); clean cleared C of F flagged' for these sub-photos."""
+def count(paths, verdicts, before, after, seen):
+    """'crack kept K of N (lost: ...); clean cleared C of F flagged' for these sub-photos; a lost photo
+    whose crack the bundled model did not flag (only tiles beside it) is marked *."""
     crack = [p for p in paths if verdicts[p] == "crack" and before[p]["verdict"] == "crack"]
-    lost = [Path(p).stem for p in crack if after[p]["verdict"] != "crack"]
+    lost = [Path(p).stem + ("" if p in seen else "*") for p in crack if after[p]["verdict"] != "crack"]
     clean = [p for p in paths if verdicts[p] == "no crack" and before[p]["verdict"] != "no crack"]
     cleared = sum(after[p]["verdict"] == "no crack" for p in clean)
     missed = [p for p in paths if verdicts[p] == "crack" and before[p]["verdict"] != "crack"]
     found = sum(after[p]["verdict"] == "crack" for p in missed)
+    all_clean = [p for p in paths if verdicts[p] == "no crack"]
     return (f"crack kept {len(crack) - len(lost)} of {len(crack)}{f' (lost: {chr(44).join(lost)})' if lost else ''}, "
-            f"found {found} of {len(missed)} missed before; clean cleared {cleared} of {len(clean)} flagged "
-            f"({sum(verdicts[p] == 'no crack' for p in paths)} clean)"), len(lost), cleared, len(clean)
+            f"found {found} of {len(missed)} missed before; clean cleared {cleared} of {len(clean)} flagged; "
+            f"of all {len(all_clean)} clean, {sum(before[p]['verdict'] == 'no crack' for p in all_clean)} no crack "
+            f"before, {sum(after[p]['verdict'] == 'no crack' for p in all_clean)} after"), \
+        sum(not name.endswith("*") for name in lost), cleared, len(clean)
 
 
 def main():
@@ -132,11 +150,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="verdicts-") as work:
         work = args.keep or Path(work)
         (work / "photos").mkdir(parents=True)
-        verdicts, photo_of, crack_boxes = cut_sub_photos(args.site, args.pieces, args.tile, work / "photos")
+        verdicts, photo_of, crack_boxes, crack_maps = cut_sub_photos(args.site, args.pieces, args.tile, work / "photos")
         print(f"{len(verdicts)} sub-photos of {len(set(photo_of.values()))} photos: "
               f"{sum(v == 'crack' for v in verdicts.values())} crack, {sum(v == 'no crack' for v in verdicts.values())} clean")
         tile = ["--tile", args.tile]
         before, tiles = predict_rows(work / "photos", BUNDLED_MODEL, work, "before", tile)
+        seen = seen_before(tiles, crack_maps)
         totals = []
         for seed in args.seeds:
             reviewed, held_out = split_by_photo(photo_of, seed)
@@ -159,14 +178,15 @@ def main():
             after, _ = predict_rows(work / "photos", work / f"model{seed}" / "model.keras", work, f"after{seed}", tile)
             metrics = json.loads((work / f"model{seed}" / "metrics.json").read_text())
             dataset = metrics["per_source"][str(args.dataset.resolve())]["accuracy"]
-            held, lost, cleared, clean = count(held_out, verdicts, before, after)
+            held, lost, cleared, clean = count(held_out, verdicts, before, after, seen)
             totals.append((lost, cleared, clean))
             guard = next((line for line in output.splitlines() if "photos you called crack:" in line and "read" in line), "")
             print(f"seed {seed}: {len(reviewed)} reviewed, {len(held_out)} held out; data_prep {prepared - start:.0f} s, "
                   f"train.py {trained - prepared:.0f} s; dataset test accuracy {dataset:.4f}; threshold "
-                  f"{metrics['threshold']}\n  held out: {held}\n  reviewed: {count(reviewed, verdicts, before, after)[0]}"
+                  f"{metrics['threshold']}\n  held out: {held}\n  reviewed: {count(reviewed, verdicts, before, after, seen)[0]}"
                   f"\n  {guard}", flush=True)
-        print("held out, per seed: " + "; ".join(f"lost {lost}, cleared {cleared} of {clean}" for lost, cleared, clean in totals))
+        print("held out, per seed: " + "; ".join(f"lost {lost} (their crack flagged before), cleared {cleared} of {clean}"
+                                                 for lost, cleared, clean in totals))
 
 
 if __name__ == "__main__":

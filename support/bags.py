@@ -2,16 +2,17 @@
 
 support/notes.py cuts each photo given a verdict into predict's tiles (meta.json's "bags" names each
 training row's photo). A photo called crack says that some tile of it holds a crack, not which:
-fine-tuning learns from the PER_PHOTO tiles that the starting model finds most crack-like
-(multiple-instance learning with the old model as the guide) and leaves the others out, since most
-tiles of a cracked photo show sound concrete. A photo called no crack teaches through the tiles the
-starting model flags (and its PER_PHOTO most crack-like, the nearest false alarms); the tiles it
-already reads right would only crowd the batches. A model trained from scratch has no guide: it
-learns from the clean photos' tiles and leaves the crack photos out.
+fine-tuning learns from its PER_PHOTO tiles that the model finds most crack-like, chosen by the
+starting model and again by the model being trained after every epoch (multiple-instance learning:
+as the clean photos teach what a joint is, a crack photo's most crack-like tiles move from its joints
+to its crack), and leaves the others out, since most tiles of a cracked photo show sound concrete. A
+photo called no crack teaches through all its tiles: learning from the flagged ones alone let a road
+site, where the model missed cracks, call every clean photo crack (docs/EXPERIMENTS.md). A model
+trained from scratch has no guide: it learns from the clean photos and leaves the crack photos out.
 
-Then the guard: after every epoch the crack photos are read as predict reads a photo, by its most
-crack-like tile, and the epoch kept is the best one (validation loss) among those that keep the most
-of them crack; train.py names any photo it could not keep.
+After every epoch the crack photos are read as predict reads a photo, by its most crack-like tile,
+and the epoch kept is the best one (validation loss) among those that keep the most of them crack;
+train.py names any photo it could not keep.
 """
 
 import dataclasses
@@ -23,7 +24,6 @@ from support.model_files import load_classifier, read_model_info
 from support.tf_import import keras
 
 PER_PHOTO = 2  # tiles learnt from each photo reviewed, at least (docs/EXPERIMENTS.md, "Verdicts per photo")
-RELEARN = __import__("os").environ.get("RELEARN") == "1"  # EXPERIMENT
 # After each epoch a crack photo is read by the READ_PER_PHOTO tiles the starting model finds most
 # crack-like, not by all (a 12 MP photo has 850 at 227 px): its crack is among them.
 READ_PER_PHOTO = 32
@@ -58,10 +58,9 @@ class CrackPhotos:
 
 
 def choose_tiles(data, meta, init_from):
-    """(data, meta, CrackPhotos or None): the training split with the tiles of reviewed photos that teach
-    something, by the starting model: each crack photo's PER_PHOTO most crack-like tiles, each clean
-    photo's flagged tiles (its PER_PHOTO most crack-like at least: the nearest false alarms); their
-    other tiles left out. Unchanged for a cache without reviewed photos."""
+    """(data, meta, CrackPhotos or None): the training split with each crack photo's PER_PHOTO most
+    crack-like tiles by the starting model, its other tiles left out, and every tile of the photos
+    called no crack. Unchanged for a cache without reviewed photos."""
     if "bags" not in meta:
         return data, meta, None
     bags = np.array(meta["bags"])
@@ -78,19 +77,16 @@ def choose_tiles(data, meta, init_from):
         classify, _ = load_classifier(init_from, "tensorflow")
         # read from the memory-mapped cache a batch at a time: 100 phone photos are 85,000 tiles
         crack = np.concatenate([classify(x[in_bag[i:i + 256]]) for i in range(0, len(in_bag), 256)])[:, 1]
-        every = CrackPhotos(names, None, bags[in_bag], None)  # every reviewed photo, to rank their tiles
-        top = np.isin(np.arange(len(in_bag)), every.most_crack_like(crack))
-        flagged = (crack >= sure_threshold(init_from)) & (y[in_bag] == 0)
-        chosen = in_bag[top | flagged]
         in_crack = y[in_bag] == 1
+        top = np.isin(np.arange(len(in_bag)), CrackPhotos(names, None, bags[in_bag], None).most_crack_like(crack))
+        chosen = in_bag[(top & in_crack) | ~in_crack]
         photos = CrackPhotos(names, None, np.unique(bags[in_bag[in_crack]], return_inverse=True)[1], None)
         photos.crack_before = photos.highest(crack[in_crack]) >= sure_threshold(init_from)
         read = np.sort(photos.most_crack_like(crack[in_crack], READ_PER_PHOTO))  # the tiles read after each epoch
         photos.tiles, photos.photo = np.asarray(x[in_bag[in_crack][read]]), photos.photo[read]
         print(f"your verdicts: {len(names)} photos called crack, learnt from their {np.sum(top & in_crack)} most "
-              f"crack-like tiles (of {np.sum(in_crack)}); {len(set(bags[in_bag[~in_crack]]))} called no crack, learnt "
-              f"from {np.sum((top | flagged) & ~in_crack)} of their {np.sum(~in_crack)} training tiles (those "
-              f"{init_from} flags, and the {PER_PHOTO} most crack-like of each)")
+              f"crack-like tiles by {init_from} (of {np.sum(in_crack)}, chosen again after each epoch); "
+              f"{len(set(bags[in_bag[~in_crack]]))} called no crack, {np.sum(~in_crack)} training tiles")
     keep = np.sort(np.concatenate([np.flatnonzero(bags < 0), chosen]))
     data = data | {"train": (np.asarray(x[keep]), y[keep])}
     if photos:  # the crack photos' chosen rows, photo by photo, in the order most_crack_like gives them
@@ -119,8 +115,7 @@ def guard(model, photos, sure_threshold):
         kept = photos.highest(probabilities) >= sure_threshold
         logs.update(crack_photos_kept=int(kept.sum()),
                     guarded_val_loss=logs["val_loss"] + LOST_PHOTO_PENALTY * float(np.sum(~kept)))
-        if RELEARN:
-            photos.relearn(probabilities)
+        photos.relearn(probabilities)
     return keras.callbacks.LambdaCallback(on_epoch_end=read_photos)
 
 
