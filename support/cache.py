@@ -13,10 +13,10 @@ import signal
 import sys
 import time
 
-import cv2
 import numpy as np
 
 from support.images import ImageError, load_image
+from support.opencv import cv2
 from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 
 SPLITS = ["train", "val", "test"]

@@ -12,10 +12,10 @@ import struct
 import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from support.images import ImageError
+from support.opencv import cv2
 from support.safe_io import writing
 
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write

@@ -20,11 +20,10 @@ import uuid
 from pathlib import Path, PurePath
 from urllib.parse import quote
 
-import cv2
-
 from support import figures, photos, verdicts
 from support.figures import with_source
 from support.model_files import CRACK_CLASSES
+from support.opencv import cv2
 from support.safe_io import writing
 
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE

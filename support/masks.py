@@ -18,13 +18,13 @@ import os
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from support import safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, list_images
 from support.labels import COLUMNS
 from support.model_files import PATCH_SIZE
+from support.opencv import cv2
 from support.photos import MIN_TILE, tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack

@@ -13,10 +13,10 @@ predict's --tile asks for tiles. The verdict the tiles give is verdicts.image_re
 
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from support.images import laplacian_magnitude, resize, smoother_than
+from support.opencv import cv2
 from support.verdicts import image_result
 
 # A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
