@@ -185,6 +185,7 @@ def grey_filled(image):
 def image_pixels(path):
     """An image's pixels from its header (0 if it has none): what decoding it will hold."""
     try:
+        file_size(path)  # a FIFO is never opened
         width, height, _ = header_size(path)
     except (ImageError, OSError):
         return 0
