@@ -47,6 +47,11 @@ def heic(path, width, height):
     return path
 
 
+def float_tiff(path, side):
+    assert cv2.imwrite(str(path), concrete(side).astype(np.float32) / 255, [cv2.IMWRITE_TIFF_COMPRESSION, 8])
+    return path
+
+
 def rle8_bmp(path, side):
     """An 8-bit run-length BMP of side x side whose pixels are one 'end of bitmap': 1 KB that decodes to side^2."""
     sys.path.insert(0, str(REPO / "tests"))
@@ -105,6 +110,7 @@ CASES = {  # name: (what, how the file is made in a folder, extra predict option
     "png": ("PNG 10000x10000", lambda d: written(d / "a.png", 10000, [cv2.IMWRITE_PNG_COMPRESSION, 1]), []),
     "bmp": ("BMP 10000x10000 (300 MB)", lambda d: written(d / "a.bmp", 10000), []),
     "tiff": ("deflate TIFF 10000x10000", lambda d: deflate_tiff(d / "a.tif", 10000), []),
+    "tiff-float": ("float32 deflate TIFF 10000x10000", lambda d: float_tiff(d / "a.tif", 10000), []),
     "webp": ("WebP 10000x10000", lambda d: written(d / "a.webp", 10000, [cv2.IMWRITE_WEBP_QUALITY, 80]), []),
     "heic-limit": ("HEIC 10000x10000", lambda d: heic(d / "a.heic", 10000, 10000), []),
     "rle8": ("hostile: RLE8 BMP 20000x20000 (1 KB)", lambda d: rle8_bmp(d / "a.bmp", 20000), []),

@@ -38,18 +38,18 @@ def run_script(main, interrupted):
             _SAFE_POINT.pop("stop")()
             _SAFE_POINT["interrupted"] = True
             return
-        for number in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C while stopping: one line still
-            signal.signal(number, signal.SIG_IGN)
+        ignore_interrupts()  # a second Ctrl-C while stopping: still one line
         _INTERRUPTED.append(True)
         raise SystemExit(130)
 
     # A name that is not UTF-8 (held as surrogates) printed anywhere is its escape, not a traceback.
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(errors="backslashreplace")
+        getattr(stream, "reconfigure", lambda **_: None)(errors="backslashreplace")
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         status = main()
+        ignore_interrupts()  # all is written: a Ctrl-C now would end it with no line (or an untrue one)
         if _INTERRUPTED:
             raise SystemExit(130)
     except OSError as failure:
@@ -61,8 +61,7 @@ def run_script(main, interrupted):
         if exit_.code != 130 or not _INTERRUPTED:
             # every line a script ends with, escaped: a file name cannot forge another line
             raise SystemExit(printable(exit_.code) if isinstance(exit_.code, str) else exit_.code) from None
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_IGN)
+        ignore_interrupts()
         print(f"\ninterrupted: {interrupted() if callable(interrupted) else interrupted}", file=sys.stderr)
         release()
         # Interrupted with tf.data's threads still at work, the interpreter's teardown crashed now and
@@ -72,6 +71,11 @@ def run_script(main, interrupted):
         sys.stderr.flush()
         os._exit(130)
     sys.exit(status or 0)
+
+
+def ignore_interrupts():
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
