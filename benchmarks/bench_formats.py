@@ -11,6 +11,7 @@ be refused before it is decoded. The peak is the kernel's count for the predict 
 
 import argparse
 import json
+import struct
 import sys
 import tempfile
 import time
@@ -54,10 +55,10 @@ def float_tiff(path, side):
 
 def rle8_bmp(path, side):
     """An 8-bit run-length BMP of side x side whose pixels are one 'end of bitmap': 1 KB that decodes to side^2."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_nothing_lost import rle8_bmp as header
-
-    path.write_bytes(header(side, side))
+    palette, pixels = bytes(1024), b"\x00\x01"
+    start = 14 + 40 + len(palette)
+    path.write_bytes(struct.pack("<2sIHHI", b"BM", start + len(pixels), 0, 0, start) +
+                     struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(pixels), 0, 0, 256, 0) + palette + pixels)
     return path
 
 
