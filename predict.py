@@ -291,8 +291,9 @@ def main(argv=None):
             except OSError as failure:  # a name too long for its figure's: that image's error, not the run's
                 if failure.errno != errno.ENAMETOOLONG:
                     raise
-                failures[item.path] = "file name too long to name its figure after it"
+                failures[item.path] = "file name too long to name its figure or tiles after it"
                 error(f"{item.path}: {failures[item.path]}")
+                item = None  # as below: its image goes before the next photo is decoded
                 continue
             done.append((item.path, item.result, figure))
             if item.tiles and tiles_csv:
