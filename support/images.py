@@ -25,8 +25,8 @@ MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to j
 OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
 # Every image is sized from its header, whatever its format, and refused over MAX_PIXELS before any pixel
 # is decoded (support/opencv.py). A baseline JPEG of up to four times as many is decoded at half its size
-# instead (ReducedImage); a progressive one is not: libjpeg holds all its coefficients, 6 bytes a pixel.
-# A file is read whole: over MAX_FILE_BYTES it is refused from its size (a 100 MP photo is a tenth of it).
+# instead (ReducedImage); a progressive one is not: libjpeg holds all its coefficients, up to 6 bytes a pixel.
+# A file is read whole: over MAX_FILE_BYTES it is refused from its size (a 100 MP BMP is 300 MB, a JPEG 50).
 MAX_FILE_BYTES = 512 * 2 ** 20
 # Decoding work grows with the scans of a JPEG, not its pixels: 150,000 scans of 26 bytes took 153 s.
 # A progressive photo has about 10 (libjpeg's default script) and a few more in its thumbnails.
@@ -130,9 +130,11 @@ def header_size(path):
         if start[4:8] == b"ftyp" and start[8:12] in HEIF_BRANDS:
             register_heif()
         with Image.open(path) as image:
-            progressive = image.format == "JPEG" and image.info.get("progressive")
-            kind = "HEIF" if image.format in ("HEIF", "AVIF") else f"JPEG{' progressive' if progressive else ''}" \
-                if image.format in ("JPEG", "MPO") else image.format
+            kind = image.format
+            if kind in ("JPEG", "MPO"):  # MPO: a phone's JPEG with more pictures after the first
+                kind = "JPEG progressive" if image.info.get("progressive") else "JPEG"
+            elif kind in ("HEIF", "AVIF"):
+                kind = "HEIF"
             return image.size[0], image.size[1], kind
     except ImageError:
         raise
