@@ -23,6 +23,7 @@ too (the one fine-tuned from, say) and lists each whose verdict changed, lost cr
 
 import argparse
 import collections
+import errno
 import sys
 import time
 from pathlib import Path
@@ -101,7 +102,7 @@ def find_inputs(inputs):
             found += [(image, False, path) for image in images]
             failures |= {other: f"not an image file of a kind read here ({other.suffix or 'no extension'})"
                          for other in others}
-        elif path.exists():  # decode_image names what is not a regular file, without opening it
+        elif path.exists() or path.is_symlink():  # decode_image names what is not a regular file (a broken link)
             found.append((path, True, None))
         else:
             failures[path] = "no such file or folder"
@@ -125,8 +126,9 @@ def check_outputs(args):
     models = {args.model: "the model", args.compare_with: "the --compare-with model"}
     taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): name for model, name in
                                                           models.items() if model for suffix in (".keras", ".tflite")}
-    safe_io.check_output_file("--csv", args.csv, taken)
-    safe_io.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"})
+    safe_io.check_output_file("--csv", args.csv, taken, verdicts.is_predict_header)
+    safe_io.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"},
+                              verdicts.is_predict_header)
     safe_io.check_output_folder("--out", args.out)
     figures_drawn = args.figures or (args.figures is None and any(path.is_file() for path in args.inputs))
     safe_io.check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
@@ -143,6 +145,13 @@ def load_model(args, path):
         args.tile = rule.tile if args.tile is None else args.tile
         args.stride = args.stride or max(1, args.tile // 2)
     names = rule.class_names
+    if path == args.model:
+        args.class_names = names
+        if args.save_tiles:  # a class name from a model becomes a folder: never ../x or /x
+            figures.check_folder_names(names, "--save-tiles")
+    elif names != args.class_names:  # every verdict would seem "changed"
+        raise SystemExit(f"error: --compare-with {path} tells {', '.join(names)} apart, --model "
+                         f"{', '.join(args.class_names)}: compare two models of the same classes")
     if args.map_class is not None and args.map_class not in names:
         raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = ("the bundled model" if path.resolve() == BUNDLED_MODEL else
@@ -275,12 +284,20 @@ def main(argv=None):
                 failures[item.path] = item.error
                 continue
             tqdm.write(results.describe(item.path, item.result))
-            figure, layout = save_outputs(item, rule, args, stems[item.path])
+            try:
+                figure, layout = save_outputs(item, rule, args, stems[item.path])
+                if args.report:
+                    report_rows[item.path] = html_report.report_row(item, figure, layout, stems[item.path], args, rule)
+            except OSError as failure:  # a name too long for its figure's: that image's error, not the run's
+                if failure.errno != errno.ENAMETOOLONG:
+                    raise
+                failures[item.path] = "file name too long to name its figure or tiles after it"
+                error(f"{item.path}: {failures[item.path]}")
+                item = None  # as below: its image goes before the next photo is decoded
+                continue
             done.append((item.path, item.result, figure))
             if item.tiles and tiles_csv:
                 tiles_csv.writerows(results.tile_rows(item.path, item.tiles, rule))
-            if args.report:
-                report_rows[item.path] = html_report.report_row(item, figure, layout, stems[item.path], args, rule)
             del item  # else its image is held while the next photo is decoded and classified: two in memory
 
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
@@ -295,5 +312,12 @@ def main(argv=None):
     return 1 if failures else 0
 
 
+def interrupted():
+    """The line after a Ctrl-C: which of the CSVs and the report were written whole, as it is then."""
+    written = [str(path) for path in safe_io.finished() if path.suffix == ".csv" or path.name == "index.html"]
+    return (f"{', '.join(written)} written whole" if written else "no CSV or report was written") + \
+        "; figures and tiles already saved are complete"
+
+
 if __name__ == "__main__":
-    safe_io.run_script(main, "no CSV or report was written; figures and tiles already saved are complete")
+    safe_io.run_script(main, interrupted)

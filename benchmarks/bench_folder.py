@@ -3,11 +3,13 @@
     python benchmarks/bench_folder.py                         # --report, the heaviest use
     python benchmarks/bench_folder.py --counts 8 64 --no-report
     python benchmarks/bench_folder.py --photo my_wall.jpg
+    python benchmarks/bench_folder.py --counts 40 80 --no-report --patch-first --repo ../other_checkout
 
 Each folder holds links to one 4000x3000 JPEG (bench_predict's test photo, or --photo), named
 IMG_0001.jpg, IMG_0002.jpg ...: every photo is decoded, tiled, classified and, with --report,
 drawn and thumbnailed, as if they were all different. predict.py decodes ahead of the model only
-as many photos as fit in its pixel budget, so memory should not grow with the folder.
+as many photos as fit in its pixel budget, so memory should not grow with the folder, nor with a
+small image sorting first (--patch-first: a 227 px dataset patch, IMG_0000.jpg).
 """
 
 import argparse
@@ -25,6 +27,8 @@ def main():
     parser.add_argument("--photo", type=Path, help="the photo to repeat (default: a 4000x3000 test photo)")
     parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                         help="write the HTML report with a figure per photo (default: on)")
+    parser.add_argument("--patch-first", action="store_true", help="a 227 px patch sorting before the photos")
+    parser.add_argument("--repo", type=Path, default=REPO, help="the checkout whose predict.py runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-folder-") as work:
         work = Path(work)
@@ -39,7 +43,9 @@ def main():
             folder.mkdir()
             for i in range(count):
                 (folder / f"IMG_{i + 1:04d}.jpg").symlink_to(photo)
-            command = [sys.executable, str(REPO / "predict.py"), str(folder)]
+            if args.patch_first:
+                (folder / "IMG_0000.jpg").symlink_to(REPO / "sample_data" / "Negative" / "00264.jpg")
+            command = [sys.executable, str(args.repo / "predict.py"), str(folder)]
             if args.report:
                 command += ["--report", str(work / f"report_{count}")]
             seconds, peak = run_measured(command, cwd=work)

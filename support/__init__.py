@@ -3,7 +3,9 @@
 Each module here holds one concern that the scripts use but a reader of the learning path can
 take on trust:
 
-    images.py       an image file to RGB pixels, resized so thin cracks stay dark (data_prep and predict)
+    images.py       an image file to RGB pixels, resized so thin cracks stay dark (data_prep and predict);
+                    every file sized from its header and refused over the limits before it is decoded
+    opencv.py       OpenCV, imported once its own pixel limit is set (every module takes cv2 from it)
     safe_io.py      outputs that are whole or absent, never over a user's file, locked while written;
                     a clean stop on Ctrl-C at any moment
     cache.py        the .npy cache: written in parallel by data_prep, read back by train

@@ -7,11 +7,11 @@ clean images, labelled cracked, since the dataset's cracks are mostly wide and a
 on them alone misses other surfaces' fine ones (docs/EXPERIMENTS.md).
 """
 
-import cv2
 import numpy as np
 
 from support.evaluation import save_image_grid
 from support.model_files import class_probabilities
+from support.opencv import cv2
 from support.tf_import import tf
 
 # The share of clean training images given a drawn hairline and labelled cracked.

@@ -13,10 +13,10 @@ import signal
 import sys
 import time
 
-import cv2
 import numpy as np
 
 from support.images import ImageError, load_image
+from support.opencv import cv2
 from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 
 SPLITS = ["train", "val", "test"]
@@ -62,9 +62,7 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
     outputs = {}
     for name, rows in splits.items():
         path = arrays_dir / f"{name}_x.npy"
-        array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
-        outputs[name] = (path, array.offset)  # where the rows start, after the .npy header
-        del array
+        outputs[name] = (path, new_array_file(path, (len(rows), size, size, 3)))  # where the rows start
     tasks = [(name, start, [None if str(row[0]) in ready else str(row[0]) for row in rows[start:start + rows_per_task]])
              for name, rows in splits.items() for start in range(0, len(rows), rows_per_task)]
     failures = {}
@@ -100,20 +98,38 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
     progress.done()
     for name, rows in splits.items():
         done = [(row, ready[str(file)]) for row, (file, *_) in enumerate(rows) if str(file) in ready]
-        if done:
-            array = np.load(arrays_dir / f"{name}_x.npy", mmap_mode="r+")
-            for row, image in done:
-                array[row] = image
-            array.flush()
-            del array
+        if done:  # written as the workers write, not through a memory map: 96,000 boxes are not all held
+            path, offset = outputs[name]
+            with open(path, "r+b") as f:
+                for row, image in done:
+                    f.seek(offset + row * size * size * 3)
+                    f.write(np.asarray(image).tobytes())
     return failures
+
+
+def new_array_file(path, shape):
+    """Make an .npy file of uint8 rows with every block of it allocated on disk now, and return where its
+    rows start. A file made sparse gets its blocks when written: through a memory map, a full disk is
+    then a SIGBUS that kills the process with no line; allocated first, it is an OSError here, one line."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    offset = array.offset
+    del array
+    with open(path, "r+b") as f:
+        length = os.fstat(f.fileno()).st_size
+        if hasattr(os, "posix_fallocate") and length:  # not on macOS or Windows
+            try:
+                os.posix_fallocate(f.fileno(), 0, length)
+            except OSError as error:
+                raise OSError(error.errno, os.strerror(error.errno), str(path)) from None
+    return offset
 
 
 def drop_failed_rows(arrays_dir, split, keep):
     """Rewrite split_x.npy with only the rows in `keep`, in chunks so memory stays flat."""
     old_path, new_path = arrays_dir / f"{split}_x.npy", arrays_dir / f"{split}_x.kept.npy"
     old = np.load(old_path, mmap_mode="r")
-    new = np.lib.format.open_memmap(new_path, mode="w+", dtype=np.uint8, shape=(len(keep),) + old.shape[1:])
+    new_array_file(new_path, (len(keep),) + old.shape[1:])
+    new = np.load(new_path, mmap_mode="r+")
     for start in range(0, len(keep), 1024):
         new[start:start + 1024] = old[keep[start:start + 1024]]
     new.flush()

@@ -12,10 +12,10 @@ import struct
 import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from support.images import ImageError
+from support.opencv import cv2
 from support.safe_io import writing
 
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
@@ -120,6 +120,7 @@ def pad_to_height(image, height):
 
 def colour_bar(height, label):
     """A vertical 0-1 probability bar under its title, as wide as its labels."""
+    label = drawable(label)
     width = max(90, cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] + 8)
     bar = np.full((height, width, 3), 255, np.uint8)
     cv2.putText(bar, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
@@ -132,8 +133,15 @@ def colour_bar(height, label):
     return bar
 
 
+def drawable(text):
+    """Text as OpenCV can draw it: its fonts have ASCII only, and a name that is not UTF-8 (held as
+    surrogates) crashed cv2.getTextSize (a segmentation fault): any other character as its escape."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def add_banner(image, lines, colour):
     """The image below a white strip holding `lines` of text, made smaller or wrapped to fit."""
+    lines = [drawable(line) for line in lines]
     width = image.shape[1]
     font_scale = 0.9 if width >= 700 else 0.6
     while font_scale > 0.4 and max(text_width(line, font_scale) for line in lines) > width - 20:
@@ -196,6 +204,15 @@ def save_tiles(image, boxes, folders, folder, stem, source, all_folders):
             tmp.write_bytes(with_source(data.tobytes(), source))
 
 
+def check_folder_names(names, option):
+    """Refuse class names that cannot be a folder's name inside `option`'s folder: a name from a model
+    or a labels file such as ../../x or /x would send tiles outside it."""
+    for name in names:
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0:") or name != name.strip():
+            raise SystemExit(f"error: {option}: the class name {name!r} cannot be a folder's name (it holds a "
+                             "path separator, or is . or ..); retrain with plain class names")
+
+
 def output_stems(items):
     """{path: where its outputs go, relative}: the path below the folder it was found in, without
     its suffix; the folders above are added where two inputs would share a name."""
@@ -227,7 +244,7 @@ def free_path(folder, name, ending, source):
 
 def with_source(data, source):
     """PNG or JPEG bytes with the input's path inside: an iTXt chunk, or a JPEG comment."""
-    text = str(source).encode("utf-8")
+    text = str(source).encode("utf-8", "surrogateescape")  # a name not UTF-8: its very bytes
     if data.startswith(b"\x89PNG"):
         body = b"iTXt" + b"Source\0\0\0\0\0" + text
         chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
@@ -246,9 +263,9 @@ def source_of(path):
         if start < 0:
             return None
         length = struct.unpack(">I", data[start - 4:start])[0]  # of the chunk's data, after "iTXt"
-        return data[start + 15:start + 4 + length].decode("utf-8", "replace")
+        return data[start + 15:start + 4 + length].decode("utf-8", "surrogateescape")
     start = data.find(b"\xff\xfe", 2, 64)
     if start != 2:
         return None
     length = struct.unpack(">H", data[4:6])[0]
-    return data[6:4 + length].decode("utf-8", "replace")
+    return data[6:4 + length].decode("utf-8", "surrogateescape")

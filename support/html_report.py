@@ -20,14 +20,14 @@ import uuid
 from pathlib import Path, PurePath
 from urllib.parse import quote
 
-import cv2
-
 from support import figures, photos, verdicts
 from support.figures import with_source
 from support.model_files import CRACK_CLASSES
-from support.safe_io import writing
+from support.opencv import cv2
+from support.safe_io import MARKER, write_json, writing
 
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE
+MAX_INFO_BYTES = 2 ** 20  # a header file of more is no header: refused unread
 LOOK_FIRST = 5  # photos named in the summary as the ones to look at first
 CRACK_RULE = verdicts.verdict_rule({"class_names": CRACK_CLASSES})  # write_report's, unless given another
 # Rows are filtered by these keys of theirs, a button per value found: the verdict, and any key added
@@ -242,7 +242,9 @@ stage.addEventListener("click", event => {
 });
 window.addEventListener("resize", () => current !== null && drawMarks());
 Object.keys(marking).forEach(showRow);
-const quoted = text => /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+// A cell a spreadsheet would run as a formula gets a leading ' (OWASP), as in predict's CSVs (safe_io.neutral_cell).
+const neutral = text => /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+const quoted = text => /[",\n\r]/.test(text = neutral(String(text))) ? `"${text.replace(/"/g, '""')}"` : text;
 const download = (name, lines) => {
   const link = document.createElement("a");
   const text = lines.map(line => line.join(",")).join("\n") + "\n";
@@ -276,6 +278,10 @@ def read_header(args):
 def read_info_file(path):
     """A header file: a JSON object, or lines `field: value` (a line without a field continues the
     one above, for notes of several lines; # starts a comment). Exits with one line if it is bad."""
+    if not Path(path).is_file():  # a FIFO would wait for a writer forever
+        raise SystemExit(f"error: --report-info {path}: not a regular file; give a text or JSON file")
+    if Path(path).stat().st_size > MAX_INFO_BYTES:
+        raise SystemExit(f"error: --report-info {path}: larger than {MAX_INFO_BYTES // 2 ** 20} MB; not read")
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
@@ -376,7 +382,8 @@ def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None)
 """
     path = Path(folder) / "index.html"
     with writing(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+        tmp.write_text(page, encoding="utf-8", errors="surrogateescape")  # a name not UTF-8 is kept as its bytes
+    write_json({"kind": "predict report"}, Path(folder) / MARKER)  # list_images never reads it back as photos
     return path
 
 
@@ -420,7 +427,7 @@ def marking_data(rows):
 
 def href(relative):
     """A relative path as a URL: a name with a space, '#' or '%' must still point at its file."""
-    return html.escape(quote(PurePath(relative).as_posix()))
+    return html.escape(quote(PurePath(relative).as_posix(), errors="surrogateescape"))
 
 
 def counts_tiles(rows, rule):

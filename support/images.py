@@ -9,28 +9,29 @@ import collections
 import itertools
 import os
 import stat
-import struct
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image, TiffImagePlugin
 
-from support.safe_io import printable
+from support.opencv import MAX_PIXELS, cv2
+from support.safe_io import MARKER, printable
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # an iPhone's photos
 MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
 OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
-# An image of more pixels is refused before it is decoded: 100 MP take 300 MB as RGB, and the work on
-# them about as much again (a 20000 x 20000 photo took 2.5 GB). A JPEG of up to four times as many is
-# decoded at half its size instead (ReducedImage). OpenCV gets the same limit for the formats whose
-# size is not read here from the header.
-MAX_PIXELS = 100_000_000
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
-
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # bad files are reported by the scripts
+# Every image is sized from its header, whatever its format, and refused over MAX_PIXELS before any pixel
+# is decoded (support/opencv.py). A baseline JPEG of up to four times as many is decoded at half its size
+# instead (ReducedImage); a progressive one is not: libjpeg holds all its coefficients, up to 6 bytes a pixel.
+# A file is read whole: over MAX_FILE_BYTES it is refused from its size (a 100 MP BMP is 300 MB, a JPEG 50).
+MAX_FILE_BYTES = 512 * 2 ** 20
+# Decoding work grows with the scans of a JPEG, not its pixels: 150,000 scans of 26 bytes took 153 s.
+# A progressive photo has about 10 (libjpeg's default script) and a few more in its thumbnails.
+MAX_JPEG_SCANS = 100
+Image.MAX_IMAGE_PIXELS = None  # Pillow's own warning (two lines naming site-packages): check_pixels says it
 
 
 class ImageError(Exception):
@@ -55,39 +56,125 @@ def decode_image(path):
     photos (an iPhone's default) are read with pillow-heif, where it is installed. The JPEG
     decoder's reduced scales (cv2.IMREAD_REDUCED_*, two to four times faster on a 12 MP photo)
     are used only beyond MAX_PIXELS (ReducedImage): below, resize() keeps a hairline crack that
-    they would blur away.
+    they would blur away. The file's size, pixels and scans are checked before any pixel is decoded.
     """
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # opening a FIFO would wait for a writer forever
-            raise ImageError("not a regular file (a pipe, socket or device): not opened")
-        data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it fails on non-ASCII paths on Windows
-    except OSError as error:
-        raise ImageError(error.strerror or str(error)) from None
-    if data.size == 0:
-        raise ImageError("empty file")
-    width, height = header_size(data)
-    reduction = 2 if data[:2].tobytes() == b"\xff\xd8" and width * height > MAX_PIXELS else 1
-    if width * height > MAX_PIXELS * reduction ** 2:
-        raise ImageError(f"too large: {width}x{height} px, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels "
-                         f"({4 * MAX_PIXELS / 1e6:.0f} for a JPEG, read at half size)")
-    if data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in HEIF_BRANDS:
+    size = file_size(path)
+    width, height, kind = header_size(path)
+    reduction = 2 if kind == "JPEG" and width * height > MAX_PIXELS else 1
+    check_pixels(width, height, kind, reduction)
+    if kind == "HEIF":
         return check_size(decode_heif(path))
-    # libjpeg quietly grey-fills a truncated JPEG; refuse it instead of learning from grey.
-    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
-        raise ImageError("truncated JPEG (no end-of-image marker)")
+    data = read_file(path, size)
+    if kind.startswith("JPEG"):
+        check_jpeg(data)
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_REDUCED_COLOR_2 if reduction == 2 else cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8),
+                             cv2.IMREAD_REDUCED_COLOR_2 if reduction == 2 else cv2.IMREAD_COLOR)
+        del data  # a large file is not held beside its pixels
         if image is None:
             raise ImageError("not a readable image")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: a large photo is not held twice
     except cv2.error as error:  # OpenCV refuses some damaged or exotic files with an exception
         raise ImageError(f"OpenCV cannot decode it ({error.err})") from None
-    if data[:2].tobytes() == b"\xff\xd8" and grey_filled(image):
+    if kind.startswith("JPEG") and grey_filled(image):
         raise ImageError("truncated JPEG (its last blocks are missing)")
     if reduction > 1:
         image = image.view(ReducedImage)
         image.reduction = reduction
     return check_size(image)
+
+
+def file_size(path):
+    """The size of a regular file in bytes; raises ImageError for anything else, or a file too large to read."""
+    try:
+        if os.path.islink(path) and not os.path.exists(path):
+            raise ImageError(not_a_file(path))
+        status = os.stat(path)
+    except OSError as error:
+        raise ImageError(error.strerror or str(error)) from None
+    if not stat.S_ISREG(status.st_mode):  # opening a FIFO would wait for a writer forever
+        raise ImageError(not_a_file(path))
+    if status.st_size == 0:
+        raise ImageError("empty file")
+    if status.st_size > MAX_FILE_BYTES:
+        raise ImageError(f"too large a file: {status.st_size / 2 ** 20:.0f} MB, over the limit of "
+                         f"{MAX_FILE_BYTES / 2 ** 20:.0f} MB; not read")
+    return status.st_size
+
+
+def not_a_file(path):
+    """Why a path that is no regular file is not opened, said as what it is."""
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"a broken symbolic link (to {printable(os.readlink(path))}): not opened"
+    return "not a regular file (a pipe, socket or device): not opened"
+
+
+def read_file(path, size):
+    """The file's bytes, at most `size` of them (file_size): a file that grew meanwhile is not read on."""
+    data = bytearray(size)
+    try:
+        with open(path, "rb") as f:  # not cv2.imread: it fails on non-ASCII paths on Windows
+            data = data[:f.readinto(data)]
+    except OSError as error:
+        raise ImageError(error.strerror or str(error)) from None
+    return data
+
+
+def header_size(path):
+    """(width, height, kind) from an image's header, decoding no pixel: Pillow reads only the header
+    of every format read here (kind: Pillow's format name, "JPEG progressive", or "HEIF")."""
+    start = b""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(16)
+        if start[4:8] == b"ftyp" and start[8:12] in HEIF_BRANDS:
+            register_heif()
+        with Image.open(path) as image:
+            kind = image.format
+            if kind in ("JPEG", "MPO"):  # MPO: a phone's JPEG with more pictures after the first
+                kind = "JPEG progressive" if image.info.get("progressive") else "JPEG"
+            elif kind in ("HEIF", "AVIF"):
+                kind = "HEIF"
+            return image.size[0], image.size[1], kind
+    except ImageError:
+        raise
+    except Exception:  # Pillow raises many types for a damaged header
+        if start[:4] in (b"II*\0", b"MM\0*"):  # a TIFF of samples Pillow cannot hold (float RGB): its tags
+            return tiff_size(path)
+        raise ImageError("not a readable image (no image header of a kind read here)") from None
+
+
+def tiff_size(path):
+    try:
+        with open(path, "rb") as f:
+            directory = TiffImagePlugin.ImageFileDirectory_v2(f.read(8))
+            f.seek(directory.next)
+            directory.load(f)
+        return int(directory[256]), int(directory[257]), "TIFF"
+    except Exception:
+        raise ImageError("not a readable TIFF image (its header is damaged)") from None
+
+
+def check_pixels(width, height, kind, reduction):
+    """Refuse, before decoding, an image of more pixels than MAX_PIXELS at the size it would be decoded at."""
+    if width * height > MAX_PIXELS * reduction ** 2:
+        half = "; a baseline JPEG up to 4 times as many, read at half size" if kind == "JPEG progressive" else \
+            f" ({4 * MAX_PIXELS / 1e6:.0f} for a JPEG, read at half size)" if kind == "JPEG" else ""
+        raise ImageError(f"too large: {width}x{height} px, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels"
+                         f"{half}; not decoded")
+
+
+def check_jpeg(data):
+    """Refuse a JPEG whose decoding would not end well: cut short, or of more scans than MAX_JPEG_SCANS.
+    A start-of-scan marker can only stand as a marker: inside entropy-coded data a 0xFF byte is followed
+    by 0x00, so counting the pair counts the scans (and those of any thumbnail) without decoding."""
+    # libjpeg quietly grey-fills a truncated JPEG; refuse it instead of learning from grey.
+    if b"\xff\xd9" not in data[-4096:]:
+        raise ImageError("truncated JPEG (no end-of-image marker)")
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(f"a JPEG of {scans} scans (at most {MAX_JPEG_SCANS}): its decoding would take minutes; "
+                         "not decoded")
 
 
 def grey_filled(image):
@@ -97,21 +184,14 @@ def grey_filled(image):
     return bool(np.all(image[-8:, -8:] == 128)) and image.min() != image.max()
 
 
-def header_size(data):
-    """(width, height) from a JPEG's or PNG's header, read without decoding; (0, 0) for other files."""
-    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n":
-        return struct.unpack(">II", data[16:24].tobytes()) if data.size >= 24 else (0, 0)
-    position = 2 if data[:2].tobytes() == b"\xff\xd8" else len(data)
-    while position + 9 < len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):  # a frame
-            height, width = struct.unpack(">HH", data[position + 5:position + 9].tobytes())
-            return width, height
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        position += 2 + (int(data[position + 2]) << 8 | int(data[position + 3]))
-    return 0, 0
+def image_pixels(path):
+    """An image's pixels from its header (0 if it has none): what decoding it will hold."""
+    try:
+        file_size(path)  # a FIFO is never opened
+        width, height, _ = header_size(path)
+    except (ImageError, OSError):
+        return 0
+    return width * height
 
 
 def check_size(image):
@@ -120,19 +200,29 @@ def check_size(image):
     return image
 
 
-def decode_heif(path):
-    """A HEIC/HEIF photo as upright RGB uint8 (OpenCV cannot read them)."""
+def register_heif():
+    """Pillow reads HEIC/HEIF (an iPhone's photos) once pillow-heif registers its opener."""
     try:
         import pillow_heif
-        from PIL import Image, ImageOps
     except ImportError:
         raise ImageError("a HEIC/HEIF photo needs pillow-heif: pip install pillow-heif") from None
     pillow_heif.register_heif_opener()
+
+
+def decode_heif(path):
+    """A HEIC/HEIF photo as upright RGB uint8 (OpenCV cannot read them), read-only: pillow-heif's own
+    buffer, not copied (through Pillow, a 100 MP photo was held three times: 1.5 GB). libheif turns it
+    upright as it decodes (the file's rotation and mirroring, which a phone writes for its EXIF one)."""
+    register_heif()
+    import pillow_heif
+
     try:
-        with Image.open(path) as image:
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        image = np.asarray(pillow_heif.open_heif(path, convert_hdr_to_8bit=True))
     except Exception as error:  # libheif raises its own types for a damaged file
         raise ImageError(f"not a readable HEIC/HEIF image ({str(error).splitlines()[0]})") from None
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_RGBA2RGB) if image.shape[2] == 4 else image
 
 
 def fit_to_model(image, size):
@@ -213,46 +303,59 @@ def check_not_among_images(option, out, enough=10):
 def list_images(folder, others=None):
     """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files).
 
-    Hidden files (such as a temporary .partial- file) and the figures predict.py writes are left
-    out, so an output that lands in an input folder is never read back as an image. The other
-    files found are appended to `others`, if given, so that none is dropped silently.
+    Hidden files (such as a temporary .partial- file), the figures predict.py writes and the folders
+    this project wrote (a report: safe_io.MARKER in it) are left out, so an output that lands in an
+    input folder is never read back as an image. Symbolic links to folders are followed, each folder
+    read once (a link back up would loop). The other files found are appended to `others`, if
+    given, so that none is dropped silently.
     """
-    found, other = [], []
-    for root, _, names in os.walk(folder):
+    found, other, seen = [], [], set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        seen.add(os.path.realpath(root))
+        folders[:] = [name for name in folders if readable_folder(os.path.join(root, name), seen)]
         for name in names:
+            path = os.path.join(root, name)
             if name.startswith(".") or name.endswith(OWN_OUTPUTS):
                 continue
-            if not os.path.isfile(os.path.join(root, name)):  # a FIFO would hang whoever opens it
-                print(f"note: skipping {printable(os.path.join(root, name))}: not a regular file (a pipe, socket "
-                      "or device)", file=sys.stderr)
+            if not os.path.isfile(path):  # a FIFO would hang whoever opens it
+                print(f"note: skipping {printable(path)}: {not_a_file(path)}", file=sys.stderr)
                 continue
             is_image = os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-            (found if is_image else other).append(os.path.join(root, name))
+            (found if is_image else other).append(path)
     if others is not None:
         others += [Path(path) for path in sorted(other)]
     return [Path(path) for path in sorted(found)]
 
 
+def readable_folder(path, seen):
+    """Whether list_images reads a sub-folder: not one it read already through a link, nor one this
+    project wrote (a report of predict's, whose photos and thumbnails are no inputs); a note says why."""
+    if os.path.realpath(path) in seen:
+        print(f"note: skipping {printable(path)}: a link to a folder read already", file=sys.stderr)
+        return False
+    if os.path.isfile(os.path.join(path, MARKER)):
+        print(f"note: skipping {printable(path)}: written by this project (a report)", file=sys.stderr)
+        return False
+    return True
+
+
 def read_ahead(items, budget, most):
     """(item, RGB image or ImageError) for each item (its first element a path), in order, decoded
     ahead on threads (OpenCV releases the GIL, so the next images decode while the model runs):
-    as many as fit in `budget` pixels at the size of the largest image so far, and at most `most`.
-    Memory stays the same for 8 photos or 500."""
+    as many as their headers say fit in `budget` pixels, and at most `most`; one at least, however
+    large. Memory stays the same for 8 photos or 500, whichever image comes first."""
     workers = max(2, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
-        queue, largest = collections.deque(), 0
-        for number, item in enumerate(items):
-            queue.append(pool.submit(_read, item))
-            if number == 0:  # its size tells how many fit: nothing is decoded beside it
-                queue[0].result()
-            while True:
-                largest = max([largest] + [_pixels(future.result()) for future in queue if future.done()])
-                # Nothing is decoded ahead of an image larger than the budget: two are never decoded at once.
-                if len(queue) <= (min(most, budget // largest) if largest else workers):
-                    break
-                yield queue.popleft().result()
+        queue, held = collections.deque(), 0  # held: the pixels of the images queued
+        for item in items:
+            pixels = image_pixels(item[0])
+            while queue and (held + pixels > budget or len(queue) >= most):
+                held -= queue[0][1]
+                yield queue.popleft()[0].result()
+            queue.append((pool.submit(_read, item), pixels))
+            held += pixels
         while queue:
-            yield queue.popleft().result()
+            yield queue.popleft()[0].result()
 
 
 def _read(item):
@@ -260,8 +363,3 @@ def _read(item):
         return item, decode_image(item[0])
     except ImageError as error:
         return item, error
-
-
-def _pixels(result):
-    image = result[1]
-    return 0 if isinstance(image, ImageError) else image.shape[0] * image.shape[1]

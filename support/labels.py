@@ -14,16 +14,20 @@ model learns from exactly the pixels it judged.
 """
 
 import csv
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from support.images import ImageError, decode_image, fit_to_model
 from support.model_files import CRACK_CLASSES
-from support.photos import model_scale
+from support.photos import MIN_TILE, model_scale
 
 COLUMNS = ["path", "x", "y", "width", "height", "label"]
 ALIASES = {"crack": "Positive", "no crack": "Negative", "no_crack": "Negative"}  # the crack model's
+# A box of fewer pixels a side is refused: predict cuts no smaller tile (photos.MIN_TILE), the 64 px model
+# would see it enlarged beyond twice, and the photo is enlarged with it (a 1 x 1 box asked for 40 GB).
+MIN_BOX = MIN_TILE
 
 
 def is_labels_file(path):
@@ -33,7 +37,7 @@ def is_labels_file(path):
 def read_labels(path):
     """[(photo path, (x, y, width, height), label)] from a labels CSV; exits with one line if it is bad."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:  # names as predict wrote
             reader = csv.DictReader(f)
             if not set(COLUMNS) <= set(reader.fieldnames or []):
                 raise SystemExit(f"error: {path} is not a labels file: it needs the columns {','.join(COLUMNS)}")
@@ -75,6 +79,9 @@ def cut_boxes(path, classes, size):
         raise SystemExit(f"error: {path} labels boxes of one class only ({', '.join(classes)}); a model needs two")
     by_photo, seen = {}, {}
     for photo, box, label in labels:
+        if min(box[2:]) < MIN_BOX:
+            raise SystemExit(f"error: {path}: box {','.join(map(str, box))} of {photo} is smaller than {MIN_BOX} px "
+                             "a side, predict's smallest tile: too little of the photo for the model")
         if label.lower() not in known:
             raise SystemExit(f"error: {path}: unknown label {label!r} for {photo} (the classes are "
                              f"{', '.join(classes)}{'; crack and no crack also work' if classes == CRACK_CLASSES else ''})")
@@ -83,7 +90,7 @@ def cut_boxes(path, classes, size):
             raise SystemExit(f"error: {path}: box {','.join(map(str, box))} of {photo} is labelled both {name} "
                              f"and {known[label.lower()]}")
         by_photo.setdefault(photo, []).append((box, name))
-    cut = {name: [] for name in classes}
+    cut, store = {name: [] for name in classes}, StoredTiles()
     for photo, boxes in by_photo.items():
         try:
             image = decode_image(photo)
@@ -93,9 +100,43 @@ def cut_boxes(path, classes, size):
         for (x, y, w, h), name in boxes:
             if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
                 raise SystemExit(f"error: {path}: box {x},{y},{w},{h} is outside {photo} ({width}x{height} px)")
-        for (box, name), tile in zip(boxes, model_inputs(image, [box for box, _ in boxes], size)):
+        stored = [None] * len(boxes)
+        try:
+            for i, tile in model_inputs(image, [box for box, _ in boxes], size):
+                stored[i] = store.add(tile)
+        except ImageError as error:  # e.g. enlarged over the pixel limit
+            raise SystemExit(f"error: {path}: photo {photo}: {error}")
+        del image
+        for ((box, name), tile) in zip(boxes, stored):
             cut[name].append((f"{photo}#{','.join(map(str, box))}", tile))
     return classes, cut
+
+
+class StoredTiles:
+    """Boxes cut from photos, kept in a temporary file until the cache takes them, not in memory:
+    97,500 boxes of one photo held took 2.1 GB. The file goes with the process (tempfile)."""
+
+    def __init__(self):
+        self.file, self.count = tempfile.TemporaryFile(), 0
+
+    def add(self, tile):
+        data = np.ascontiguousarray(tile).tobytes()
+        self.file.seek(0, 2)
+        self.file.write(data)
+        self.count += 1
+        return StoredTile(self.file, self.file.tell() - len(data), tile.shape)
+
+
+class StoredTile:
+    """One box of StoredTiles: read back as an array wherever numpy takes one (np.asarray, np.stack)."""
+
+    def __init__(self, file, offset, shape):
+        self.file, self.offset, self.shape = file, offset, shape
+
+    def __array__(self, dtype=None, copy=None):
+        self.file.seek(self.offset)
+        tile = np.frombuffer(self.file.read(int(np.prod(self.shape))), np.uint8).reshape(self.shape)
+        return tile if dtype is None else tile.astype(dtype)
 
 
 def common_tile(names):
@@ -106,15 +147,15 @@ def common_tile(names):
 
 
 def model_inputs(image, boxes, size):
-    """The boxes as predict.py feeds them to the model: square tiles through the photo resized once
-    per tile side (photos.model_scale), any other box resized alone."""
-    tiles = [None] * len(boxes)
-    for side in {w for _, _, w, h in boxes if w == h}:
+    """(index, tile) for each box, as predict.py feeds it to the model, one at a time (never all held):
+    square tiles through the photo resized once per tile side (photos.model_scale), any other box
+    resized alone."""
+    for side in sorted({w for _, _, w, h in boxes if w == h}):
         chosen = [i for i, (_, _, w, h) in enumerate(boxes) if w == h == side]
         resized, corners = model_scale(image, [(boxes[i][0], boxes[i][1], side) for i in chosen], size)
         for i, (cx, cy) in zip(chosen, corners):
-            tiles[i] = np.ascontiguousarray(resized[cy:cy + size, cx:cx + size])
+            yield i, resized[cy:cy + size, cx:cx + size]
+        del resized
     for i, (x, y, w, h) in enumerate(boxes):
         if w != h:
-            tiles[i] = fit_to_model(image[y:y + h, x:x + w], size)
-    return tiles
+            yield i, fit_to_model(image[y:y + h, x:x + w], size)

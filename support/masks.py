@@ -18,18 +18,21 @@ import os
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from support import safe_io
 from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, list_images
 from support.labels import COLUMNS
 from support.model_files import PATCH_SIZE
+from support.opencv import cv2
 from support.photos import MIN_TILE, tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack
 MIN_CRACK_LENGTH = 0.25  # of a tile's side: a shorter piece of crack in a tile leaves it out
 STEP = 0.25  # between tiles, of a tile's side (predict.py's: 0.5)
+# The densest --stride, of a tile's side: the densest measured (docs/EXPERIMENTS.md, every eighth of a tile).
+# Rows grow with the square of 1/stride: --stride 1 made a 130 MB file and took 718 MB.
+MIN_STEP = 1 / 8
 
 
 def parse_args(argv=None):
@@ -43,6 +46,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.tile < MIN_TILE or (args.stride is not None and args.stride < 1):
         parser.error(f"--tile must be at least {MIN_TILE} and --stride at least 1")
+    densest = max(1, round(args.tile * MIN_STEP))
+    if args.stride is not None and args.stride < densest:
+        parser.error(f"--stride must be at least an eighth of --tile ({densest} px): denser grids label the same "
+                     "cracks again and again")
     args.stride = args.stride or max(1, round(args.tile * STEP))
     return args
 

@@ -24,6 +24,10 @@ INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models save
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: predict.py's tile for a model that names none
 DEFAULT_SIZE = 64  # the network's input side (data_prep.py --size); 96 or 128 px cost 2-5x for no gain (EXPERIMENTS.md)
 CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (its info says so)
+# A model file is read (LiteRT) or unpacked (Keras) whole: a larger one, or a .keras archive whose members
+# say they unpack to more (a zip bomb: 1.5 GB from 1.9 MB), is refused before either. train.py's are a few MB.
+MAX_MODEL_BYTES = 256 * 2 ** 20
+MAX_INFO_BYTES = 2 ** 20
 INT8_EXAMPLES = 300  # training images that set the int8 activation ranges (train.py --int8-litert)
 
 
@@ -99,11 +103,14 @@ def read_model_info(path):
 
     Reads the file only: no TensorFlow is imported.
     """
+    if os.stat(path).st_size > MAX_MODEL_BYTES:
+        raise ValueError(f"larger than {MAX_MODEL_BYTES // 2 ** 20} MB: no model of train.py's; not read")
     try:
         if str(path).endswith(".tflite"):
             info = json.loads(read_tflite_metadata(path)[INFO_NAME])
         else:
             with zipfile.ZipFile(path) as archive:
+                check_unpacked_sizes(archive)
                 info = json.loads(archive.read(INFO_NAME))
         problem = info_problem(info)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError, AttributeError) as error:
@@ -112,6 +119,15 @@ def read_model_info(path):
     if problem:
         raise ValueError(f"what it says its output means is damaged ({problem}); save it again with train.py")
     return info
+
+
+def check_unpacked_sizes(archive):
+    """Refuse a .keras archive from the sizes its members declare, before unpacking any: Python's zipfile
+    stops at the declared size, so no member yields more than it says."""
+    if archive.getinfo(INFO_NAME).file_size > MAX_INFO_BYTES:
+        raise ValueError(f"its {INFO_NAME} says it unpacks to more than {MAX_INFO_BYTES // 2 ** 20} MB")
+    if sum(member.file_size for member in archive.infolist()) > MAX_MODEL_BYTES:
+        raise ValueError(f"it unpacks to more than {MAX_MODEL_BYTES // 2 ** 20} MB: no model of train.py's")
 
 
 def check_starting_model(path, meta):
@@ -144,6 +160,8 @@ def info_problem(info):
         value = info.get(key, 0.5)
         if type(value) not in (int, float) or not 0 <= value <= 1:
             return f"{key} must be a probability from 0 to 1, not {value!r:.80}"
+    if "patch_size" in info and (type(info["patch_size"]) is not int or info["patch_size"] < 0):
+        return f"patch_size must be a whole number of pixels, not {info['patch_size']!r:.80}"
     if type(info.get("smooth_below", 0.0)) not in (int, float):
         return f"smooth_below must be a number, not {info['smooth_below']!r:.80}"
     return None
@@ -170,6 +188,8 @@ def find_model(path):
     """The model file --model names: a .keras or .tflite file, or train.py's --out folder (its model.keras)."""
     if path.is_dir() and (path / "model.keras").is_file():
         return path / "model.keras"
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO would wait for a writer forever
+        raise SystemExit(f"error: model file {path} is not a regular file (a pipe, socket or device)")
     if not path.is_file():
         raise SystemExit(f"error: model file {path} does not exist" + (
             " (a folder without model.keras)" if path.is_dir() else "" if path.suffix in (".keras", ".tflite")

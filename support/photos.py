@@ -13,10 +13,10 @@ predict's --tile asks for tiles. The verdict the tiles give is verdicts.image_re
 
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
-from support.images import laplacian_magnitude, resize, smoother_than
+from support.images import MAX_PIXELS, ImageError, laplacian_magnitude, resize, smoother_than
+from support.opencv import cv2
 from support.verdicts import image_result
 
 # A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
@@ -80,7 +80,11 @@ def model_scale(image, grid, size):
     """
     side = grid[0][2]
     scale = size / side
-    resized = resize(image, round(image.shape[1] * scale), round(image.shape[0] * scale))
+    width, height = round(image.shape[1] * scale), round(image.shape[0] * scale)
+    if width * height > MAX_PIXELS:  # small tiles enlarge the photo: it stays under the pixel limit too
+        raise ImageError(f"at tiles of {side} px it would be enlarged to {width}x{height} px, over the limit of "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels (a larger tile, or a smaller photo)")
+    resized = resize(image, width, height)
     height, width = resized.shape[:2]
     if min(height, width) < size:  # a thin photo rounded down: pad the last row or column
         resized = cv2.copyMakeBorder(resized, 0, max(0, size - height), 0, max(0, size - width), cv2.BORDER_REPLICATE)

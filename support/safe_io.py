@@ -15,36 +15,54 @@ import os
 import shutil
 import signal
 import sys
+import uuid
+from pathlib import Path
 
 _SAFE_POINT = {}  # "stop": what Ctrl-C calls instead of raising, inside stop_at_a_safe_point
 _AT_EXIT = []  # what release() undoes: locks taken, temporary folders made
+_INTERRUPTED = []  # a Ctrl-C came: the script ends with status 130, whatever caught the SystemExit
+_FINISHED = []  # the files writing() put in place, for the line after a Ctrl-C
 MARKER = ".crack-classifier.json"  # in each folder data_prep or train wrote whole: what it wrote there
 
 
 def run_script(main, interrupted):
     """Run a script's main() as the user's command: exit status from main, one line on failure.
 
-    interrupted: what the line after Ctrl-C says happened, e.g. "no cache was written".
+    interrupted: what the line after Ctrl-C says happened, e.g. "no cache was written"; or a function
+    that tells it when the script stops (predict: which of its files were written by then). The line is
+    printed once, as the script ends: a Ctrl-C that a library swallowed (raised inside a __del__, say)
+    still ends the run with it and status 130.
     """
     def stop(*_):
         if "stop" in _SAFE_POINT:  # inside stop_at_a_safe_point: let the work stop itself
             _SAFE_POINT.pop("stop")()
             _SAFE_POINT["interrupted"] = True
             return
-        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
+        ignore_interrupts()  # a second Ctrl-C while stopping: still one line
+        _INTERRUPTED.append(True)
         raise SystemExit(130)
 
+    # A name that is not UTF-8 (held as surrogates) printed anywhere is its escape, not a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        getattr(stream, "reconfigure", lambda **_: None)(errors="backslashreplace")
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         status = main()
+        ignore_interrupts()  # all is written: a Ctrl-C now would end it with no line (or an untrue one)
+        if _INTERRUPTED:
+            raise SystemExit(130)
     except OSError as failure:
-        sys.exit(f"error: {f'{failure.filename}: ' if failure.filename else ''}{failure.strerror or failure}")
+        sys.exit(f"error: {f'{printable(failure.filename)}: ' if failure.filename else ''}"
+                 f"{printable(failure.strerror or failure)}")
     except MemoryError:
         sys.exit("error: out of memory: give fewer or smaller images at once (e.g. a smaller --batch-size)")
     except SystemExit as exit_:
-        if exit_.code != 130:
-            raise
+        if exit_.code != 130 or not _INTERRUPTED:
+            # every line a script ends with, escaped: a file name cannot forge another line
+            raise SystemExit(printable(exit_.code) if isinstance(exit_.code, str) else exit_.code) from None
+        ignore_interrupts()
+        print(f"\ninterrupted: {interrupted() if callable(interrupted) else interrupted}", file=sys.stderr)
         release()
         # Interrupted with tf.data's threads still at work, the interpreter's teardown crashed now and
         # then ("free(): invalid next size", status -6, about 1 run in 6). The `finally` blocks have
@@ -53,6 +71,11 @@ def run_script(main, interrupted):
         sys.stderr.flush()
         os._exit(130)
     sys.exit(status or 0)
+
+
+def ignore_interrupts():
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -103,12 +126,17 @@ def quiet_stderr():
 
 @contextlib.contextmanager
 def writing(path):
-    """Yield a temporary path beside `path` to write to; it becomes `path` only if the block succeeds."""
+    """Yield a temporary path beside `path` to write to; it becomes `path` only if the block succeeds.
+
+    The temporary name is this run's alone (two runs writing one file never mix their rows) and short
+    (a file name near the system's limit of 255 bytes still gets one), with the same suffix (Keras
+    wants .keras)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".partial-{path.name}")
+    tmp = path.with_name(f".partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix[:16]}")
     try:
         yield tmp
         os.replace(tmp, path)
+        _FINISHED.append(path)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -121,8 +149,15 @@ def write_json(data, path):
         tmp.write_text(json.dumps(data, indent=2))
 
 
+def open_csv(path):
+    """A CSV file to write, in UTF-8. A file name that is not UTF-8 (bytes from a Latin-1 zip, which
+    Python holds as surrogates) is written as its very bytes, so that the path in a cell still opens
+    the file (read it back with errors="surrogateescape", as labels.py does)."""
+    return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+
+
 def write_csv(path, header, rows):
-    with writing(path) as tmp, open(tmp, "w", newline="") as f:
+    with writing(path) as tmp, open_csv(tmp) as f:
         writer = _NeutralWriter(csv.writer(f))
         writer.writerow(header)
         writer.writerows(rows)
@@ -135,7 +170,7 @@ def csv_lines(path, header):
     if path is None:
         yield None
         return
-    with writing(path) as tmp, open(tmp, "w", newline="") as f:
+    with writing(path) as tmp, open_csv(tmp) as f:
         writer = _NeutralWriter(csv.writer(f))
         writer.writerow(header)
         yield writer
@@ -174,6 +209,7 @@ def new_folder_beside(out, kind):
     when the script ends, whichever way (run_script).
     """
     check_ours("--out", out, kind)
+    out = followed(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lock(out)
     for stale in out.parent.glob(f".{glob.escape(out.name)}.partial-*"):  # the lock is ours: a killed run's
@@ -185,6 +221,17 @@ def new_folder_beside(out, kind):
     return tmp
 
 
+def followed(out):
+    """The folder a symbolic link `out` names (through every link): that folder is replaced, never the
+    user's link, which still names it afterwards."""
+    return Path(os.path.realpath(out)) if out.is_symlink() else out
+
+
+def finished():
+    """The files this run has written whole so far (writing()), in order."""
+    return list(_FINISHED)
+
+
 def remove_folder(folder):
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -194,6 +241,7 @@ def replace_folder(tmp, out):
 
     MARKER in it lists what was written, so that a later run replaces exactly that (check_ours).
     """
+    out = followed(out)
     marker = json.loads((tmp / MARKER).read_text())
     marker["written"] = sorted(p.name for p in tmp.iterdir() if p.name != MARKER)
     (tmp / MARKER).write_text(json.dumps(marker))
@@ -274,9 +322,10 @@ class _NeutralWriter:
             self.writerow(row)
 
 
-def check_output_file(option, path, taken):
+def check_output_file(option, path, taken, ours):
     """Refuse to write `path` over a file of `taken` ({path: what it is}, e.g. an input or the model) or
-    over any file that is not a CSV predict wrote (written_by_predict)."""
+    over any file that is not empty and whose header `ours(header)` does not know for its own (predict:
+    verdicts.is_predict_header, the exact columns it writes)."""
     if path is None:
         return
     if path.is_dir():
@@ -284,22 +333,26 @@ def check_output_file(option, path, taken):
     for other, what in taken.items():
         if other is not None and path.resolve() == other.resolve():
             raise SystemExit(f"error: {option} {path} is {what}: it would be overwritten; give another file name")
-    if path.exists():
+    if path.exists() or path.is_symlink():
         if not path.is_file():  # a FIFO: opening it would wait for a reader
             raise SystemExit(f"error: {option} {path} is not a regular file; give another file name")
-        if not written_by_predict(path):
+        if not replaceable(path, ours):
             raise SystemExit(f"error: {option} {path} exists and is not a CSV that predict wrote; give another "
                              "file name")
 
 
-def written_by_predict(path):
-    """Whether a file is empty or has the header of a CSV predict writes: a row per input (path first,
-    figure and error last) or per tile (image, x, y, width, height first). The report's labels.csv
-    and notes.csv start with path too: they are an inspector's work, never replaced."""
+def replaceable(path, ours):
+    """Whether a file is empty, or a CSV whose header `ours` knows for exactly one it writes."""
+    return path.stat().st_size == 0 or ours(csv_header(path))
+
+
+def csv_header(path):
+    """The cells of a CSV file's first line ([] when it is blank, or longer than any header)."""
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        header = next(csv.reader([f.readline(4096).rstrip("\r\n")]), [])
-    return (not header or (header[0] == "path" and header[-2:] == ["figure", "error"])
-            or header[:5] == ["image", "x", "y", "width", "height"])
+        line = f.readline(65536)
+    if not line.endswith("\n"):
+        return []
+    return next(csv.reader([line.rstrip("\r\n")]), [])
 
 
 def check_output_folders(inputs, folders):

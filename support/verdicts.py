@@ -186,6 +186,18 @@ def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_line
     return result | {"summary": rule.summary(result)}
 
 
+def is_predict_header(header):
+    """Whether a CSV's header is exactly one that predict writes (VerdictRule.csv_columns or tile_columns,
+    for the crack model or for the classes the header names): only such a file is predict's to replace.
+    A blank line, or a box file's `image,x,y,width,height,label`, is not."""
+    names = tuple(column[len("probability_"):] for column in header if column.startswith("probability_")
+                  and column not in ("probability_before", "probability_with_straight_lines"))
+    rules = [VerdictRule(tuple(CRACK_CLASSES), True, 0.5, 0.5, 0.0, PATCH_SIZE)]
+    if len(names) >= 2:
+        rules.append(VerdictRule(names, False, 0.5, 0.5, 0.0, 0))
+    return any(header in (rule.csv_columns(False), rule.csv_columns(True), rule.tile_columns()) for rule in rules)
+
+
 # Changes of verdict from an older model to a newer (predict --compare-with), the worst first.
 LOSSES = ["crack -> no crack", "crack -> uncertain", "uncertain -> no crack"]
 

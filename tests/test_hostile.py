@@ -195,8 +195,8 @@ def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path)
     (tmp_path / "huge.jpg").write_bytes(bytes(data))
     with pytest.raises(images.ImageError, match=r"too large: 30000x30000 px, over the limit of 100 megapixels \(400"):
         images.decode_image(tmp_path / "huge.jpg")
-    png = cv2.imencode(".png", np.zeros((30, 40, 3), np.uint8))[1]
-    assert images.header_size(png) == (40, 30)
+    cv2.imwrite(str(tmp_path / "small.png"), np.zeros((30, 40, 3), np.uint8))
+    assert images.header_size(tmp_path / "small.png") == (40, 30, "PNG")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -396,12 +396,14 @@ def test_predict_may_replace_each_csv_it_writes_and_nothing_else(tmp_path, info)
     for header in (rule.csv_columns(), rule.csv_columns(compared=True), rule.tile_columns()):
         ours = tmp_path / "ours.csv"
         safe_io.write_csv(ours, header, [])
-        assert safe_io.written_by_predict(ours), header
+        assert safe_io.replaceable(ours, verdicts.is_predict_header), header
     (tmp_path / "empty.csv").write_text("")
-    assert safe_io.written_by_predict(tmp_path / "empty.csv")
-    for header in ("path,x,y,width,height,label", "path,model_verdict,inspector_verdict,note,marked_tiles", "path,"):
-        (tmp_path / "theirs.csv").write_text(header + "\r\nwall.jpg,crack\r\n")
-        assert not safe_io.written_by_predict(tmp_path / "theirs.csv"), header
+    assert safe_io.replaceable(tmp_path / "empty.csv", verdicts.is_predict_header)
+    for header in ("path,x,y,width,height,label", "path,model_verdict,inspector_verdict,note,marked_tiles", "path,",
+                   "", "image,x,y,width,height,label", "image,x,y,width,height", "path,figure,error"):
+        for newline in ("\n", "\r\n"):  # issue 37: a blank first line was taken for predict's header
+            (tmp_path / "theirs.csv").write_text(header + newline + "My field notes" + newline, newline="")
+            assert not safe_io.replaceable(tmp_path / "theirs.csv", verdicts.is_predict_header), header
 
 
 def test_a_photo_opencv_cannot_scale_takes_no_other_down(tmp_path, monkeypatch, capsys):
