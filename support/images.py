@@ -22,7 +22,7 @@ from support.safe_io import printable
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # an iPhone's photos
 MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
-OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
+OWN_OUTPUTS = ("_prediction.png", "_prediction.jpg")  # predict.py's figures (a report's: JPEG): never read back in
 # An image of more pixels is refused before it is decoded: 100 MP take 300 MB as RGB, and the work on
 # them about as much again (a 20000 x 20000 photo took 2.5 GB). A JPEG of up to four times as many is
 # decoded at half its size instead (ReducedImage). OpenCV gets the same limit for the formats whose

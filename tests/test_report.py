@@ -381,7 +381,10 @@ def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path
         ActionChains(browser).move_to_element_with_offset(
             picture, round(left - picture.size["width"] / 2), round(top - picture.size["height"] / 2)).click().perform()
 
-    click_photo(110, 110)  # "no crack", the first label: the tile at the top left corner
+    click_photo(110, 110)  # no mark type chosen yet: nothing is marked, and the dialog says what to do
+    assert browser.find_element(By.ID, "marked").text == "Choose no crack or crack first, then click a tile."
+    browser.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').click()
+    click_photo(110, 110)  # "no crack": the tile at the top left corner
     click_photo(600, 500)  # and another, clicked twice: unmarked again
     click_photo(600, 500)
     browser.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
@@ -453,9 +456,11 @@ def test_the_header_and_summary_say_who_where_when_and_what_to_look_at_first(sur
     assert (f"{SURVEY_PHOTOS} inputs: {verdicts['crack']} crack, {verdicts['uncertain']} uncertain, "
             f"{verdicts['no crack']} no crack.") in summary
     first = [item.text for item in page.find_elements(By.CSS_SELECTOR, ".summary ol li")]
-    flagged = sorted((row for row in rows.values() if row["verdict"] != "no crack"),
-                     key=lambda row: (-float(row["crack_probability"][:5]), -float(row["cracked_share"])))
-    assert [item.split(": ")[0] for item in first] == [row["path"] for row in flagged[:5]]
+    flagged = sorted((row for row in rows.values() if row["verdict"] != "no crack"),  # strongest, then fewest flagged
+                     key=lambda row: (-float(row["crack_probability"][:5]), float(row["cracked_share"])))
+    site = survey[0].parent.parent / "site"
+    assert [item.split(": ")[0] for item in first] == [Path(row["path"]).relative_to(site).as_posix()
+                                                        for row in flagged[:5]]  # below the folder given
     assert "Flagged tiles: the tiles whose crack probability reaches the threshold (0.5)" in summary
     assert "does not diagnose" in page.find_element(By.CSS_SELECTOR, ".limits").text
     page.find_element(By.CSS_SELECTOR, ".summary ol a").click()  # to the photo's row
@@ -483,7 +488,7 @@ def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
     import base64
     import re
 
-    figure_width = cv2.imread(str(next((survey[0].parent / "figures").glob("*.png")))).shape[1]
+    figure_width = cv2.imread(str(next((survey[0].parent / "figures").glob("*.jpg")))).shape[1]
     pdf = base64.b64decode(survey_page.print_page())
     assert pdf.startswith(b"%PDF")
     widths = [int(w) for w in re.findall(rb"/Subtype\s*/Image\b[^>]*?/Width\s+(\d+)", pdf)
@@ -534,6 +539,7 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
     page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     assert not leaving_asks(page)
     picture, mark = open_marking(page, 1)
+    page.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').click()
     click_tile(page, picture, mark, 110, 110)
     click_tile(page, picture, mark, 340, 340)
     assert page.find_element(By.ID, "marked").text == "2 tiles marked"
@@ -553,14 +559,16 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
     Select(page.find_element(By.ID, "override")).select_by_value("no crack")
     page.find_element(By.ID, "note").send_keys("hairline in the render, <b>not</b> structural")
     click(page, '#marker button[value="close"]')
-    said = "no crack (model: crack)\nhairline in the render, <b>not</b> structural"
+    said = "hairline in the render, <b>not</b> structural"
     assert page.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == said
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 td.verdict").text == "no crack\ninspector; model: crack"
     assert page.find_element(By.CSS_SELECTOR, "#row-1 button.mark").text == "mark (2)"
     picture, mark = open_marking(page, 2)  # another photo: its own count, note and verdict
     assert page.find_element(By.ID, "marked").text == "0 tiles marked"
     assert page.find_element(By.ID, "note").get_attribute("value") == "" and not page.find_elements(
         By.CSS_SELECTOR, "#marker .box")
     assert Select(page.find_element(By.ID, "override")).first_selected_option.text == "as the model: crack"
+    assert page.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').is_selected()  # as chosen before
     page.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
     click_tile(page, picture, mark, 340, 340)
     assert page.find_element(By.ID, "marked").text == "1 tile marked"
@@ -587,7 +595,7 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
         notes = list(csv.DictReader(f))
     assert [row["path"] for row in notes] == source
     assert notes[1] == {"path": source[1], "model_verdict": "crack", "inspector_verdict": "no crack",
-                        "note": "hairline in the render, <b>not</b> structural", "marked_tiles": "2"}
+                        "note": "hairline in the render, <b>not</b> structural", "marked_tiles": "2", "tile": "227"}
     assert notes[2]["marked_tiles"] == "1" and notes[2]["inspector_verdict"] == notes[2]["note"] == ""
 
     # Another report, even of the same photos in the same folder, keeps its own notes and marks.
@@ -631,7 +639,8 @@ def test_the_before_column_and_its_filter_appear_only_when_two_models_were_compa
     rows[1] |= {"before": {"verdict": "crack", "probability": 0.95}, "changed": None}
     page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
     assert ">Before</th>" in page and '<tbody id="row-0" data-verdict="no crack" data-changed="crack -&gt; no crack">' in page
-    assert '<td data-sort="0"><b>crack -&gt; no crack</b><br>crack <span class="more">0.970</span></td>' in page
+    assert ('<td data-sort="0"><b class="nowrap">crack -&gt; no crack</b><br>crack <span class="more">0.970</span>'
+            '<span class="callout"></span></td>') in page
     assert 'data-filter="crack -&gt; no crack" aria-pressed="false">changed: crack -&gt; no crack <b>1</b>' in page
 
 
@@ -689,3 +698,166 @@ def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
     rows[0] |= {"share": 0.25, "flagged": 3, "tiles": 12}  # one image cut into tiles (predict --tile)
     page = html_report.write_report(tmp_path, "t", [], rows, rule).read_text(encoding="utf-8")
     assert ">Tiles of its class</th>" in page and "<b>Tiles of its class</b>: the tiles of the photo's class" in page
+
+
+# ----------------------------------------------------------------------------------------------
+# The inspector's word is the report's: on screen, on paper, in a fresh browser, in a final copy
+
+
+def pdf_text(pdf):
+    """The text of a PDF as Chromium prints it, each run decoded with its font's ToUnicode map, without
+    white space (Chromium splits words where it kerns) and with the ligatures spelt out."""
+    import re
+    import zlib
+
+    objects = {int(n): body for n, body in re.findall(rb"(\d+) 0 obj(.*?)endobj", pdf, re.S)}
+
+    def stream(body):
+        data = re.search(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S).group(1)
+        return zlib.decompress(data) if b"/FlateDecode" in body else data
+
+    fonts = {}  # a font's resource name -> {glyph: text}
+    for number, body in objects.items():
+        found = re.search(rb"/ToUnicode (\d+) 0 R", body)
+        if found:
+            cmap, text = {}, stream(objects[int(found.group(1))])
+            for glyph, code in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s", b"".join(
+                    re.findall(rb"beginbfchar(.*?)endbfchar", text, re.S))):
+                cmap[int(glyph, 16)] = bytes.fromhex(code.decode()).decode("utf-16-be")
+            for start, end, code in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", b"".join(
+                    re.findall(rb"beginbfrange(.*?)endbfrange", text, re.S))):
+                cmap |= {glyph: chr(int(code, 16) + i) for i, glyph in enumerate(range(int(start, 16), int(end, 16) + 1))}
+            fonts |= {name: cmap for name in re.findall(rb"/(\w+) %d 0 R" % number, pdf)}
+    runs = []
+    for body in objects.values():
+        if b"stream" not in body or b"/Subtype /Image" in body or b"/FontFile" in body or b"/Length1" in body:
+            continue
+        try:
+            content = stream(body)
+        except zlib.error:
+            continue
+        font = {}
+        for name, shown in re.findall(rb"/(\w+) [\d.]+ Tf|(\[[^\]]*\]\s*TJ|<[0-9A-Fa-f]*>\s*Tj)", content):
+            font = fonts.get(name, {}) if name else font
+            runs += ["".join(font.get(int(part[i:i + 4], 16), "?") for i in range(0, len(part), 4))
+                     for part in re.findall(rb"<([0-9A-Fa-f]*)>", shown)]
+    return re.sub(r"\s", "", "".join(runs)).replace("\ufb01", "fi").replace("\ufb02", "fl")
+
+
+def squashed(text):
+    return "".join(text.split())
+
+
+@pytest.fixture
+def fresh_browser(browser):
+    """Another browser with a profile of its own: nothing kept from the other's localStorage."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1400,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()
+
+
+def summary_counts(driver):
+    from selenium.webdriver.common.by import By
+
+    return [button.text for button in driver.find_elements(By.CSS_SELECTOR, '.filter button[data-key="verdict"]')]
+
+
+@pytest.mark.slow
+def test_an_override_and_a_note_are_the_reports_on_screen_on_paper_in_a_fresh_browser_and_a_final_copy(
+        survey_page, survey, fresh_browser, tmp_path):
+    import base64
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    page, rows = survey_page, survey[1]
+    page.execute_script("localStorage.clear()")  # other tests' marks of this report
+    page.refresh()
+    marking = json.loads(page.find_element(By.ID, "marking").get_attribute("textContent"))
+    row = next(i for i, m in marking.items() if m["verdict"] == "crack")
+    counts = collections.Counter(row["verdict"] for row in rows.values())
+    assert page.find_element(By.ID, "inspected").text == (
+        "The inspector: no verdict given yet; every verdict above is the model's.")
+
+    open_marking(page, row)
+    Select(page.find_element(By.ID, "override")).select_by_value("no crack")
+    page.find_element(By.ID, "note").send_keys("a joint of the formwork, =not a crack")
+    click(page, '#marker button[value="close"]')
+    badge = f"#row-{row} td.verdict"
+    assert page.find_element(By.CSS_SELECTOR, badge).text == "no crack\ninspector; model: crack"
+    colour = page.execute_script(f"return getComputedStyle(document.querySelector('{badge} .badge')).backgroundColor")
+    assert colour == f"rgb{figures.VERDICT_COLOURS['no crack']}"
+    with_inspector = (f"The inspector: 1 verdict given, 1 not the model's. With them in place of the model's: "
+                      f"{counts['crack'] - 1} crack, {counts['uncertain']} uncertain, {counts['no crack'] + 1} no crack.")
+    assert page.find_element(By.ID, "inspected").text == with_inspector
+    assert f"{SURVEY_PHOTOS} inputs: {counts['crack']} crack" in page.find_element(By.CSS_SELECTOR, ".summary").text
+    assert summary_counts(page) == [f"All {SURVEY_PHOTOS}", f"crack {counts['crack'] - 1}", f"uncertain {counts['uncertain']}",
+                                    f"no crack {counts['no crack'] + 1}", "error 0"]
+    click(page, '.filter button[data-filter="no crack"]')  # the filter goes by the inspector's verdict
+    assert f"row-{row}" in [tr.find_element(By.XPATH, "..").get_attribute("id") for tr in visible_rows(page)]
+    click(page, '.filter button[data-filter=""]')
+
+    printed = pdf_text(base64.b64decode(page.print_page()))  # on paper too
+    for said in ("no crack", "inspector; model: crack", "a joint of the formwork, =not a crack", with_inspector):
+        assert squashed(said) in printed, said
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    picture, mark = open_marking(page, row)
+    page.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').click()
+    click_tile(page, picture, mark, 110, 110)
+    click(page, "#save-notes")
+    click(page, "#save-labels")
+    WebDriverWait(page, 10).until(lambda _: (downloads / "notes.csv").is_file() and (downloads / "labels.csv").is_file())
+    click(page, '#marker button[value="close"]')
+
+    # A colleague's browser, nothing kept: the saved files load back, matched by the path below the folder
+    # when the full path is another computer's.
+    elsewhere = downloads / "moved"
+    elsewhere.mkdir()
+    site = str(survey[0].parent.parent / "site")
+    for name in ("notes.csv", "labels.csv"):
+        (elsewhere / name).write_text((downloads / name).read_text().replace(site, "C:\\Users\\colleague\\site"))
+    fresh_browser.get(survey[0].as_uri())
+    assert fresh_browser.find_element(By.CSS_SELECTOR, badge).text == "crack"
+    fresh_browser.find_element(By.ID, "load").send_keys(f"{elsewhere / 'notes.csv'}\n{elsewhere / 'labels.csv'}")
+    WebDriverWait(fresh_browser, 10).until(lambda d: "labels.csv" in d.find_element(By.ID, "loaded").text)
+    assert fresh_browser.find_element(By.ID, "loaded").text == (
+        f"notes.csv: {SURVEY_PHOTOS} rows loaded; labels.csv: 1 row loaded")
+    assert fresh_browser.find_element(By.CSS_SELECTOR, badge).text == "no crack\ninspector; model: crack"
+    assert fresh_browser.find_element(By.CSS_SELECTOR, f"#row-{row} .inspector").text == (
+        "a joint of the formwork, =not a crack")
+    assert fresh_browser.find_element(By.ID, "inspected").text == with_inspector
+    assert fresh_browser.find_element(By.CSS_SELECTOR, f"#row-{row} button.mark").text == "mark (1)"
+
+    # The final copy: predict writes the notes into a new report, shown in any browser with nothing kept.
+    final = tmp_path / "final"
+    result = run("predict.py", site, "--report", final, "--final-copy", downloads / "notes.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fresh_browser.execute_script("localStorage.clear()")
+    fresh_browser.get((final / "index.html").as_uri())
+    assert fresh_browser.execute_script("return localStorage.length") == 0  # nothing kept, nothing needed
+    assert fresh_browser.find_element(By.CSS_SELECTOR, badge).text == "no crack\ninspector; model: crack"
+    assert fresh_browser.find_element(By.ID, "inspected").text == with_inspector
+    assert "final copy: the inspector's verdicts and notes" in fresh_browser.find_element(By.TAG_NAME, "header").text
+    printed = pdf_text(base64.b64decode(fresh_browser.print_page()))
+    assert squashed("a joint of the formwork, =not a crack") in printed and squashed(with_inspector) in printed
+
+    with open(downloads / "notes.csv", newline="") as f:
+        notes = list(csv.DictReader(f))
+    assert [r["tile"] for r in notes] == ["227"] * SURVEY_PHOTOS  # the tile data_prep cuts a reviewed photo at
+    (tmp_path / "other.csv").write_text("path,inspector_verdict,note\nIMG_0001.jpg,stain,\n")
+    for notes_file, fragment in ((tmp_path / "other.csv", "'stain' is not one of this model's (no crack, crack)"),
+                                 (REPO / "sample_data" / "Positive" / "08545.jpg", "is not a notes.csv"),
+                                 (tmp_path / "none.csv", "No such file")):
+        failed = run("predict.py", site, "--report", tmp_path / "refused", "--final-copy", notes_file, cwd=tmp_path)
+        assert_clean_failure(failed, fragment)
+        assert len(failed.stderr.strip().splitlines()) == 1 and not (tmp_path / "refused").exists()
