@@ -861,3 +861,57 @@ def test_an_override_and_a_note_are_the_reports_on_screen_on_paper_in_a_fresh_br
         failed = run("predict.py", site, "--report", tmp_path / "refused", "--final-copy", notes_file, cwd=tmp_path)
         assert_clean_failure(failed, fragment)
         assert len(failed.stderr.strip().splitlines()) == 1 and not (tmp_path / "refused").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# A report to send: 16 phone-sized photos, the folder and its PDF each under 8 MB, no folder of this computer
+
+SEND_LIMIT = 8_000_000  # bytes: what an e-mail carries
+
+
+@pytest.fixture(scope="module")
+def sixteen(tmp_path_factory, negative_patches, positive_patches):
+    """(work folder, report folder) of predict.py --report on 16 photos of 2724 x 2043 px (a 5.6 MP
+    phone picture's scale: 12 x 9 sample patches), some portrait, most with a planted crack."""
+    from conftest import mosaic, write_rgb
+
+    work = tmp_path_factory.mktemp("sixteen")
+    (work / "site" / "level 2").mkdir(parents=True)
+    for i in range(16):
+        photo = mosaic(negative_patches[20 + i], positive_patches[20 + i], 12, 9, {(i % 12, i % 9)} if i % 4 else set())
+        photo = photo.transpose(1, 0, 2) if i % 5 == 0 else photo
+        write_rgb(work / "site" / ("level 2" if i >= 10 else "") / f"IMG_{i + 1:04d}.jpg", photo,
+                  [cv2.IMWRITE_JPEG_QUALITY, 92])
+    result = run("predict.py", work / "site", "--report", work / "report", "--csv", work / "site.csv", cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work, work / "report"
+
+
+@pytest.mark.slow
+def test_a_report_of_16_photos_and_its_pdf_are_small_enough_to_send_and_name_no_folder_of_this_computer(
+        browser, sixteen):
+    import base64
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    work, report = sixteen
+    files = [path for path in report.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) < SEND_LIMIT
+    here = [str(work), str(work.resolve()), work.resolve().as_uri()]
+    for path in files:  # the page, and the figures, photos and thumbnails (which name their photo inside)
+        data = path.read_bytes()
+        assert not [folder for folder in here if folder.encode() in data], path
+    assert "/tmp/" not in visible_text((report / "index.html").read_text(encoding="utf-8"))
+
+    browser.get((report / "index.html").as_uri())
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('td.thumb img')).every(i => i.complete && i.naturalWidth > 0)"))
+    pdf = base64.b64decode(browser.print_page())
+    assert len(pdf) < SEND_LIMIT
+    assert pdf.count(b"/DCTDecode") >= 16  # every figure printed, as the JPEG it is
+    printed = pdf_text(pdf)
+    assert "IMG_0011.jpg" in printed and squashed("level 2/IMG_0011.jpg") in printed  # the path below the folder
+    assert not [folder for folder in here if squashed(folder) in printed]
+
+    with open(work / "site.csv", newline="") as f:  # the CSV keeps the full path: data_prep opens it
+        assert all(Path(row["path"]).is_absolute() for row in csv.DictReader(f))
