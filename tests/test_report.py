@@ -390,7 +390,25 @@ def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path
     browser.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
     click_photo(340, 340)  # "crack": the tile centred on the planted crack
     assert browser.find_element(By.ID, "marked").text == "2 tiles marked"
-    assert [box.text for box in browser.find_elements(By.CSS_SELECTOR, "#marker .box")] == ["no crack", "crack"]
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#marker .box")
+    assert [box.text for box in boxes] == ["no crack", "crack"]
+    # Marks in colours the heat map and its outlines never use (jet: blue to red): white dashed, magenta.
+    styles = [browser.execute_script("const s = getComputedStyle(arguments[0]); return [s.borderTopColor, "
+                                     "s.borderTopStyle]", box) for box in boxes]
+    assert styles == [["rgb(255, 255, 255)", "dashed"], ["rgb(224, 0, 224)", "solid"]]
+
+    # Zoomed in, the figure is larger and a click still finds the same tile of the photo.
+    width = picture.size["width"]
+    click(browser, "#zoom-in")
+    assert browser.find_element(By.ID, "zoom").text == "150%" and abs(picture.size["width"] - 1.5 * width) < 2
+    k = browser.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    assert [box.size["width"] for box in browser.find_elements(By.CSS_SELECTOR, "#marker .box")] == [
+        pytest.approx(227 * mark["scale"] * k, abs=1.5)] * 2
+    click_photo(340, 340)  # unmarked, then marked again: the same tile under the click
+    assert browser.find_element(By.ID, "marked").text == "1 tile marked"
+    click_photo(340, 340)
+    click(browser, "#zoom-out")
+    assert browser.find_element(By.ID, "zoom").text == "100%"
     click(browser, "#save-labels")
     WebDriverWait(browser, 10).until(lambda _: (downloads / "labels.csv").is_file())
     with open(downloads / "labels.csv") as f:
@@ -645,11 +663,15 @@ def test_the_before_column_and_its_filter_appear_only_when_two_models_were_compa
 
 
 @pytest.mark.slow
-def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_the_report(browser, trained_dir,
-                                                                                        tmp_path):
+def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_the_report(
+        browser, trained_dir, tmp_path, negative_patches, positive_patches):
     """A model trained for two epochs against the bundled one on sample patches: the weak model changes
-    some verdicts, and each change is said in all three places, lost cracks first."""
+    some verdicts, and each change is said in all three places, lost cracks first; one against the
+    inspector's verdict is called out as lost."""
     import re
+
+    from conftest import mosaic, write_rgb
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from conftest import PRETRAINED, SAMPLE_DATA
 
@@ -658,6 +680,7 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
     for name in ("Positive", "Negative"):
         for path in sorted((SAMPLE_DATA / name).glob("*.jpg"))[:12]:
             (site / f"{name}_{path.name}").write_bytes(path.read_bytes())
+    write_rgb(site / "wall.jpg", mosaic(negative_patches[30], positive_patches[30], 4, 3, {(1, 1)}))  # cut into tiles
     result = run("predict.py", site, "--model", trained_dir / "model.keras", "--compare-with", PRETRAINED,
                  "--csv", tmp_path / "compared.csv", "--report", tmp_path / "report")
     assert result.returncode == 0, result.stderr
@@ -684,6 +707,41 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
         assert [text.split("\n")[0] for text in cells(browser, column)] == [change] * count
     click(browser, '.filter button[data-key="verdict"][data-filter=""]')
     assert len(visible_rows(browser)) == len(rows)
+    summary = browser.find_element("css selector", ".summary .compared").text
+    assert summary.startswith(f"Against the older model (Before): {len(changed)} of {len(rows)} verdicts changed (")
+
+    # The inspector had agreed with the older model on the photos now changed: each is called out as lost.
+    said = {path: change.split(" -> ")[0] for path, change in changed.items()
+            if change.split(" -> ")[0] in ("crack", "no crack")}
+    assert said, changed
+    notes = tmp_path / "notes.csv"
+    with open(notes, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "model_verdict", "inspector_verdict", "note", "marked_tiles", "tile"],
+                                 *[[path, "", verdict, "", 0, 227] for path, verdict in said.items()]])
+    browser.find_element("id", "load").send_keys(str(notes))
+    order = [row["path"] for row in rows]
+    for path, verdict in said.items():
+        callout = browser.find_element("css selector", f"#row-{order.index(path)} .callout").text
+        assert callout == f"lost: you said {verdict}"
+    assert browser.find_element("id", "against").text.startswith(f"{len(said)} change")
+    lost = [tr for tr in visible_rows(browser) if "lost: you said" in tr.text]
+    assert len(lost) == len(said)
+
+    # The photo cut into tiles: its flagged tiles before -> after, and the older model's heat map to toggle.
+    wall = order.index(str(site / "wall.jpg"))
+    before = browser.find_element("css selector", f"#row-{wall} td:nth-child({column})").text
+    assert re.search(r"flagged \d+ \u2192 " + rows[wall]["cracked_tiles"] + "$", before, re.M), before
+    picture, mark = open_marking(browser, wall)
+    older = browser.find_element("css selector", "#marker img.older")
+    assert not older.is_displayed()
+    click(browser, "#older")
+    WebDriverWait(browser, 10).until(lambda d: older.is_displayed() and d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", older))
+    k = browser.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    assert abs(older.size["width"] - mark["w"] * mark["scale"] * k) < 1.5  # over the photo, where the new map is
+    assert abs(older.location["y"] - picture.location["y"] - mark["top"] * k) < 1.5
+    assert older.location["x"] == picture.location["x"]
+    click(browser, '#marker button[value="close"]')
 
 
 def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
