@@ -565,8 +565,8 @@ def summary_section(rows, order, counts, rule):
                       for v in order if counts[v] or v != "error")
     scored = [i for i, r in enumerate(rows) if r.get("probability") is not None]
     if rule.crack_model:
-        look = ("Look first at (the strongest evidence first: the highest tile probability; at equal probability, "
-                "fewer flagged tiles, as a photo flagged all over is more often joints or texture than a crack)")
+        look = ("Look first at (the strongest evidence first: the highest tile probability, then the fewest flagged "
+                "tiles, as a photo flagged all over is more often joints or texture)")
         ranked = sorted((i for i in scored if rows[i]["verdict"] != "no crack"),  # as shown: beyond 3 decimals is noise
                         key=lambda i: (-float(verdicts.cut(rows[i]["probability"])), rows[i].get("share") or 0))
     else:  # a class is no alarm: the least sure verdicts are where a person is needed
