@@ -973,3 +973,33 @@ def test_a_report_of_16_photos_and_its_pdf_are_small_enough_to_send_and_name_no_
 
     with open(work / "site.csv", newline="") as f:  # the CSV keeps the full path: data_prep opens it
         assert all(Path(row["path"]).is_absolute() for row in csv.DictReader(f))
+
+
+def test_a_notes_file_is_matched_to_its_photos_by_full_path_or_the_path_below_the_folder(tmp_path):
+    from support import inspection
+
+    site = tmp_path / "site"
+    rows = [{"path": "day 1/IMG_1.jpg", "source": str(site / "day 1" / "IMG_1.jpg")},
+            {"path": "IMG_1.jpg", "source": str(site / "IMG_1.jpg")},
+            {"path": "broken.txt"}]  # failed: no photo to note
+    notes = tmp_path / "notes.csv"
+    with open(notes, "w", newline="") as f:
+        csv.writer(f).writerows([inspection.NOTES_COLUMNS,
+                                 [site / "IMG_1.jpg", "crack", "no crack", "'=joint", 2, 227],  # this computer's
+                                 ["D:\\survey\\site\\day 1\\IMG_1.jpg", "crack", "", "seen", 0, 227],  # another's
+                                 ["site/IMG_9.jpg", "crack", "crack", "", 0, 227],  # relative to the CSV: not here
+                                 ["site/day 1/IMG_1.jpg", "crack", "", "", 0, 227]])  # nothing said: left as it is
+    read = inspection.read_notes(notes)
+    assert read[0][1:] == ("no crack", "=joint")  # a spreadsheet's guard taken off
+    assert inspection.match_notes(read, rows, notes) == (
+        {1: {"verdict": "no crack", "note": "=joint"}, 0: {"verdict": "", "note": "seen"}}, ["site/IMG_9.jpg"])
+
+    page = html_report.write_report(tmp_path / "report", "t", [], [
+        dict(row, verdict="crack", reason="", probability=0.9, share=0.1, figure=None, thumbnail=None, taken="",
+             camera="", error="") for row in rows], notes={1: {"verdict": "no crack", "note": "</script>"}})
+    text = page.read_text(encoding="utf-8")
+    assert 'data-baked="{&quot;1&quot;: {&quot;verdict&quot;: &quot;no crack&quot;, &quot;note&quot;: ' \
+           '&quot;&lt;/script&gt;&quot;}}"' in text and "final copy: the inspector's verdicts" in text
+    assert inspection.last_part("/home/me/site/labels.csv") == "labels.csv"
+    assert inspection.last_part("C:\\Users\\me\\labels.csv") == "labels.csv"
+    assert inspection.last_part("Özgenel (doi:10.17632/5y9wdsg2zt.2)") == "Özgenel (doi:10.17632/5y9wdsg2zt.2)"
