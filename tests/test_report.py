@@ -699,6 +699,9 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
     ranks = [verdicts.LOSSES.index(change) if change in verdicts.LOSSES else len(verdicts.LOSSES) for change, _ in listed]
     assert ranks == sorted(ranks)  # lost cracks first
 
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert str(tmp_path) not in page and str(trained_dir.parent) not in page  # the models named by their folder
+    assert f"model: {trained_dir.name}/model." in page
     browser.get((tmp_path / "report" / "index.html").as_uri())
     headers = [th.text for th in browser.find_elements("css selector", "#inputs thead th")]
     column = headers.index("BEFORE") + 1
