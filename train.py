@@ -266,10 +266,10 @@ def main(argv=None):
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    held = training_summary.hold_details(args.verbose)  # layers, epochs and tables: --verbose; then a summary
     train_ds, val_ds = make_datasets(data, meta, recipe, work)
     with strategy.scope():
         model = build_or_load_model(args, meta, recipe)
+    held = training_summary.hold_details(args.verbose)  # layers, epochs and tables: --verbose; then a summary
     model.summary()
     if distribute.is_multi_worker(strategy):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))

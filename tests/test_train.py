@@ -151,7 +151,7 @@ def test_ctrl_c_gives_one_line_and_no_model(sample_cache, trained_dir, tmp_path,
     before = {p.relative_to(tmp_path / "m"): p.read_bytes() for p in (tmp_path / "m").rglob("*") if p.is_file()}
     if moment == "training":
         process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--epochs", "500",
-                               "--patience", "500"], tmp_path)
+                               "--patience", "500", "--verbose"], tmp_path)  # --verbose: a line per epoch
         read_until(process, "Epoch 2/")
     else:
         process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--distribute"], tmp_path,
