@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import figures, html_report, photos, results, safe_io, verdicts
+from support import figures, html_report, inspection, photos, results, safe_io, verdicts
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
 from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier, predicted_classes
 
@@ -58,6 +58,9 @@ def parse_args(argv=None):
     for field in html_report.HEADER_FIELDS:  # the report's header; --report-info gives them from a file
         parser.add_argument(f"--{field}", help=f"the report's {field} (with --report)")
     parser.add_argument("--report-info", type=Path, metavar="FILE", help="those fields as JSON or 'field: value' lines")
+    parser.add_argument("--final-copy", type=Path, metavar="NOTES_CSV",
+                        help="with --report: write the inspector's verdicts and notes from this notes.csv (the "
+                             "report's Save notes.csv) into the new report, a final copy any browser shows as signed")
     parser.add_argument("--csv", type=Path, help="write one row per input: path, verdict, probabilities, error")
     parser.add_argument("--tiles-csv", type=Path, help="write one row per tile of each photo")
     parser.add_argument("--threshold", type=float,
@@ -86,6 +89,7 @@ def parse_args(argv=None):
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error("--threshold must be a probability from 0 to 1")
     args.header = html_report.read_header(args)  # a bad --report-info stops the run here, not after the photos
+    args.final_notes = html_report.read_final_copy(args)  # and a bad --final-copy
     return args
 
 
@@ -211,8 +215,9 @@ def classify_tiles(item, model, args, older=None):
         item.tiles = photos.classify_photo(item.image, model.classify, model.info["image_size"], tile, stride,
                                            args.batch_size, model.rule)
         if older:
-            item.tiles.result["before"] = photos.classify_photo(item.image, older.classify, older.info["image_size"],
-                                                                tile, stride, args.batch_size, older.rule).result
+            item.before_tiles = photos.classify_photo(item.image, older.classify, older.info["image_size"], tile,
+                                                      stride, args.batch_size, older.rule)
+            item.tiles.result["before"] = item.before_tiles.result
     except ImageError as failure:  # OpenCV cannot scale it to the model's tiles
         return results.Classified(item.path, item.named, error=str(failure))
     item.result = item.tiles.result
@@ -244,8 +249,10 @@ def save_outputs(item, rule, args, stem):
     except ImageError as failure:
         error(f"{item.path}: no figure: {failure}")
         return None, None
-    figure_path = figures.free_path(args.report / "figures" if args.report else args.out, stem, "_prediction.png",
-                                    source)
+    if args.report:  # JPEG, small enough to send; marked with the path the page shows, not this computer's
+        source = inspection.shown_path(item.path, stem)
+    figure_path = figures.free_path(args.report / "figures" if args.report else args.out, stem,
+                                    "_prediction.jpg" if args.report else "_prediction.png", source)
     figures.save_figure(figure, figure_path, source, args.show)
     return figure_path, figures.photo_area(figure, image.shape, grid is not None)
 
@@ -272,6 +279,7 @@ def main(argv=None):
     check_outputs(args)
     model = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow to start
     older = args.compare_with and load_model(args, args.compare_with)
+    html_report.check_final_copy(args, rule=model.rule)
     stems, rule = figures.output_stems(images), model.rule
 
     done, report_rows, start = [], {}, time.time()  # done: (path, result, figure) of each input, repeats too

@@ -4,6 +4,7 @@
     python train.py --epochs 5 --tensorboard     # then: tensorboard --logdir models/logs
     python train.py --cache site_cache --init-from pretrained/crack_cnn.keras   # fine-tune on your site
     python train.py --distribute                 # all local GPUs (support/distribute.py)
+    python train.py --verbose                    # also the layers, a line per epoch and the test tables
 
 The classes are the cache's (meta.json). The learning rate falls along a cosine to zero over
 --epochs, and the weights of the epoch with the lowest validation loss are kept; the test split is
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
-from support import bags, batches, cache, distribute, evaluation, safe_io
+from support import bags, batches, cache, distribute, evaluation, safe_io, training_summary
 from support.images import check_not_among_images
 from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
 from support.tf_import import keras
@@ -88,6 +89,8 @@ def parse_args(argv=None):
                              "(default: on; off with --init-from)")
     parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print the network's layers, a line per epoch and the test split's tables")
     parser.add_argument("--distribute", action="store_true",
                         help="MirroredStrategy over all local GPUs, or 2 CPU replicas when there is no GPU; "
                              "MultiWorkerMirroredStrategy when TF_CONFIG is set")
@@ -276,6 +279,7 @@ def main(argv=None):
     train_ds, val_ds = make_datasets(data, meta, recipe, work)
     with strategy.scope():
         model = build_or_load_model(args, meta, recipe)
+    held = training_summary.hold_details(args.verbose)  # layers, epochs and tables: --verbose; then a summary
     model.summary()
     if distribute.is_multi_worker(strategy):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))
@@ -295,6 +299,7 @@ def main(argv=None):
     if crack_photos:
         report["crack_photos"] = kept
     safe_io.write_json(report, work / "metrics.json")
+    training_summary.print_summary(held, report, data, meta)
     if not is_chief:
         shutil.rmtree(work)
         return print(f"trained {report['epochs_run']} epochs; worker 0 wrote the model")

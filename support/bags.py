@@ -140,7 +140,7 @@ def check_kept(model, photos, threshold, sure_threshold):
     (at its own thresholds) and which it could not keep."""
     after = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
     lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, after) if p < sure_threshold]
-    print(f"the {len(photos.names)} photos you called crack: {len(photos.names) - len(lost)} read as crack "
+    print(f"your verdicts: of the {len(photos.names)} photos you called crack, {len(photos.names) - len(lost)} read as crack "
           f"(before fine-tuning {int(photos.crack_before.sum())})"
           + (f"; could not keep {len(lost)}: {', '.join(lost)} (its highest tile under {sure_threshold:.2f})"
              if lost else ""))

@@ -25,6 +25,7 @@ COLOUR_BAR_MIN_HEIGHT = 160
 # filter "up" instead of a trial of each per row: 35 ms instead of 57 ms for a 1290 x 980 figure.
 PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1] + ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
                                                   if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
+FIGURE_JPEG_QUALITY = 85  # a report's figures, at the size drawn: 16 phone photos' take 2.7 MB (as PNG, about 17)
 VERDICT_COLOURS = {"crack": (200, 0, 0), "no crack": (0, 130, 0), "uncertain": (200, 110, 0)}
 CLASS_COLOURS = [(20, 90, 200), (120, 40, 160), (0, 120, 120), (150, 80, 20), (60, 60, 60)]  # other models' classes
 
@@ -172,9 +173,11 @@ def wrap(line, font_scale, width):
 
 
 def save_figure(figure, path, source, show=False):
-    """Write the figure as PNG (temporary name, then rename), saying in it which input it shows;
-    optionally show it in a window."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(figure, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
+    """Write the figure as PNG, or as JPEG for a .jpg path (a report's: small enough to send), under a
+    temporary name then renamed, saying in it which input it shows; optionally show it in a window."""
+    jpeg = Path(path).suffix == ".jpg"
+    ok, data = cv2.imencode(".jpg" if jpeg else ".png", cv2.cvtColor(figure, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, FIGURE_JPEG_QUALITY] if jpeg else PNG_OPTIONS)
     with writing(path) as tmp:  # encoded in memory: cv2.imwrite fails on non-ASCII paths on Windows
         tmp.write_bytes(with_source(data.tobytes(), source))
     if show:  # the headless OpenCV wheel has no windows: matplotlib shows it

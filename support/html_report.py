@@ -16,16 +16,19 @@ import datetime
 import html
 import json
 import re
+import sys
 import uuid
 from pathlib import Path, PurePath
 from urllib.parse import quote
 
-from support import figures, photos, verdicts
+from support import figures, inspection, photos, verdicts
 from support.figures import with_source
+from support.images import ImageError
 from support.model_files import CRACK_CLASSES
 from support.opencv import cv2
 from support.safe_io import MARKER, write_json, writing
 
+FINAL_COPY = " &middot; final copy: the inspector's verdicts and notes written in"
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE
 MAX_INFO_BYTES = 2 ** 20  # a header file of more is no header: refused unread
 LOOK_FIRST = 5  # photos named in the summary as the ones to look at first
@@ -80,13 +83,22 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
 #marker .bar{display:flex;flex-wrap:wrap;gap:12px;align-items:center;margin:6px 0}
 #marker textarea{font:inherit;width:32em;max-width:80vw;vertical-align:top}
 #marker .stage{position:relative;display:inline-block;cursor:crosshair;line-height:0}
-#marker .stage img{max-width:90vw;max-height:62vh}
-#marker .stage img.plain{position:absolute;left:0;max-width:none;max-height:none;pointer-events:none}
-#marker .box{position:absolute;border:3px solid var(--c);box-sizing:border-box;pointer-events:none}
-#marker .box span{position:absolute;left:0;top:0;background:var(--c);color:#fff;font:11px/1.4 system-ui;
+#marker .view{overflow:auto;max-width:92vw;max-height:64vh}  /* zoomed: scrolled */
+#marker .stage img{max-width:none;max-height:none}
+#marker .stage img.plain{position:absolute;left:0;pointer-events:none}
+/* Marks are magenta (crack) and white dashed (no crack): colours the heat map and its outlines never use */
+.mark-0{--c:#fff;--t:#000} .mark-1{--c:#e000e0;--t:#fff} .mark-class{--c:#1d232a;--t:#fff}
+#marker .box{position:absolute;border:3px solid var(--c);box-sizing:border-box;pointer-events:none;
+  box-shadow:0 0 0 1px #000,inset 0 0 0 1px #000}
+#marker .box.mark-0{border-style:dashed}
+#marker .box span{position:absolute;left:0;top:0;background:var(--c);color:var(--t);font:11px/1.4 system-ui;
   padding:0 4px;white-space:nowrap}
+.swatch{display:inline-block;width:12px;height:12px;margin:0 4px;border:3px solid var(--c);outline:1px solid #000;
+  vertical-align:-2px}
+.swatch.mark-0{border-style:dashed}
+.callout{display:block;font-weight:600;color:#b00020}
 @media print{
-  button.mark,#marker{display:none}
+  button.mark,#marker,.load{display:none}
   body{padding:0;font-size:11px;max-width:none}
   *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   .hint{display:none}  /* a filtered printout still says it is one (#shown) */
@@ -140,25 +152,35 @@ buttons.forEach(button => button.addEventListener("click", () => {
 // Marking: click tiles of a photo's figure to label them, then save the boxes as a labels file
 // for data_prep.py (support/labels.py). Coordinates go back to the photo's own pixels. Marks, notes
 // and verdicts are kept in this browser under the report's own id (two reports never mix) until
-// saved; leaving with work not yet saved asks first.
+// saved; leaving with work not yet saved asks first. A final copy (predict --final-copy) starts
+// from the inspector's verdicts and notes written into it; saved files can be loaded back.
 const marking = JSON.parse(document.getElementById("marking").textContent);
+const order = JSON.parse(table.dataset.order), baked = JSON.parse(document.body.dataset.baked || "{}");
 const dialog = document.getElementById("marker"), stage = dialog.querySelector(".stage");
 const picture = stage.querySelector("img"), plain = stage.querySelector("img.plain");
+const older = stage.querySelector("img.older");
 const storeKey = "crack-report:" + document.body.dataset.report;
 let kept = null;
 try { kept = JSON.parse(localStorage.getItem(storeKey)); } catch (error) {}  // a browser that keeps nothing for files
-kept = kept || {marks: [], notes: {}, unsaved: []};
+kept = kept || {marks: [], notes: baked, unsaved: [], label: null};
 const marks = new Map(kept.marks.map(mark => [`${mark.row}|${mark.x}|${mark.y}`, mark]));
 const notes = kept.notes, unsaved = new Set(kept.unsaved);
-let current = null;
+let current = null, chosen = kept.label, zoom = 1;  // the mark type stays as chosen, photo after photo
 const keep = file => {
   if (file) unsaved.add(file);
-  const state = {marks: Array.from(marks.values()), notes, unsaved: Array.from(unsaved)};
+  const state = {marks: Array.from(marks.values()), notes, unsaved: Array.from(unsaved), label: chosen};
   try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (error) {}  // then it lasts as long as the page
 };
 window.addEventListener("beforeunload", event => {
   if (unsaved.size) { event.preventDefault(); event.returnValue = ""; }  // the browser asks before leaving
 });
+// The photo's full path on this computer, for data_prep: the page holds it relative to its own folder.
+const absolute = source => {
+  if (/^([A-Za-z]:)?[\\/]/.test(source)) return source;  // kept whole: on another drive than the report
+  const url = new URL(source.split("/").map(encodeURIComponent).join("/"), location.href);
+  const path = decodeURIComponent(url.pathname);
+  return /^\/[A-Za-z]:\//.test(path) ? path.slice(1).replace(/\//g, "\\") : path;
+};
 const starts = (length, tile, stride) => {
   const found = [];
   for (let v = 0; v <= length - tile; v += stride) found.push(v);
@@ -166,44 +188,101 @@ const starts = (length, tile, stride) => {
   return found;
 };
 const nearest = (values, wanted) => values.reduce((a, b) => Math.abs(b - wanted) < Math.abs(a - wanted) ? b : a);
-const label = () => dialog.querySelector("input[name=label]:checked").value;
 const marksOf = row => Array.from(marks.values()).filter(mark => mark.row === row);
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const modelCells = {};  // the model's verdict as written, shown again when the inspector takes theirs back
+document.querySelectorAll("#inputs tbody").forEach(group => {
+  modelCells[group.id.slice(4)] = {html: group.querySelector("td.verdict").innerHTML, verdict: group.dataset.verdict};
+});
 const showRow = row => {  // the inspector's verdict, note and marks in the photo's row, on screen and on paper
   const m = marking[row], said = notes[row] || {}, count = marksOf(row).length;
-  const cell = document.querySelector(`#row-${row} .inspector`);
-  cell.textContent = [said.verdict ? `${said.verdict} (model: ${m.verdict})` : "", said.note || ""]
-    .filter(Boolean).join("\n");
-  const button = document.querySelector(`#row-${row} button.mark`);
+  const group = document.getElementById(`row-${row}`), cell = group.querySelector("td.verdict");
+  group.querySelector(".inspector").textContent = said.note || "";
+  if (said.verdict) {
+    const badge = document.createElement("span"), model = document.createElement("span");
+    badge.className = "badge " + m.badges[m.shown.indexOf(said.verdict)];
+    badge.textContent = said.verdict;
+    model.className = "more";
+    model.textContent = `inspector; model: ${m.verdict}`;
+    cell.replaceChildren(badge, model);
+  } else cell.innerHTML = modelCells[row].html;
+  const final = said.verdict || m.verdict;
+  group.dataset.verdict = final;
+  cell.dataset.sort = order.indexOf(final);
+  const callout = group.querySelector(".callout");
+  if (callout && m.before) callout.textContent = against(m, said.verdict);
+  const button = group.querySelector("button.mark");
   if (button) button.textContent = count ? `mark (${count})` : "mark";
 };
+// A change from the older model (--compare-with) said against the inspector's verdict: a lost crack stands out.
+const against = (m, said) => {
+  if (!said) return "";
+  if (said !== m.verdict) return `${m.before === said ? "lost" : "still not"}: you said ${said}`;
+  return m.before !== said ? "now as you said" : "";
+};
+const showSummary = () => {  // the counts with the inspector's verdicts in place of the model's, and the filters
+  const groups = inputs(), counts = {};
+  groups.forEach(group => { counts[group.dataset.verdict] = (counts[group.dataset.verdict] || 0) + 1; });
+  document.querySelectorAll('.filter button[data-key="verdict"]').forEach(button => {
+    if (button.dataset.filter === "") return;
+    const n = counts[button.dataset.filter] || 0;
+    button.querySelector("b").textContent = n;
+    button.disabled = !n;
+  });
+  const given = Object.keys(marking).filter(row => (notes[row] || {}).verdict);
+  const differ = given.filter(row => notes[row].verdict !== marking[row].verdict).length;
+  const said = order.filter(v => counts[v] || v !== "error").map(v => `${counts[v] || 0} ${v}`).join(", ");
+  document.getElementById("inspected").textContent = given.length
+    ? `The inspector: ${plural(given.length, "verdict")} given, ${differ} not the model's. With them in place of ` +
+      `the model's: ${said}.` : "The inspector: no verdict given yet; every verdict above is the model's.";
+  const lost = Object.keys(marking).filter(row => against(marking[row], (notes[row] || {}).verdict)
+    .startsWith("lost")).length;
+  const line = document.getElementById("against");
+  if (line) line.textContent = lost ? `${plural(lost, "change")} against the inspector's verdict (lost: you said...).` : "";
+};
+const showAll = () => { Object.keys(marking).forEach(showRow); showSummary(); };
 const drawMarks = () => {
   stage.querySelectorAll(".box").forEach(box => box.remove());
   const m = marking[current], k = picture.clientWidth / picture.naturalWidth;
-  Object.assign(plain.style, {top: `${m.top * k}px`, width: `${m.w * m.scale * k}px`});
+  for (const overlay of [plain, older])
+    Object.assign(overlay.style, {top: `${m.top * k}px`, width: `${m.w * m.scale * k}px`});
   const mine = marksOf(current);
   for (const mark of mine) {
-    const box = document.createElement("div");
-    box.className = "box " + m.badges[m.labels.indexOf(mark.label)];
+    const box = document.createElement("div"), i = m.labels.indexOf(mark.label);
+    box.className = `box mark-${m.labels.length === 2 ? i : "class"}`;
     Object.assign(box.style, {left: `${mark.x * m.scale * k}px`, top: `${(m.top + mark.y * m.scale) * k}px`,
       width: `${mark.w * m.scale * k}px`, height: `${mark.h * m.scale * k}px`});
     const text = document.createElement("span");
-    text.textContent = m.shown[m.labels.indexOf(mark.label)];
+    text.textContent = m.shown[i];
     box.append(text);
     stage.append(box);
   }
-  document.getElementById("marked").textContent = `${mine.length} tile${mine.length === 1 ? "" : "s"} marked`;
+  document.getElementById("marked").textContent = `${plural(mine.length, "tile")} marked`;
   showRow(current);
+  showSummary();
+};
+const fitted = () => Math.min(picture.naturalWidth, window.innerWidth * 0.9,  // the whole figure in view
+                              picture.naturalWidth * window.innerHeight * 0.6 / picture.naturalHeight);
+const zoomTo = level => {
+  zoom = Math.max(1, Math.min(6, level));
+  picture.style.width = `${fitted() * zoom}px`;
+  document.getElementById("zoom").textContent = `${Math.round(zoom * 100)}%`;
+  drawMarks();
 };
 const note = document.getElementById("note"), override = document.getElementById("override");
-const toggle = document.getElementById("plain");
+const toggle = document.getElementById("plain"), toggleOlder = document.getElementById("older");
 document.querySelectorAll("button.mark").forEach(button => button.addEventListener("click", () => {
   current = button.dataset.row;
   const m = marking[current], said = notes[current] || {};
   document.getElementById("marker-name").textContent = m.path;
+  if (!m.shown.includes(chosen)) chosen = null;  // none chosen yet: a tile is never marked by default
   dialog.querySelector(".labels").replaceChildren(...m.labels.map((name, i) => {
     const option = document.createElement("label"), input = document.createElement("input");
-    Object.assign(input, {type: "radio", name: "label", value: name, checked: i === 0});
-    option.append(input, " " + m.shown[i]);
+    const swatch = document.createElement("span");
+    Object.assign(input, {type: "radio", name: "label", value: name, checked: m.shown[i] === chosen});
+    input.addEventListener("change", () => { chosen = m.shown[i]; keep(); });
+    swatch.className = `swatch mark-${m.labels.length === 2 ? i : "class"}`;
+    option.append(input, swatch, " " + m.shown[i]);
     return option;
   }));
   override.replaceChildren(...["", ...m.shown].map(name => {
@@ -213,19 +292,26 @@ document.querySelectorAll("button.mark").forEach(button => button.addEventListen
   }));
   override.value = said.verdict || "";
   note.value = said.note || "";
-  toggle.checked = false;
+  toggle.checked = toggleOlder.checked = false;
   toggle.disabled = !m.photo;  // an image classified whole has no heat map to hide
-  plain.hidden = true;
+  toggleOlder.parentNode.hidden = !m.older;
+  plain.hidden = older.hidden = true;
   if (m.photo) plain.src = m.photo;
-  picture.onload = drawMarks;
+  if (m.older) older.src = m.older;
+  picture.onload = () => zoomTo(1);
   picture.src = button.dataset.figure;
   dialog.showModal();
 }));
 toggle.addEventListener("change", () => { plain.hidden = !toggle.checked; });
+toggleOlder.addEventListener("change", () => { older.hidden = !toggleOlder.checked; });
+document.getElementById("zoom-in").addEventListener("click", () => zoomTo(zoom * 1.5));
+document.getElementById("zoom-out").addEventListener("click", () => zoomTo(zoom / 1.5));
 const said = () => {
-  notes[current] = {verdict: override.value, note: note.value};
+  if (override.value || note.value) notes[current] = {verdict: override.value, note: note.value};
+  else delete notes[current];
   keep("notes.csv");
   showRow(current);
+  showSummary();
 };
 note.addEventListener("input", said);
 override.addEventListener("change", said);
@@ -233,15 +319,85 @@ stage.addEventListener("click", event => {
   const m = marking[current], rect = picture.getBoundingClientRect(), k = picture.naturalWidth / rect.width;
   const px = (event.clientX - rect.left) * k / m.scale, py = ((event.clientY - rect.top) * k - m.top) / m.scale;
   if (px < 0 || py < 0 || px > m.w || py > m.h) return;  // the banner or the colour bar
+  if (!chosen) {
+    document.getElementById("marked").textContent = `Choose ${m.shown.join(" or ")} first, then click a tile.`;
+    return;
+  }
   const x = nearest(starts(m.w, m.tw, m.stride), px - m.tw / 2), y = nearest(starts(m.h, m.th, m.stride), py - m.th / 2);
-  const key = `${current}|${x}|${y}`, wanted = label();
+  const key = `${current}|${x}|${y}`, wanted = m.labels[m.shown.indexOf(chosen)];
   if (marks.has(key) && marks.get(key).label === wanted) marks.delete(key);
   else marks.set(key, {row: current, x, y, w: m.tw, h: m.th, label: wanted, source: m.source});
   keep("labels.csv");
   drawMarks();
 });
-window.addEventListener("resize", () => current !== null && drawMarks());
-Object.keys(marking).forEach(showRow);
+window.addEventListener("resize", () => current !== null && zoomTo(zoom));
+showAll();
+// Loading notes.csv and labels.csv saved from this report (or a copy of it on another computer): each row
+// goes to the photo of the same full path, else to the one whose path below the folder given it ends with.
+const parseCsv = text => {
+  const rows = [[]];
+  let cell = "", quoted = false;
+  text = text.replace(/^\uFEFF/, "");
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c !== '"') cell += c;
+      else if (text[i + 1] === '"') { cell += '"'; i++; } else quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { rows[rows.length - 1].push(cell); cell = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      rows[rows.length - 1].push(cell); cell = ""; rows.push([]);
+    } else cell += c;
+  }
+  rows[rows.length - 1].push(cell);
+  return rows.filter(row => row.some(value => value !== ""));
+};
+const typed = cell => /^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;  // a spreadsheet's guard taken off
+const rowOf = path => {
+  const wanted = typed(path).replace(/\\/g, "/"), rows = Object.keys(marking);
+  const same = rows.find(row => absolute(marking[row].source).replace(/\\/g, "/") === wanted);
+  if (same !== undefined) return same;
+  const ends = rows.filter(row => ("/" + wanted).endsWith("/" + marking[row].path));
+  return ends.sort((a, b) => marking[b].path.length - marking[a].path.length)[0];
+};
+const loadCsv = (name, text) => {
+  const [head, ...lines] = parseCsv(text), at = column => head.indexOf(column);
+  let used = 0, missed = 0;
+  for (const line of lines) {
+    const row = rowOf(line[at("path")] || "");
+    if (row === undefined) { missed++; continue; }
+    const m = marking[row];
+    if (at("inspector_verdict") >= 0) {
+      const verdict = typed(line[at("inspector_verdict")] || "").trim(), text = typed(line[at("note")] || "");
+      if (verdict && !m.shown.includes(verdict)) { missed++; continue; }
+      if (verdict || text) notes[row] = {verdict, note: text}; else delete notes[row];
+    } else {
+      const label = typed(line[at("label")] || "").trim(), [x, y, w, h] = ["x", "y", "width", "height"]
+        .map(column => Math.round(parseFloat(line[at(column)])));
+      const wanted = m.labels.includes(label) ? label : m.labels[m.shown.indexOf(label)];
+      if (!wanted || [x, y, w, h].some(Number.isNaN)) { missed++; continue; }
+      marks.set(`${row}|${x}|${y}`, {row, x, y, w, h, label: wanted, source: m.source});
+    }
+    used++;
+  }
+  keep();
+  showAll();
+  return `${name}: ${plural(used, "row")} loaded` + (missed ? `, ${missed} not of a photo here or not readable` : "");
+};
+document.getElementById("load").addEventListener("change", async event => {
+  const said = [];
+  for (const file of event.target.files) {
+    const text = await file.text(), head = parseCsv(text.split(/\r?\n/)[0])[0] || [];
+    if (head.includes("path") && head.includes("inspector_verdict")) said.push(loadCsv(file.name, text));
+    else if (["path", "x", "y", "width", "height", "label"].every(column => head.includes(column)))
+      said.push(loadCsv(file.name, text));
+    else said.push(`${file.name}: not a notes.csv or labels.csv of this report (no path and inspector_verdict, ` +
+                   "or path,x,y,width,height,label columns)");
+  }
+  document.getElementById("loaded").textContent = said.join("; ");
+  event.target.value = "";
+});
 // A cell a spreadsheet would run as a formula gets a leading ' (OWASP), as in predict's CSVs (safe_io.neutral_cell).
 const neutral = text => /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 const quoted = text => /[",\n\r]/.test(text = neutral(String(text))) ? `"${text.replace(/"/g, '""')}"` : text;
@@ -258,11 +414,11 @@ const download = (name, lines) => {
 };
 document.getElementById("save-labels").addEventListener("click", () => download("labels.csv", [
   ["path", "x", "y", "width", "height", "label"],
-  ...Array.from(marks.values(), m => [quoted(m.source), m.x, m.y, m.w, m.h, quoted(m.label)])]));
+  ...Array.from(marks.values(), m => [quoted(absolute(m.source)), m.x, m.y, m.w, m.h, quoted(m.label)])]));
 document.getElementById("save-notes").addEventListener("click", () => download("notes.csv", [
-  ["path", "model_verdict", "inspector_verdict", "note", "marked_tiles"],
-  ...Object.entries(marking).map(([row, m]) => [quoted(m.source), quoted(m.verdict),
-    quoted((notes[row] || {}).verdict || ""), quoted((notes[row] || {}).note || ""), marksOf(row).length])]));
+  ["path", "model_verdict", "inspector_verdict", "note", "marked_tiles", "tile"],
+  ...Object.entries(marking).map(([row, m]) => [quoted(absolute(m.source)), quoted(m.verdict),
+    quoted((notes[row] || {}).verdict || ""), quoted((notes[row] || {}).note || ""), marksOf(row).length, m.tile])]));
 }"""
 
 
@@ -273,6 +429,19 @@ def read_header(args):
         raise SystemExit(f"error: --{', --'.join(HEADER_FIELDS)} and --report-info fill the report's header: "
                          "add --report DIR")
     return (read_info_file(args.report_info) if args.report_info else {}) | given
+
+
+def read_final_copy(args):
+    """The rows of --final-copy's notes.csv (inspection.read_notes), or None without it."""
+    if args.final_copy and not args.report:
+        raise SystemExit("error: --final-copy writes the inspector's notes into a report: add --report DIR")
+    return inspection.read_notes(args.final_copy) if args.final_copy else None
+
+
+def check_final_copy(args, rule):
+    """Exit with one line, before any photo is read, if --final-copy's verdicts are not the model's labels."""
+    if args.final_copy:
+        inspection.check_verdicts(args.final_notes, rule.labels, args.final_copy)
 
 
 def read_info_file(path):
@@ -327,14 +496,15 @@ def badge(verdict, class_names):
     return "v-error"
 
 
-def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None):
+def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None, notes=None):
     """Write folder/index.html (under a temporary name, then renamed) and return its path.
 
     rows: one dict per input (see table_row; the tests show an example). A row with "mark" (the
     photo's tile grid and the figure's layout, see report_row) gets a button that opens its figure
     to mark tiles, note and override its verdict, saved as labels.csv for data_prep.py and notes.csv.
     rule: the model's kind (verdicts.VerdictRule): its verdicts and wording; header: {field: text} of
-    HEADER_FIELDS, its title replacing `title`.
+    HEADER_FIELDS, its title replacing `title`; notes: {row index: {"verdict", "note"}}, the inspector's
+    (a final copy, predict --final-copy): the page starts from them, in any browser.
     """
     header, names = header or {}, rule.class_names
     order = list(dict.fromkeys([*rule.verdicts, *(r["verdict"] for r in rows if r["verdict"] != "error"), "error"]))
@@ -359,20 +529,27 @@ def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)}</title><link rel="icon" href="data:,"><style>{STYLE}{colours_css()}</style></head>
-<body data-report="{uuid.uuid4().hex}"><header><h1>{esc(title)}</h1>
+<body data-report="{uuid.uuid4().hex}" data-baked="{esc(json.dumps(notes or {}))}"><header><h1>{esc(title)}</h1>
 <dl class="about">{"".join(f"<dt>{name}</dt><dd>{esc(value)}</dd>" for name, value in about if value)}</dl>
 <ul class="model">{"".join(f"<li>{esc(line)}</li>" for line in model_lines)}</ul>
-<p class="meta">Report written {esc(written)} &middot; {len(rows)} inputs</p></header>
+<p class="meta">Report written {esc(written)} &middot; {len(rows)} inputs{FINAL_COPY if notes is not None else ""}</p>
+</header>
 {summary_section(rows, order, counts, rule)}
 <nav class="filter" aria-label="Show one verdict">{"".join(filters)}</nav>
 <p class="meta"><span id="shown">Showing all {len(rows)} inputs.</span>
 <span class="hint">Click a column header to sort by it.</span></p>
-<table id="inputs"><thead><tr>{headers}</tr></thead>
+<p class="meta load"><label>Load saved work (notes.csv, labels.csv) <input type="file" id="load" accept=".csv,text/csv"
+multiple></label> <span id="loaded"></span></p>
+<table id="inputs" data-order="{esc(json.dumps(order))}"><thead><tr>{headers}</tr></thead>
 {"".join(table_row(row, order, i, names, columns) for i, row in enumerate(rows))}</table>
 <dialog id="marker"><form method="dialog"><b id="marker-name"></b>
 <div class="bar">Mark as <span class="labels"></span>: click a tile to mark it, click again to unmark.
-<label><input type="checkbox" id="plain"> the plain photo (no heat map)</label></div>
-<div class="stage"><img alt="the photo's figure"><img class="plain" alt="the photo" hidden></div>
+<label><input type="checkbox" id="plain"> the plain photo (no heat map)</label>
+<label hidden><input type="checkbox" id="older"> the older model's heat map (Before)</label>
+<span>Zoom <button type="button" id="zoom-out" aria-label="zoom out">&minus;</button> <span id="zoom">100%</span>
+<button type="button" id="zoom-in" aria-label="zoom in">+</button></span></div>
+<div class="view"><div class="stage"><img alt="the photo's figure"><img class="plain" alt="the photo" hidden>
+<img class="plain older" alt="the older model's heat map" hidden></div></div>
 <div class="bar"><label>Verdict <select id="override"></select></label>
 <label>Note <textarea id="note" rows="2"></textarea></label></div>
 <div class="bar"><span id="marked">0 tiles marked</span><button type="button" id="save-labels">Save labels.csv</button>
@@ -388,25 +565,45 @@ def write_report(folder, title, model_lines, rows, rule=CRACK_RULE, header=None)
 
 
 def summary_section(rows, order, counts, rule):
-    """Counts per verdict, the photos to look at first, what flagged tiles means, and the limits."""
+    """Counts per verdict (the model's, then with the inspector's in place: filled in the browser), the
+    changes from an older model, the photos to look at first, what flagged tiles means, and the limits."""
     esc, class_names, (flagged, meaning) = html.escape, rule.class_names, rule.flagged
     found = ", ".join(f'<span class="{badge(v, class_names)}"><span class="dot"></span>{counts[v]} {esc(v)}</span>'
                       for v in order if counts[v] or v != "error")
     scored = [i for i, r in enumerate(rows) if r.get("probability") is not None]
-    if rule.crack_model:  # the highest probability as shown first (beyond 3 decimals is noise), then the most flagged
-        look = "Look first at"
-        ranked = sorted((i for i in scored if rows[i]["verdict"] != "no crack"),
-                        key=lambda i: (-float(verdicts.cut(rows[i]["probability"])), -(rows[i].get("share") or 0)))
+    if rule.crack_model:
+        look = ("Look first at (the strongest evidence first: the highest tile probability, then the fewest flagged "
+                "tiles, as a photo flagged all over is more often joints or texture)")
+        ranked = sorted((i for i in scored if rows[i]["verdict"] != "no crack"),  # as shown: beyond 3 decimals is noise
+                        key=lambda i: (-float(verdicts.cut(rows[i]["probability"])), rows[i].get("share") or 0))
     else:  # a class is no alarm: the least sure verdicts are where a person is needed
         look, ranked = "Least sure, to look at first", sorted(scored, key=lambda i: rows[i]["probability"])
     first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
                     f'probability {verdicts.cut(rows[i]["probability"])}'
                     + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
                     for i in ranked[:LOOK_FIRST])
-    return (f'<section class="summary"><h2>Summary</h2><p>{len(rows)} inputs: {found}.</p>'
+    return (f'<section class="summary"><h2>Summary</h2><p>The model: {len(rows)} inputs: {found}.</p>'
+            '<p id="inspected"></p>' + comparison_line(rows, flagged)
             + (f"<p>{look}:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
             + (f"<p><b>{flagged}</b>: {meaning}</p>" if counts_tiles(rows, rule) else "")
             + f'<p class="limits">{rule.limits}</p></section>')
+
+
+def comparison_line(rows, flagged):
+    """With --compare-with: how many verdicts changed and how, and on how many photos the flagged tiles
+    fell or rose; the changes against the inspector's verdicts are added in the browser (#against)."""
+    compared = [row for row in rows if row.get("before")]
+    if not compared:
+        return ""
+    changes = collections.Counter(row["changed"] for row in compared if row.get("changed"))
+    said = ", ".join(f"{n} {html.escape(change)}" for change, n in sorted(
+        changes.items(), key=lambda item: verdicts.LOSSES.index(item[0]) if item[0] in verdicts.LOSSES else 9))
+    moved = [(row["before"].get("flagged"), row.get("flagged")) for row in compared]
+    fewer = sum(old is not None and new is not None and new < old for old, new in moved)
+    more = sum(old is not None and new is not None and new > old for old, new in moved)
+    return (f'<p class="compared">Against the older model (Before): {sum(changes.values())} of {len(compared)} '
+            f'verdicts changed{f" ({said})" if said else ""}; {flagged.lower()} fewer on {fewer} photos, more on '
+            f'{more}. <b id="against"></b></p>')
 
 
 def flagged_text(row):
@@ -507,13 +704,17 @@ def taken_cell(row, *_):
 
 
 def changed_cell(row, *_):
-    """With --compare-with: the older model's verdict and probability, and the change if any."""
+    """With --compare-with: the older model's verdict and probability, the change if any, the flagged tiles
+    before -> after, and (in the browser) whether a change goes against the inspector's verdict."""
     before, change = row.get("before"), row.get("changed")
     if not before:  # an input that failed
         return "", ""
     shown = f'{html.escape(before["verdict"])} <span class="more">{verdicts.cut(before["probability"])}</span>'
+    if before.get("flagged") is not None and row.get("flagged") is not None and row.get("tiles", 1) > 1:
+        shown += f'<span class="more nowrap">flagged {before["flagged"]} &rarr; {row["flagged"]}</span>'
     rank = verdicts.change_rank(row) if change else len(verdicts.LOSSES) + 1  # lost cracks first, unchanged last
-    return (f"<b>{html.escape(change)}</b><br>" if change else "") + shown, rank
+    return (f'<b class="nowrap">{html.escape(change)}</b><br>' if change else "") + shown + \
+        '<span class="callout"></span>', rank
 
 
 def inspector_cell(*_):
@@ -526,13 +727,14 @@ def figure_cell(row, order, index, _):
         return "", ""
     mark = (f'<button type="button" class="mark" data-row="{index}" data-figure="{href(figure)}">mark</button>'
             if row.get("mark") else "")
-    return f'<a href="{href(figure)}">figure</a>{mark}', ""
+    older = (row.get("mark") or {}).get("older")  # already a URL
+    return f'<a href="{href(figure)}">figure</a>' + (f' <a href="{older}">before</a>' if older else "") + mark, ""
 
 
 # (header, how it sorts, CSS class, the cell: (row, verdict order, index, class names) -> (HTML, sort key)).
 # Another column, such as a comparison with an older model, is one more entry and a key of the rows.
 COLUMNS = [("", None, "thumb", thumbnail_cell), ("Photo", "text", "", photo_cell),
-           ("Verdict", "num", "", verdict_cell), ("Reason", "text", "", reason_cell),
+           ("Verdict", "num", "verdict", verdict_cell), ("Reason", "text", "", reason_cell),
            ("Probability", "num", "num", probability_cell), ("Flagged tiles", "num", "num", flagged_cell),
            ("Taken", "text", "nowrap", taken_cell), ("Before", "num", "", changed_cell),
            ("Inspector", None, "inspector", inspector_cell),
@@ -608,43 +810,76 @@ def report_row(item, figure, layout, stem, args, rule):
     """A row of the report for a results.Classified, with the photo's thumbnail and (a photo cut into
     tiles) its plain picture at the figure's size, both written now; when, with what and where it was
     taken; and how a click on its figure finds a tile (to mark it): layout is where the photo is in the
-    figure (figures.photo_area)."""
+    figure (figures.photo_area); with --compare-with, the older model's heat map over the photo too."""
     path, image, result = item.path, item.image, item.result
     folder, (top, scale), source = args.report, layout or (0, 1.0), path.resolve()  # no layout: no figure
+    shown_path = inspection.shown_path(path, stem)  # all the page names: no folder of this computer
     height, width = image.shape[:2]
     photo = item.tiles is not None
     side, stride = photos.tile_side_and_stride(image.shape, *photos.tiling(image, args.tile, args.stride)) \
         if photo else (0, 0)
     shown = figures.shown_photo(image) if photo else image  # the thumbnail from it: a smaller image to shrink
-    plain = save_jpeg(shown, figures.free_path(folder / "photos", stem, ".jpg", source), source) if photo else None
-    thumbnail = save_thumbnail(shown, figures.free_path(folder / "thumbnails", stem, ".jpg", source), source=source)
+    plain = save_jpeg(shown, figures.free_path(folder / "photos", stem, ".jpg", shown_path), shown_path) \
+        if photo else None
+    thumbnail = save_thumbnail(shown, figures.free_path(folder / "thumbnails", stem, ".jpg", shown_path),
+                               source=shown_path)
+    before_figure = None
+    if item.before_tiles is not None and layout:
+        before_figure = older_heat_map(item, rule, args, folder / "before", stem, shown_path)
     taken, camera, place = read_exif(path)
     counted = photo or rule.crack_model  # another model's image classified whole has no tiles to count
     compared = {"before": result["before"], "changed": verdicts.verdict_change(result) or None} if "before" in result else {}
-    return compared | {"path": str(path), "verdict": result["verdict"], "reason": result["reason"],
+    return compared | {"path": shown_path, "source": str(source), "verdict": result["verdict"], "reason": result["reason"],
             "probability": result["probability"], "share": result["share"] if counted else None,
             "flagged": result["flagged"] if counted else None, "tiles": result["tiles"],
             "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
             "taken": taken, "camera": camera, "place": place, "error": "",
-            "mark": {"source": str(source), "w": width, "h": height, "tw": side if photo else width,
+            "mark": {"source": inspection.from_report(source, folder), "tile": side if photo else args.tile,
+                     "before": result["before"]["verdict"] if "before" in result else None,
+                     "older": href(before_figure.relative_to(folder)) if before_figure else None,
+                     "w": width, "h": height, "tw": side if photo else width,
                      "th": side if photo else height, "stride": stride if photo else max(width, height),
                      "top": top, "scale": scale, "labels": list(rule.class_names), "shown": rule.labels,
                      "badges": [badge(name, rule.labels) for name in rule.labels],
                      "photo": href(plain.relative_to(folder)) if plain else None}}
 
 
+def older_heat_map(item, rule, args, folder, stem, shown_path):
+    """The --compare-with model's heat map over the photo, as the figure draws the newer's (no banner, no
+    colour bar: the page lays it over the figure's photo, to toggle before and after)."""
+    column = rule.class_names.index(rule.mapped_class(args.map_class, item.result))
+    older = item.before_tiles
+    try:
+        figure = figures.draw_figure(item.image, [" "], (0, 0, 0), older.grid, older.counted[:, column],
+                                     rule.threshold if column == 1 else 1 - rule.threshold, older.lines)
+    except ImageError:
+        return None
+    top, _ = figures.photo_area(figure, item.image.shape, True)
+    height, width = figures.shown_photo(item.image).shape[:2]
+    return save_jpeg(figure[top:top + height, :width], figures.free_path(folder, stem, ".jpg", shown_path), shown_path)
+
+
 def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     """args.report/index.html for a run: its header (args.header), the model and what it learned
-    from, a row per input of `inputs` (as results.csv_rows), failed ones with their error."""
-    rows = [rows.get(path) or {"path": str(path), "verdict": "error", "reason": "", "error": failures[path]}
-            for path in inputs]
-    trained = f"trained on: {'; '.join(map(str, info.get('trained_on') or ['(not recorded)']))}"
+    from, a row per input of `inputs` (as results.csv_rows), failed ones with their error; with
+    --final-copy, the inspector's verdicts and notes from that notes.csv written into it. Paths are
+    shown below the folder given, never with this computer's folders above it."""
+    rows = [rows.get(path) or {"path": inspection.shown_input(path, args.inputs), "verdict": "error", "reason": "",
+                               "error": failures[path]} for path in inputs]
+    trained = f"trained on: {'; '.join(map(inspection.last_part, info.get('trained_on') or ['(not recorded)']))}"
     if info.get("init_from"):
-        trained += f", fine-tuned from {info['init_from']}"
+        trained += f", fine-tuned from {inspection.last_part(info['init_from'])}"
     size = info["image_size"]
     fades = (f": a crack under {args.tile / size:.1f} px wide fades; for finer cracks, a smaller --tile (about 32 "
              "times their width)" if rule.crack_model and args.tile > size else "")
     scale = (f"photos cut into tiles of {args.tile} px, each shrunk to {size} px for the model{fades}" if args.tile
              else "images classified whole" if rule.crack_model
              else f"images classified whole, each shrunk to {size} px as data_prep shrank the training images")
-    return write_report(args.report, rule.report_title, [*model_lines, trained, scale], rows, rule, args.header)
+    model_lines = [inspection.without_folders(line, [args.model, args.compare_with]) for line in model_lines]
+    notes = None
+    if args.final_copy:
+        notes, unmatched = inspection.match_notes(args.final_notes, rows, args.final_copy)
+        if unmatched:
+            print(f"warning: --final-copy {args.final_copy}: {len(unmatched)} of its rows name no photo of this "
+                  f"report, e.g. {unmatched[0]}", file=sys.stderr)
+    return write_report(args.report, rule.report_title, [*model_lines, trained, scale], rows, rule, args.header, notes)

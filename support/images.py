@@ -22,7 +22,7 @@ from support.safe_io import MARKER, printable
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # an iPhone's photos
 MIN_SIDE = 16  # pixels: a smaller image (or a thin strip) holds no surface to judge
-OWN_OUTPUTS = ("_prediction.png",)  # predict.py's figures: never taken back in as images
+OWN_OUTPUTS = ("_prediction.png", "_prediction.jpg")  # predict.py's figures (a report's: JPEG): never read back in
 # Every image is sized from its header, whatever its format, and refused over MAX_PIXELS before any pixel
 # is decoded (support/opencv.py). A baseline JPEG of up to four times as many is decoded at half its size
 # instead (ReducedImage); a progressive one is not: libjpeg holds all its coefficients, up to 6 bytes a pixel.

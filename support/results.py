@@ -33,6 +33,7 @@ class Classified:
     image: np.ndarray = None
     result: dict = None  # verdicts.image_result; with --compare-with, the older model's under "before"
     tiles: PhotoTiles = None  # an image cut into tiles; None for one classified whole
+    before_tiles: PhotoTiles = None  # with --compare-with, the same tiles as the older model saw them
     error: str = ""
 
 

@@ -75,6 +75,7 @@ def trained_dir(sample_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "models"
     result = run("train.py", "--cache", sample_cache, "--out", out, "--epochs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
+    (out.parent / "train_stdout.txt").write_text(result.stdout)  # what it printed, beside: for tests of it
     return out
 
 

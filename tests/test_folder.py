@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import termios
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -54,10 +55,10 @@ def test_same_names_from_two_days_get_their_own_figures_tiles_and_rows(site, sur
     day1, day2 = (rows[str(site / day / "IMG_0001.jpg")] for day in ("day1", "day2"))
     assert (day1["verdict"], day2["verdict"]) == ("crack", "no crack")
     # with --report the figures go beside the report, sub-folders mirrored
-    assert day1["figure"] == str(out / "report" / "figures" / "day1" / "IMG_0001_prediction.png")
-    assert day2["figure"] == str(out / "report" / "figures" / "day2" / "IMG_0001_prediction.png")
-    for row in (day1, day2):
-        assert source_of(row["figure"]) == row["path"]  # each output says which input it shows
+    assert day1["figure"] == str(out / "report" / "figures" / "day1" / "IMG_0001_prediction.jpg")
+    assert day2["figure"] == str(out / "report" / "figures" / "day2" / "IMG_0001_prediction.jpg")
+    for row in (day1, day2):  # each output says which input it shows: a report's, by the path it shows
+        assert source_of(row["figure"]) == Path(row["path"]).relative_to(site).as_posix()
     tiles = {day: sorted((out / "tiles").rglob(f"{day}/IMG_0001_x*.jpg")) for day in ("day1", "day2")}
     assert len(tiles["day1"]) == len(tiles["day2"]) == int(day1["tiles"]) > 1
     assert {source_of(p) for p in tiles["day2"]} == {day2["path"]}

@@ -182,7 +182,7 @@ def test_an_image_whose_figure_cannot_be_drawn_takes_no_other_down(tmp_path):
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     # drawn as a line a pixel high (it once crashed OpenCV); a figure OpenCV cannot draw would be a line
     # "no figure: ..." on stderr, and the run would go on the same way
-    assert not result.stderr and len(list((tmp_path / "r" / "figures").glob("*_prediction.png"))) == 2
+    assert not result.stderr and len(list((tmp_path / "r" / "figures").glob("*_prediction.jpg"))) == 2
     with open(tmp_path / "r.csv") as f:
         assert [row["verdict"] for row in csv.DictReader(f)] == ["crack", "no crack"]
     assert "thin.png" in (tmp_path / "r" / "index.html").read_text()

@@ -112,6 +112,10 @@ def test_the_loop_turns_a_marked_false_alarm_into_no_crack_and_keeps_cracks(tmp_
     marks = re.search(r"your site's (\d+) training images read as labelled: Negative (\d+) -> (\d+) of (\d+), "
                       r"Positive (\d+) -> (\d+) of (\d+)", tuned.stdout)
     assert marks, tuned.stdout
+    held = re.search(r"your marks \(labels.csv\): (\d+) images, (\d+) learnt from \(Negative \d+ of \d+, Positive \d+ of "
+                     r"\d+\); (\d+) held back, never learnt, to check the model", tuned.stdout)
+    assert held, tuned.stdout  # which marks were held for checking, and why
+    assert int(held[1]) == int(held[2]) + int(held[3]) and int(held[2]) == int(marks[1])
     site, neg_before, neg_after, negatives, _, pos_after, positives = map(int, marks.groups())
     assert site == negatives + positives and neg_before < neg_after >= 0.9 * negatives and pos_after == positives
 

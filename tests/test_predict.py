@@ -558,7 +558,7 @@ def test_with_litert_predict_needs_neither_tensorflow_nor_matplotlib(photos, tmp
     assert result.returncode == 0, result.stderr
     assert "run by LiteRT" in result.stdout.splitlines()[0] and f"{photo}: " in result.stdout
     assert (tmp_path / "report" / "index.html").is_file()
-    assert list((tmp_path / "report" / "figures").glob("*_prediction.png"))
+    assert list((tmp_path / "report" / "figures").glob("*_prediction.jpg"))
 
 
 @pytest.mark.slow

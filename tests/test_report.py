@@ -381,13 +381,34 @@ def test_tiles_marked_in_the_report_are_saved_as_a_labels_file(browser, tmp_path
         ActionChains(browser).move_to_element_with_offset(
             picture, round(left - picture.size["width"] / 2), round(top - picture.size["height"] / 2)).click().perform()
 
-    click_photo(110, 110)  # "no crack", the first label: the tile at the top left corner
+    click_photo(110, 110)  # no mark type chosen yet: nothing is marked, and the dialog says what to do
+    assert browser.find_element(By.ID, "marked").text == "Choose no crack or crack first, then click a tile."
+    browser.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').click()
+    click_photo(110, 110)  # "no crack": the tile at the top left corner
     click_photo(600, 500)  # and another, clicked twice: unmarked again
     click_photo(600, 500)
     browser.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
     click_photo(340, 340)  # "crack": the tile centred on the planted crack
     assert browser.find_element(By.ID, "marked").text == "2 tiles marked"
-    assert [box.text for box in browser.find_elements(By.CSS_SELECTOR, "#marker .box")] == ["no crack", "crack"]
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#marker .box")
+    assert [box.text for box in boxes] == ["no crack", "crack"]
+    # Marks in colours the heat map and its outlines never use (jet: blue to red): white dashed, magenta.
+    styles = [browser.execute_script("const s = getComputedStyle(arguments[0]); return [s.borderTopColor, "
+                                     "s.borderTopStyle]", box) for box in boxes]
+    assert styles == [["rgb(255, 255, 255)", "dashed"], ["rgb(224, 0, 224)", "solid"]]
+
+    # Zoomed in, the figure is larger and a click still finds the same tile of the photo.
+    width = picture.size["width"]
+    click(browser, "#zoom-in")
+    assert browser.find_element(By.ID, "zoom").text == "150%" and abs(picture.size["width"] - 1.5 * width) < 2
+    k = browser.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    assert [box.size["width"] for box in browser.find_elements(By.CSS_SELECTOR, "#marker .box")] == [
+        pytest.approx(227 * mark["scale"] * k, abs=1.5)] * 2
+    click_photo(340, 340)  # unmarked, then marked again: the same tile under the click
+    assert browser.find_element(By.ID, "marked").text == "1 tile marked"
+    click_photo(340, 340)
+    click(browser, "#zoom-out")
+    assert browser.find_element(By.ID, "zoom").text == "100%"
     click(browser, "#save-labels")
     WebDriverWait(browser, 10).until(lambda _: (downloads / "labels.csv").is_file())
     with open(downloads / "labels.csv") as f:
@@ -453,9 +474,11 @@ def test_the_header_and_summary_say_who_where_when_and_what_to_look_at_first(sur
     assert (f"{SURVEY_PHOTOS} inputs: {verdicts['crack']} crack, {verdicts['uncertain']} uncertain, "
             f"{verdicts['no crack']} no crack.") in summary
     first = [item.text for item in page.find_elements(By.CSS_SELECTOR, ".summary ol li")]
-    flagged = sorted((row for row in rows.values() if row["verdict"] != "no crack"),
-                     key=lambda row: (-float(row["crack_probability"][:5]), -float(row["cracked_share"])))
-    assert [item.split(": ")[0] for item in first] == [row["path"] for row in flagged[:5]]
+    flagged = sorted((row for row in rows.values() if row["verdict"] != "no crack"),  # strongest, then fewest flagged
+                     key=lambda row: (-float(row["crack_probability"][:5]), float(row["cracked_share"])))
+    site = survey[0].parent.parent / "site"
+    assert [item.split(": ")[0] for item in first] == [Path(row["path"]).relative_to(site).as_posix()
+                                                        for row in flagged[:5]]  # below the folder given
     assert "Flagged tiles: the tiles whose crack probability reaches the threshold (0.5)" in summary
     assert "does not diagnose" in page.find_element(By.CSS_SELECTOR, ".limits").text
     page.find_element(By.CSS_SELECTOR, ".summary ol a").click()  # to the photo's row
@@ -483,7 +506,7 @@ def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
     import base64
     import re
 
-    figure_width = cv2.imread(str(next((survey[0].parent / "figures").glob("*.png")))).shape[1]
+    figure_width = cv2.imread(str(next((survey[0].parent / "figures").glob("*.jpg")))).shape[1]
     pdf = base64.b64decode(survey_page.print_page())
     assert pdf.startswith(b"%PDF")
     widths = [int(w) for w in re.findall(rb"/Subtype\s*/Image\b[^>]*?/Width\s+(\d+)", pdf)
@@ -534,6 +557,7 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
     page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     assert not leaving_asks(page)
     picture, mark = open_marking(page, 1)
+    page.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').click()
     click_tile(page, picture, mark, 110, 110)
     click_tile(page, picture, mark, 340, 340)
     assert page.find_element(By.ID, "marked").text == "2 tiles marked"
@@ -553,14 +577,16 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
     Select(page.find_element(By.ID, "override")).select_by_value("no crack")
     page.find_element(By.ID, "note").send_keys("hairline in the render, <b>not</b> structural")
     click(page, '#marker button[value="close"]')
-    said = "no crack (model: crack)\nhairline in the render, <b>not</b> structural"
+    said = "hairline in the render, <b>not</b> structural"
     assert page.find_element(By.CSS_SELECTOR, "#row-1 .inspector").text == said
+    assert page.find_element(By.CSS_SELECTOR, "#row-1 td.verdict").text == "no crack\ninspector; model: crack"
     assert page.find_element(By.CSS_SELECTOR, "#row-1 button.mark").text == "mark (2)"
     picture, mark = open_marking(page, 2)  # another photo: its own count, note and verdict
     assert page.find_element(By.ID, "marked").text == "0 tiles marked"
     assert page.find_element(By.ID, "note").get_attribute("value") == "" and not page.find_elements(
         By.CSS_SELECTOR, "#marker .box")
     assert Select(page.find_element(By.ID, "override")).first_selected_option.text == "as the model: crack"
+    assert page.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').is_selected()  # as chosen before
     page.find_element(By.CSS_SELECTOR, '#marker input[value="Positive"]').click()
     click_tile(page, picture, mark, 340, 340)
     assert page.find_element(By.ID, "marked").text == "1 tile marked"
@@ -587,7 +613,7 @@ def test_notes_verdicts_and_marks_per_photo_survive_a_reload_and_are_saved(surve
         notes = list(csv.DictReader(f))
     assert [row["path"] for row in notes] == source
     assert notes[1] == {"path": source[1], "model_verdict": "crack", "inspector_verdict": "no crack",
-                        "note": "hairline in the render, <b>not</b> structural", "marked_tiles": "2"}
+                        "note": "hairline in the render, <b>not</b> structural", "marked_tiles": "2", "tile": "227"}
     assert notes[2]["marked_tiles"] == "1" and notes[2]["inspector_verdict"] == notes[2]["note"] == ""
 
     # Another report, even of the same photos in the same folder, keeps its own notes and marks.
@@ -631,16 +657,21 @@ def test_the_before_column_and_its_filter_appear_only_when_two_models_were_compa
     rows[1] |= {"before": {"verdict": "crack", "probability": 0.95}, "changed": None}
     page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
     assert ">Before</th>" in page and '<tbody id="row-0" data-verdict="no crack" data-changed="crack -&gt; no crack">' in page
-    assert '<td data-sort="0"><b>crack -&gt; no crack</b><br>crack <span class="more">0.970</span></td>' in page
+    assert ('<td data-sort="0"><b class="nowrap">crack -&gt; no crack</b><br>crack <span class="more">0.970</span>'
+            '<span class="callout"></span></td>') in page
     assert 'data-filter="crack -&gt; no crack" aria-pressed="false">changed: crack -&gt; no crack <b>1</b>' in page
 
 
 @pytest.mark.slow
-def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_the_report(browser, trained_dir,
-                                                                                        tmp_path):
+def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_the_report(
+        browser, trained_dir, tmp_path, negative_patches, positive_patches):
     """A model trained for two epochs against the bundled one on sample patches: the weak model changes
-    some verdicts, and each change is said in all three places, lost cracks first."""
+    some verdicts, and each change is said in all three places, lost cracks first; one against the
+    inspector's verdict is called out as lost."""
     import re
+
+    from conftest import mosaic, write_rgb
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from conftest import PRETRAINED, SAMPLE_DATA
 
@@ -649,6 +680,7 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
     for name in ("Positive", "Negative"):
         for path in sorted((SAMPLE_DATA / name).glob("*.jpg"))[:12]:
             (site / f"{name}_{path.name}").write_bytes(path.read_bytes())
+    write_rgb(site / "wall.jpg", mosaic(negative_patches[30], positive_patches[30], 4, 3, {(1, 1)}))  # cut into tiles
     result = run("predict.py", site, "--model", trained_dir / "model.keras", "--compare-with", PRETRAINED,
                  "--csv", tmp_path / "compared.csv", "--report", tmp_path / "report")
     assert result.returncode == 0, result.stderr
@@ -667,6 +699,9 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
     ranks = [verdicts.LOSSES.index(change) if change in verdicts.LOSSES else len(verdicts.LOSSES) for change, _ in listed]
     assert ranks == sorted(ranks)  # lost cracks first
 
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert str(tmp_path) not in page and str(trained_dir.parent) not in page  # the models named by their folder
+    assert f"model: {trained_dir.name}/model." in page
     browser.get((tmp_path / "report" / "index.html").as_uri())
     headers = [th.text for th in browser.find_elements("css selector", "#inputs thead th")]
     column = headers.index("BEFORE") + 1
@@ -675,6 +710,41 @@ def test_compare_with_lists_every_changed_verdict_in_the_terminal_the_csv_and_th
         assert [text.split("\n")[0] for text in cells(browser, column)] == [change] * count
     click(browser, '.filter button[data-key="verdict"][data-filter=""]')
     assert len(visible_rows(browser)) == len(rows)
+    summary = browser.find_element("css selector", ".summary .compared").text
+    assert summary.startswith(f"Against the older model (Before): {len(changed)} of {len(rows)} verdicts changed (")
+
+    # The inspector had agreed with the older model on the photos now changed: each is called out as lost.
+    said = {path: change.split(" -> ")[0] for path, change in changed.items()
+            if change.split(" -> ")[0] in ("crack", "no crack")}
+    assert said, changed
+    notes = tmp_path / "notes.csv"
+    with open(notes, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "model_verdict", "inspector_verdict", "note", "marked_tiles", "tile"],
+                                 *[[path, "", verdict, "", 0, 227] for path, verdict in said.items()]])
+    browser.find_element("id", "load").send_keys(str(notes))
+    order = [row["path"] for row in rows]
+    for path, verdict in said.items():
+        callout = browser.find_element("css selector", f"#row-{order.index(path)} .callout").text
+        assert callout == f"lost: you said {verdict}"
+    assert browser.find_element("id", "against").text.startswith(f"{len(said)} change")
+    lost = [tr for tr in visible_rows(browser) if "lost: you said" in tr.text]
+    assert len(lost) == len(said)
+
+    # The photo cut into tiles: its flagged tiles before -> after, and the older model's heat map to toggle.
+    wall = order.index(str(site / "wall.jpg"))
+    before = browser.find_element("css selector", f"#row-{wall} td:nth-child({column})").text
+    assert re.search(r"flagged \d+ \u2192 " + rows[wall]["cracked_tiles"] + "$", before, re.M), before
+    picture, mark = open_marking(browser, wall)
+    older = browser.find_element("css selector", "#marker img.older")
+    assert not older.is_displayed()
+    click(browser, "#older")
+    WebDriverWait(browser, 10).until(lambda d: older.is_displayed() and d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", older))
+    k = browser.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", picture)
+    assert abs(older.size["width"] - mark["w"] * mark["scale"] * k) < 1.5  # over the photo, where the new map is
+    assert abs(older.location["y"] - picture.location["y"] - mark["top"] * k) < 1.5
+    assert older.location["x"] == picture.location["x"]
+    click(browser, '#marker button[value="close"]')
 
 
 def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
@@ -689,3 +759,250 @@ def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
     rows[0] |= {"share": 0.25, "flagged": 3, "tiles": 12}  # one image cut into tiles (predict --tile)
     page = html_report.write_report(tmp_path, "t", [], rows, rule).read_text(encoding="utf-8")
     assert ">Tiles of its class</th>" in page and "<b>Tiles of its class</b>: the tiles of the photo's class" in page
+
+
+# ----------------------------------------------------------------------------------------------
+# The inspector's word is the report's: on screen, on paper, in a fresh browser, in a final copy
+
+
+def pdf_text(pdf):
+    """The text of a PDF as Chromium prints it, each run decoded with its font's ToUnicode map, without
+    white space (Chromium splits words where it kerns) and with the ligatures spelt out."""
+    import re
+    import zlib
+
+    objects = {int(n): body for n, body in re.findall(rb"(\d+) 0 obj(.*?)endobj", pdf, re.S)}
+
+    def stream(body):
+        data = re.search(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S).group(1)
+        return zlib.decompress(data) if b"/FlateDecode" in body else data
+
+    fonts = {}  # a font's resource name -> {glyph: text}
+    for number, body in objects.items():
+        found = re.search(rb"/ToUnicode (\d+) 0 R", body)
+        if found:
+            cmap, text = {}, stream(objects[int(found.group(1))])
+            for glyph, code in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s", b"".join(
+                    re.findall(rb"beginbfchar(.*?)endbfchar", text, re.S))):
+                cmap[int(glyph, 16)] = bytes.fromhex(code.decode()).decode("utf-16-be")
+            for start, end, code in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", b"".join(
+                    re.findall(rb"beginbfrange(.*?)endbfrange", text, re.S))):
+                cmap |= {glyph: chr(int(code, 16) + i) for i, glyph in enumerate(range(int(start, 16), int(end, 16) + 1))}
+            fonts |= {name: cmap for name in re.findall(rb"/(\w+) %d 0 R" % number, pdf)}
+    runs = []
+    for body in objects.values():
+        if b"stream" not in body or b"/Subtype /Image" in body or b"/FontFile" in body or b"/Length1" in body:
+            continue
+        try:
+            content = stream(body)
+        except zlib.error:
+            continue
+        font = {}
+        for name, shown in re.findall(rb"/(\w+) [\d.]+ Tf|(\[[^\]]*\]\s*TJ|<[0-9A-Fa-f]*>\s*Tj)", content):
+            font = fonts.get(name, {}) if name else font
+            runs += ["".join(font.get(int(part[i:i + 4], 16), "?") for i in range(0, len(part), 4))
+                     for part in re.findall(rb"<([0-9A-Fa-f]*)>", shown)]
+    return re.sub(r"\s", "", "".join(runs)).replace("\ufb01", "fi").replace("\ufb02", "fl")
+
+
+def squashed(text):
+    return "".join(text.split())
+
+
+@pytest.fixture
+def fresh_browser(browser):
+    """Another browser with a profile of its own: nothing kept from the other's localStorage."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1400,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()
+
+
+def summary_counts(driver):
+    from selenium.webdriver.common.by import By
+
+    return [button.text for button in driver.find_elements(By.CSS_SELECTOR, '.filter button[data-key="verdict"]')]
+
+
+@pytest.mark.slow
+def test_an_override_and_a_note_are_the_reports_on_screen_on_paper_in_a_fresh_browser_and_a_final_copy(
+        survey_page, survey, fresh_browser, tmp_path):
+    import base64
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    page, rows = survey_page, survey[1]
+    page.execute_script("localStorage.clear()")  # other tests' marks of this report
+    page.refresh()
+    marking = json.loads(page.find_element(By.ID, "marking").get_attribute("textContent"))
+    row = next(i for i, m in marking.items() if m["verdict"] == "crack")
+    counts = collections.Counter(row["verdict"] for row in rows.values())
+    assert page.find_element(By.ID, "inspected").text == (
+        "The inspector: no verdict given yet; every verdict above is the model's.")
+
+    open_marking(page, row)
+    Select(page.find_element(By.ID, "override")).select_by_value("no crack")
+    page.find_element(By.ID, "note").send_keys("a joint of the formwork, =not a crack")
+    click(page, '#marker button[value="close"]')
+    badge = f"#row-{row} td.verdict"
+    assert page.find_element(By.CSS_SELECTOR, badge).text == "no crack\ninspector; model: crack"
+    colour = page.execute_script(f"return getComputedStyle(document.querySelector('{badge} .badge')).backgroundColor")
+    assert colour == f"rgb{figures.VERDICT_COLOURS['no crack']}"
+    with_inspector = (f"The inspector: 1 verdict given, 1 not the model's. With them in place of the model's: "
+                      f"{counts['crack'] - 1} crack, {counts['uncertain']} uncertain, {counts['no crack'] + 1} no crack.")
+    assert page.find_element(By.ID, "inspected").text == with_inspector
+    assert f"{SURVEY_PHOTOS} inputs: {counts['crack']} crack" in page.find_element(By.CSS_SELECTOR, ".summary").text
+    assert summary_counts(page) == [f"All {SURVEY_PHOTOS}", f"crack {counts['crack'] - 1}", f"uncertain {counts['uncertain']}",
+                                    f"no crack {counts['no crack'] + 1}", "error 0"]
+    click(page, '.filter button[data-filter="no crack"]')  # the filter goes by the inspector's verdict
+    assert f"row-{row}" in [tr.find_element(By.XPATH, "..").get_attribute("id") for tr in visible_rows(page)]
+    click(page, '.filter button[data-filter=""]')
+
+    printed = pdf_text(base64.b64decode(page.print_page()))  # on paper too
+    for said in ("no crack", "inspector; model: crack", "a joint of the formwork, =not a crack", with_inspector):
+        assert squashed(said) in printed, said
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    picture, mark = open_marking(page, row)
+    page.find_element(By.CSS_SELECTOR, '#marker input[value="Negative"]').click()
+    click_tile(page, picture, mark, 110, 110)
+    click(page, "#save-notes")
+    click(page, "#save-labels")
+    WebDriverWait(page, 10).until(lambda _: (downloads / "notes.csv").is_file() and (downloads / "labels.csv").is_file())
+    click(page, '#marker button[value="close"]')
+
+    # A colleague's browser, nothing kept: the saved files load back, matched by the path below the folder
+    # when the full path is another computer's.
+    elsewhere = downloads / "moved"
+    elsewhere.mkdir()
+    site = str(survey[0].parent.parent / "site")
+    for name in ("notes.csv", "labels.csv"):
+        (elsewhere / name).write_text((downloads / name).read_text().replace(site, "C:\\Users\\colleague\\site"))
+    fresh_browser.get(survey[0].as_uri())
+    assert fresh_browser.find_element(By.CSS_SELECTOR, badge).text == "crack"
+    fresh_browser.find_element(By.ID, "load").send_keys(f"{elsewhere / 'notes.csv'}\n{elsewhere / 'labels.csv'}")
+    WebDriverWait(fresh_browser, 10).until(lambda d: "labels.csv" in d.find_element(By.ID, "loaded").text)
+    assert fresh_browser.find_element(By.ID, "loaded").text == (
+        f"notes.csv: {SURVEY_PHOTOS} rows loaded; labels.csv: 1 row loaded")
+    assert fresh_browser.find_element(By.CSS_SELECTOR, badge).text == "no crack\ninspector; model: crack"
+    assert fresh_browser.find_element(By.CSS_SELECTOR, f"#row-{row} .inspector").text == (
+        "a joint of the formwork, =not a crack")
+    assert fresh_browser.find_element(By.ID, "inspected").text == with_inspector
+    assert fresh_browser.find_element(By.CSS_SELECTOR, f"#row-{row} button.mark").text == "mark (1)"
+
+    # The final copy: predict writes the notes into a new report, shown in any browser with nothing kept.
+    final = tmp_path / "final"
+    result = run("predict.py", site, "--report", final, "--final-copy", downloads / "notes.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fresh_browser.execute_script("localStorage.clear()")
+    fresh_browser.get((final / "index.html").as_uri())
+    assert fresh_browser.execute_script("return localStorage.length") == 0  # nothing kept, nothing needed
+    assert fresh_browser.find_element(By.CSS_SELECTOR, badge).text == "no crack\ninspector; model: crack"
+    assert fresh_browser.find_element(By.ID, "inspected").text == with_inspector
+    assert "final copy: the inspector's verdicts and notes" in fresh_browser.find_element(By.TAG_NAME, "header").text
+    printed = pdf_text(base64.b64decode(fresh_browser.print_page()))
+    assert squashed("a joint of the formwork, =not a crack") in printed and squashed(with_inspector) in printed
+
+    with open(downloads / "notes.csv", newline="") as f:
+        notes = list(csv.DictReader(f))
+    assert [r["tile"] for r in notes] == ["227"] * SURVEY_PHOTOS  # the tile data_prep cuts a reviewed photo at
+    (tmp_path / "other.csv").write_text("path,inspector_verdict,note\nIMG_0001.jpg,stain,\n")
+    for notes_file, fragment in ((tmp_path / "other.csv", "'stain' is not one of this model's (no crack, crack)"),
+                                 (REPO / "sample_data" / "Positive" / "08545.jpg", "is not a notes.csv"),
+                                 (tmp_path / "none.csv", "No such file")):
+        failed = run("predict.py", site, "--report", tmp_path / "refused", "--final-copy", notes_file, cwd=tmp_path)
+        assert_clean_failure(failed, fragment)
+        assert len(failed.stderr.strip().splitlines()) == 1 and not (tmp_path / "refused").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# A report to send: 16 phone-sized photos, the folder and its PDF each under 8 MB, no folder of this computer
+
+SEND_LIMIT = 8_000_000  # bytes: what an e-mail carries
+
+
+@pytest.fixture(scope="module")
+def sixteen(tmp_path_factory, negative_patches, positive_patches):
+    """(work folder, report folder) of predict.py --report on 16 photos of 2724 x 2043 px (a 5.6 MP
+    phone picture's scale: 12 x 9 sample patches), some portrait, most with a planted crack."""
+    from conftest import mosaic, write_rgb
+
+    work = tmp_path_factory.mktemp("sixteen")
+    (work / "site" / "level 2").mkdir(parents=True)
+    for i in range(16):
+        photo = mosaic(negative_patches[20 + i], positive_patches[20 + i], 12, 9, {(i % 12, i % 9)} if i % 4 else set())
+        photo = photo.transpose(1, 0, 2) if i % 5 == 0 else photo
+        write_rgb(work / "site" / ("level 2" if i >= 10 else "") / f"IMG_{i + 1:04d}.jpg", photo,
+                  [cv2.IMWRITE_JPEG_QUALITY, 92])
+    result = run("predict.py", work / "site", "--report", work / "report", "--csv", work / "site.csv", cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work, work / "report"
+
+
+@pytest.mark.slow
+def test_a_report_of_16_photos_and_its_pdf_are_small_enough_to_send_and_name_no_folder_of_this_computer(
+        browser, sixteen):
+    import base64
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    work, report = sixteen
+    files = [path for path in report.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) < SEND_LIMIT
+    here = [str(work), str(work.resolve()), work.resolve().as_uri()]
+    for path in files:  # the page, and the figures, photos and thumbnails (which name their photo inside)
+        data = path.read_bytes()
+        assert not [folder for folder in here if folder.encode() in data], path
+    assert "/tmp/" not in visible_text((report / "index.html").read_text(encoding="utf-8"))
+
+    browser.get((report / "index.html").as_uri())
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('td.thumb img')).every(i => i.complete && i.naturalWidth > 0)"))
+    pdf = base64.b64decode(browser.print_page())
+    assert len(pdf) < SEND_LIMIT
+    assert pdf.count(b"/DCTDecode") >= 16  # every figure printed, as the JPEG it is
+    printed = pdf_text(pdf)
+    assert "IMG_0011.jpg" in printed and squashed("level 2/IMG_0011.jpg") in printed  # the path below the folder
+    assert not [folder for folder in here if squashed(folder) in printed]
+
+    with open(work / "site.csv", newline="") as f:  # the CSV keeps the full path: data_prep opens it
+        assert all(Path(row["path"]).is_absolute() for row in csv.DictReader(f))
+
+
+def test_a_notes_file_is_matched_to_its_photos_by_full_path_or_the_path_below_the_folder(tmp_path):
+    from support import inspection
+
+    site = tmp_path / "site"
+    rows = [{"path": "day 1/IMG_1.jpg", "source": str(site / "day 1" / "IMG_1.jpg")},
+            {"path": "IMG_1.jpg", "source": str(site / "IMG_1.jpg")},
+            {"path": "broken.txt"}]  # failed: no photo to note
+    notes = tmp_path / "notes.csv"
+    with open(notes, "w", newline="") as f:
+        csv.writer(f).writerows([inspection.NOTES_COLUMNS,
+                                 [site / "IMG_1.jpg", "crack", "no crack", "'=joint", 2, 227],  # this computer's
+                                 ["D:\\survey\\site\\day 1\\IMG_1.jpg", "crack", "", "seen", 0, 227],  # another's
+                                 ["site/IMG_9.jpg", "crack", "crack", "", 0, 227],  # relative to the CSV: not here
+                                 ["site/day 1/IMG_1.jpg", "crack", "", "", 0, 227]])  # nothing said: left as it is
+    read = inspection.read_notes(notes)
+    assert read[0][1:] == ("no crack", "=joint")  # a spreadsheet's guard taken off
+    assert inspection.match_notes(read, rows, notes) == (
+        {1: {"verdict": "no crack", "note": "=joint"}, 0: {"verdict": "", "note": "seen"}}, ["site/IMG_9.jpg"])
+
+    page = html_report.write_report(tmp_path / "report", "t", [], [
+        dict(row, verdict="crack", reason="", probability=0.9, share=0.1, figure=None, thumbnail=None, taken="",
+             camera="", error="") for row in rows], notes={1: {"verdict": "no crack", "note": "</script>"}})
+    text = page.read_text(encoding="utf-8")
+    assert 'data-baked="{&quot;1&quot;: {&quot;verdict&quot;: &quot;no crack&quot;, &quot;note&quot;: ' \
+           '&quot;&lt;/script&gt;&quot;}}"' in text and "final copy: the inspector's verdicts" in text
+    assert inspection.last_part("/home/me/site/labels.csv") == "labels.csv"
+    assert inspection.last_part("C:\\Users\\me\\labels.csv") == "labels.csv"
+    assert inspection.last_part("Özgenel (doi:10.17632/5y9wdsg2zt.2)") == "Özgenel (doi:10.17632/5y9wdsg2zt.2)"

@@ -151,7 +151,7 @@ def test_ctrl_c_gives_one_line_and_no_model(sample_cache, trained_dir, tmp_path,
     before = {p.relative_to(tmp_path / "m"): p.read_bytes() for p in (tmp_path / "m").rglob("*") if p.is_file()}
     if moment == "training":
         process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--epochs", "500",
-                               "--patience", "500"], tmp_path)
+                               "--patience", "500", "--verbose"], tmp_path)  # --verbose: a line per epoch
         read_until(process, "Epoch 2/")
     else:
         process = start_train(["--cache", sample_cache, "--out", tmp_path / "m", "--distribute"], tmp_path,
@@ -181,10 +181,24 @@ def test_a_damaged_cache_is_named_not_a_traceback(sample_cache, tmp_path, damage
 @pytest.mark.slow
 def test_training_says_where_its_cache_came_from(trained_dir, sample_cache):
     result = run("train.py", "--cache", sample_cache, "--out", trained_dir.parent / "again", "--epochs", "1",
-                 "--no-augment")
+                 "--no-augment", "--verbose")
     assert result.returncode == 0, result.stderr
     assert f"cache {sample_cache}/ from {REPO / 'sample_data'}, made " in result.stdout
     assert "minutes ago" in result.stdout
+    # --verbose: the network's layers, a line per epoch and the test split's table, as Keras prints them
+    assert "Total params" in result.stdout and " - val_loss: " in result.stdout and "f1-score" in result.stdout
+
+
+@pytest.mark.slow
+def test_by_default_training_says_in_a_few_lines_what_it_did(trained_dir):
+    """trained_dir's run (no --verbose): a summary in words, no layer table, no line per epoch."""
+    said = (trained_dir.parent / "train_stdout.txt").read_text()
+    assert "Total params" not in said and " - val_loss: " not in said and "f1-score" not in said
+    test = json.loads((trained_dir / "metrics.json").read_text())
+    assert (f"final check on {test['images']} test images it never learnt from: "
+            f"{round(test['accuracy'] * test['images'])} of {test['images']} right") in said
+    assert f"{test['images']} images vouch for little" in said  # 24 test images: one is 4 points
+    assert len(said.strip().splitlines()) <= 10
 
 
 def coarse_grey(image):

@@ -125,7 +125,8 @@ def test_verdicts_alone_clear_a_false_alarm_and_keep_cracks(tmp_path, negative_p
     tuned = run("train.py", "--cache", tmp_path / "cache", "--init-from", PRETRAINED, "--out", tmp_path / "tuned",
                 "--epochs", "40", "--site-repeats", "60")
     assert tuned.returncode == 0, tuned.stderr
-    assert re.search(r"the 2 photos you called crack: 2 read as crack \(before fine-tuning 2\)$", tuned.stdout, re.M)
+    assert re.search(r"^your verdicts: of the 2 photos you called crack, 2 read as crack \(before fine-tuning 2\)$",
+                     tuned.stdout, re.M)
     metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
     assert metrics["crack_photos"]["kept"] == 2 and metrics["crack_photos"]["lost"] == []
     with open(tmp_path / "tuned" / "history.csv") as f:
