@@ -32,9 +32,9 @@ LOST_PHOTO_PENALTY = 1.0  # added to the validation loss per photo lost: more th
 
 @dataclasses.dataclass
 class CrackPhotos:
-    """The photos the inspector called crack: every tile of each, to read them after each epoch."""
+    """The photos the inspector called crack: the tiles of each read after every epoch (READ_PER_PHOTO)."""
     names: list  # photo paths
-    tiles: np.ndarray  # every tile of every such photo (n x size x size x 3 uint8)
+    tiles: np.ndarray  # those tiles of every such photo (n x size x size x 3 uint8)
     photo: np.ndarray  # each tile's photo (index into names)
     crack_before: np.ndarray  # whether the starting model read each photo as crack (at its sure threshold)
     slots: np.ndarray = None  # the training split's rows that hold each photo's most crack-like tiles
