@@ -105,7 +105,9 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
   .filter button{border:0;background:none;padding:0 6px 0 0;color:#000}
   .filter button[aria-pressed=true]{background:none;color:#000;text-decoration:underline}
   thead{position:static}
-  tbody{break-inside:avoid}  /* a row and its figure on one sheet */
+  /* The table flows from the summary on: a row is never split, nor its figure, but the first row need not
+     wait for a page that holds it and its figure too (page 1 was half blank) */
+  tr{break-inside:avoid} tr.sheet{break-before:avoid} tbody:first-of-type tr.sheet{break-before:auto}
   tr.sheet{display:table-row}
   #inputs tr:first-child>:is(:first-child,:last-child){display:none}  /* thumbnail and links: the figure is below */
   tr.sheet img{display:block;max-width:100%;max-height:120mm;margin:0 auto}

@@ -515,6 +515,27 @@ def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= SURVEY_PHOTOS // 2
 
 
+
+def test_printing_flows_from_the_summary_the_first_row_on_page_1_and_a_row_with_its_figure(browser, tmp_path):
+    import base64
+
+    rows = []
+    for i in range(4):  # portrait photos' figures, each taller than what a long header leaves of page 1
+        figure = f"figures/PHOTO_{i}_prediction.jpg"
+        (tmp_path / "figures").mkdir(exist_ok=True)
+        assert cv2.imwrite(str(tmp_path / figure), concrete(i, 1600, 1200))
+        rows.append(dict(path=f"site/PHOTO_{i}.jpg", verdict="crack", reason="3 tiles above 0.90", probability=0.9,
+                         share=0.1, flagged=4, tiles=40, figure=figure, thumbnail=None, taken="", camera="", error=""))
+    notes = "\n".join(f"line {i} of the notes" for i in range(12))
+    index = html_report.write_report(tmp_path, "t", ["model: m"], rows, header={"site": "12 Quay", "notes": notes})
+    browser.get(index.as_uri())
+    pages = pdf_pages(base64.b64decode(browser.print_page()))
+    row = "PHOTO_{0}.jpgsite/PHOTO_{0}.jpgcrack3tilesabove0.90"  # a row of the table (the summary names photos too)
+    assert "line11ofthenotes" in pages[0] and row.format(0) in pages[0]  # not a half-blank page 1
+    for i in range(1, 4):  # every later row at the top of a page, its figure below it
+        assert [page.split("INSPECTOR")[1].startswith(row.format(i)) for page in pages].count(True) == 1
+    assert len(pages) <= len(rows) + 1
+
 def open_marking(driver, row):
     """Open the marking dialog of a row; returns (the figure's <img>, its marking data)."""
     from selenium.webdriver.common.by import By
@@ -765,9 +786,10 @@ def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
 # The inspector's word is the report's: on screen, on paper, in a fresh browser, in a final copy
 
 
-def pdf_text(pdf):
+def pdf_text(pdf, pages=None):
     """The text of a PDF as Chromium prints it, each run decoded with its font's ToUnicode map, without
-    white space (Chromium splits words where it kerns) and with the ligatures spelt out."""
+    white space (Chromium splits words where it kerns) and with the ligatures spelt out; pages: only the
+    content streams it picks from {object number: body} (pdf_pages)."""
     import re
     import zlib
 
@@ -790,7 +812,7 @@ def pdf_text(pdf):
                 cmap |= {glyph: chr(int(code, 16) + i) for i, glyph in enumerate(range(int(start, 16), int(end, 16) + 1))}
             fonts |= {name: cmap for name in re.findall(rb"/(\w+) %d 0 R" % number, pdf)}
     runs = []
-    for body in objects.values():
+    for body in (objects.values() if pages is None else pages(objects)):
         if b"stream" not in body or b"/Subtype /Image" in body or b"/FontFile" in body or b"/Length1" in body:
             continue
         try:
@@ -803,6 +825,22 @@ def pdf_text(pdf):
             runs += ["".join(font.get(int(part[i:i + 4], 16), "?") for i in range(0, len(part), 4))
                      for part in re.findall(rb"<([0-9A-Fa-f]*)>", shown)]
     return re.sub(r"\s", "", "".join(runs)).replace("\ufb01", "fi").replace("\ufb02", "fl")
+
+
+def pdf_pages(pdf):
+    """The text of each printed page, in order (as pdf_text)."""
+    import re
+
+    def page_contents(number):
+        def contents(objects):
+            listed = re.search(rb"/Contents\s*(\[[^\]]*\]|\d+ 0 R)", objects[number]).group(1)
+            return [objects[int(n)] for n in re.findall(rb"(\d+) 0 R", listed)]
+        return contents
+
+    objects = {int(n): body for n, body in re.findall(rb"(\d+) 0 obj(.*?)endobj", pdf, re.S)}
+    root = next(body for body in objects.values() if re.search(rb"/Type\s*/Pages\b", body))
+    kids = [int(n) for n in re.findall(rb"(\d+) 0 R", re.search(rb"/Kids\s*\[([^\]]*)\]", root).group(1))]
+    return [pdf_text(pdf, page_contents(kid)) for kid in kids]
 
 
 def squashed(text):
