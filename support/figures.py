@@ -26,6 +26,9 @@ COLOUR_BAR_MIN_HEIGHT = 160
 PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1] + ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
                                                   if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
 FIGURE_JPEG_QUALITY = 85  # a report's figures, at the size drawn: 16 phone photos' take 2.7 MB (as PNG, about 17)
+FIGURE_BOX = 1.5  # a figure is shown fitted into a box this many times as wide as high (banner_font_scale)
+BANNER_FONT_SIDE = 1100  # the banner's font scale is 1 when the figure's side that fits that box is this long
+BANNER_FONT_SCALES = (0.45, 1.2)  # and never smaller (10 pixels high: still legible) nor larger than these
 VERDICT_COLOURS = {"crack": (200, 0, 0), "no crack": (0, 130, 0), "uncertain": (200, 110, 0)}
 CLASS_COLOURS = [(20, 90, 200), (120, 40, 160), (0, 120, 120), (150, 80, 20), (60, 60, 60)]  # other models' classes
 
@@ -143,8 +146,8 @@ def drawable(text):
 def add_banner(image, lines, colour):
     """The image below a white strip holding `lines` of text, made smaller or wrapped to fit."""
     lines = [drawable(line) for line in lines]
-    width = image.shape[1]
-    font_scale = 0.9 if width >= 700 else 0.6
+    height, width = image.shape[:2]
+    font_scale = banner_font_scale(height, width)
     while font_scale > 0.4 and max(text_width(line, font_scale) for line in lines) > width - 20:
         font_scale -= 0.05
     lines = [part for line in lines for part in wrap(line, font_scale, width - 20)]
@@ -154,6 +157,14 @@ def add_banner(image, lines, colour):
         cv2.putText(banner, line, (10, line_height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour,
                     2 if i == 0 else 1, cv2.LINE_AA)
     return np.vstack([banner, image])
+
+
+def banner_font_scale(height, width):
+    """The banner's text as large on paper (and on a screen) whatever the photo's shape or size: a figure is
+    shown fitted into a box FIGURE_BOX times as wide as high (the report's print: the page's width, 120 mm
+    high), so its text grows with the side that fits the box, within BANNER_FONT_SCALES."""
+    low, high = BANNER_FONT_SCALES
+    return float(np.clip(max(height, width / FIGURE_BOX) / BANNER_FONT_SIDE, low, high))
 
 
 def text_width(text, font_scale):

@@ -132,6 +132,30 @@ def test_the_figure_names_its_photo_and_verdict():
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
 
+
+def printed_text_height(shape):
+    """The height (mm) on paper of a figure's first banner line for a photo of shape, the figure fitted as
+    the report prints it: into the page's width (190 mm) and 120 mm (STYLE's tr.sheet img)."""
+    image = concrete(1, *shape)
+    size = 80
+    grid = [(x, y, size) for y in range(0, shape[0] - size + 1, size) for x in range(0, shape[1] - size + 1, size)]
+    figure = figures.draw_figure(image, ["wall.jpg: CRACK", "flagged tiles: 6 of 48"], (200, 0, 0), grid,
+                                 [0.1] * len(grid))
+    top, _ = figures.photo_area(figure, image.shape, True)
+    inked = np.flatnonzero((figure[:top] < 200).any(axis=(1, 2)))
+    first_line = inked[:np.argmax(np.diff(inked) > 1)] if (np.diff(inked) > 1).any() else inked
+    pixels = first_line[-1] - first_line[0] + 1
+    return pixels * min(190 / figure.shape[1], 120 / figure.shape[0]), pixels
+
+
+def test_the_banner_reads_the_same_size_on_paper_for_a_landscape_a_portrait_and_a_small_photo():
+    heights = {name: printed_text_height(shape) for name, shape in [
+        ("landscape", (3000, 4000)), ("portrait", (4000, 3000)), ("small", (480, 640)), ("tiny", (90, 120))]}
+    on_paper = [mm for mm, _ in heights.values()]
+    assert max(on_paper[:3]) < 1.15 * min(on_paper[:3]), heights  # was 2.2 mm (portrait) to 5.1 mm (small)
+    assert 2 < min(on_paper) and max(on_paper) < 4, heights  # mm: legible, not a headline
+    assert min(pixels for _, pixels in heights.values()) >= 10, heights  # a tiny image's at the smallest legible
+
 @pytest.mark.slow
 def test_a_header_file_is_json_or_field_lines_and_a_bad_one_is_one_line(tmp_path):
     text = tmp_path / "site.txt"
