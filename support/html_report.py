@@ -73,7 +73,11 @@ td.thumb img{display:block;max-width:96px;max-height:72px;border:1px solid var(-
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;background:var(--c);color:#fff;font-size:.86em;
   font-weight:600;white-space:nowrap}
 .error-text{color:#5f6368;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em}
-.inspector{white-space:pre-wrap;max-width:22em}
+.inspector{max-width:22em}
+/* A long note shows 3 lines in its row (all of it in its title, the dialog, and on paper below the row) */
+.note{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;line-clamp:3;overflow:hidden;
+  white-space:pre-wrap}
+.full-note{white-space:pre-wrap;margin:0 0 6px} .full-note:empty{display:none}
 .v-error{--c:var(--error)}
 button.mark{font:inherit;font-size:.86em;border:1px solid var(--line);background:#f6f7f9;border-radius:4px;
   padding:1px 8px;margin-left:8px;cursor:pointer}
@@ -199,7 +203,10 @@ document.querySelectorAll("#inputs tbody").forEach(group => {
 const showRow = row => {  // the inspector's verdict, note and marks in the photo's row, on screen and on paper
   const m = marking[row], said = notes[row] || {}, count = marksOf(row).length;
   const group = document.getElementById(`row-${row}`), cell = group.querySelector("td.verdict");
-  group.querySelector(".inspector").textContent = said.note || "";
+  const shown = group.querySelector(".inspector .note"), full = group.querySelector(".full-note");
+  shown.textContent = shown.title = said.note || "";
+  if (full) full.textContent = (said.note || "").split("\n").length > 3 || (said.note || "").length > 100
+    ? `The inspector's note: ${said.note}` : "";  // on paper: what 3 lines of its row may not hold
   if (said.verdict) {
     const badge = document.createElement("span"), model = document.createElement("span");
     badge.className = "badge " + m.badges[m.shown.indexOf(said.verdict)];
@@ -659,7 +666,7 @@ def table_row(row, order, index=0, class_names=(), columns=None):
         cells.append(f'<td data-sort="{esc(str(key))}"{kind}>{shown}</td>')
     data = "".join(f' data-{key}="{esc(str(row[key]))}"' for key in FILTER_KEYS if row.get(key) is not None)
     # Lazy: a page of 500 photos opens without reading 500 figures; printing loads them all first.
-    sheet = (f'<tr class="sheet"><td colspan="{len(columns)}"><img loading="lazy" src="{href(figure)}" '
+    sheet = (f'<tr class="sheet"><td colspan="{len(columns)}"><p class="full-note"></p><img loading="lazy" src="{href(figure)}" '
              f'alt="the figure of {esc(PurePath(str(row["path"])).name)}"></td></tr>' if figure else "")
     return f'<tbody id="row-{index}"{data}><tr>{"".join(cells)}</tr>{sheet}</tbody>\n'
 
@@ -720,7 +727,7 @@ def changed_cell(row, *_):
 
 
 def inspector_cell(*_):
-    return "", ""  # filled in the browser from what the inspector typed (SCRIPT's showRow)
+    return '<span class="note"></span>', ""  # filled in the browser from what the inspector typed (SCRIPT's showRow)
 
 
 def figure_cell(row, order, index, _):

@@ -560,6 +560,37 @@ def test_printing_flows_from_the_summary_the_first_row_on_page_1_and_a_row_with_
         assert [page.split("INSPECTOR")[1].startswith(row.format(i)) for page in pages].count(True) == 1
     assert len(pages) <= len(rows) + 1
 
+
+def test_a_long_note_shows_3_lines_in_its_row_and_all_of_it_on_paper_below_the_row(browser, tmp_path):
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "figures").mkdir()
+    assert cv2.imwrite(str(tmp_path / "figures" / "wall_prediction.jpg"), concrete(1))
+    mark = {"source": "site/wall.jpg", "tile": 80, "before": None, "older": None, "w": 320, "h": 240, "tw": 80,
+            "th": 80, "stride": 80, "top": 40, "scale": 1, "labels": ["noncrack", "crack"],
+            "shown": ["no crack", "crack"], "badges": ["v-no-crack", "v-crack"], "photo": None}
+    rows = [dict(path="site/wall.jpg", verdict="crack", reason="", probability=0.9, share=0.1, flagged=4, tiles=12,
+                 figure="figures/wall_prediction.jpg", thumbnail=None, taken="", camera="", error="", mark=mark)]
+    note = " ".join(f"word{i} of a long note the inspector wrote about this wall" for i in range(12)) + " THE-END"
+    index = html_report.write_report(tmp_path, "t", [], rows, notes={0: {"verdict": "", "note": note}})
+    browser.get(index.as_uri())
+
+    def lines_shown():
+        return browser.execute_script("const n = document.querySelector('#row-0 .note');"
+                                      "return n.clientHeight / parseFloat(getComputedStyle(n).lineHeight)")
+
+    shown = browser.find_element(By.CSS_SELECTOR, "#row-0 .note")
+    assert shown.get_attribute("title") == note and round(lines_shown()) == 3  # was 8 lines and more
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert round(lines_shown()) == 3
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    printed = pdf_text(base64.b64decode(browser.print_page()))
+    assert squashed(f"The inspector's note: {note}") in printed and printed.count("THE-END") == 1
+
 def open_marking(driver, row):
     """Open the marking dialog of a row; returns (the figure's <img>, its marking data)."""
     from selenium.webdriver.common.by import By
