@@ -616,10 +616,11 @@ def comparison_line(rows, flagged):
 
 
 def flagged_text(row):
+    """The flagged share as HTML, cut (verdicts.percent): "97.7% (44 of 45)", "&lt;0.1% (1 of 2000)"."""
     share, count = row.get("share"), row.get("flagged")
     if share is None:
         return ""
-    return f"{share:.1%}" + (f" ({count} of {row['tiles']})" if count is not None else "")
+    return html.escape(verdicts.percent(share)) + (f" ({count} of {row['tiles']})" if count is not None else "")
 
 
 def marking_data(rows):

@@ -133,6 +133,18 @@ def test_the_figure_names_its_photo_and_verdict():
 
 
 
+def test_a_share_is_cut_never_100_percent_nor_0_percent_when_it_is_not(tmp_path):
+    rows = [dict(path=f"wall{i}.jpg", verdict="crack", reason="", probability=0.9, share=share, flagged=flagged,
+                 tiles=45, figure=None, thumbnail=None, taken="", camera="", error="")
+            for i, (share, flagged) in enumerate([(44 / 45, 44), (0.99996, 44), (0.00004, 1), (1.0, 45), (0.0, 0)])]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    for shown in ("97.7% (44 of 45)", "99.9% (44 of 45)", "&lt;0.1% (1 of 45)", "100.0% (45 of 45)", "0.0% (0 of 45)"):
+        assert shown in page
+    assert "100.0% (44 of 45)" not in page and "0.0% (1 of 45)" not in page  # as they were
+    result = {"tiles": 45, "verdict": "crack", "reason": "", "probability": 0.97, "flagged": 44, "share": 0.99996,
+              "straight_line_tiles": 0}
+    assert html_report.CRACK_RULE.summary(result)[1] == ["flagged tiles: 44 of 45 (99.9% of the photo)"]
+
 def printed_text_height(shape):
     """The height (mm) on paper of a figure's first banner line for a photo of shape, the figure fitted as
     the report prints it: into the page's width (190 mm) and 120 mm (STYLE's tr.sheet img)."""
@@ -520,7 +532,7 @@ def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page
         assert probability.text == row["crack_probability"][:5] and probability.get_attribute("title") == row[
             "crack_probability"]  # the CSV's 5 decimals, cut alike
         assert tr.find_element(By.CSS_SELECTOR, "td:nth-child(6)").text == (
-            f"{float(row['cracked_share']):.1%} ({row['cracked_tiles']} of {row['tiles']})")
+            f"{verdicts.percent(float(row['cracked_share']))} ({row['cracked_tiles']} of {row['tiles']})")
         assert "51.50" in tr.text and "° N, 0.12750° W" in tr.text
     assert survey_page.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").text == "FLAGGED TILES"
 
