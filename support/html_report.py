@@ -100,6 +100,8 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
 .swatch{display:inline-block;width:12px;height:12px;margin:0 4px;border:3px solid var(--c);outline:1px solid #000;
   vertical-align:-2px}
 .swatch.mark-0{border-style:dashed}
+.line{display:inline-block;width:20px;height:3px;margin:0 5px 0 2px;background:var(--c);border:1px solid #000;
+  vertical-align:middle}
 .callout{display:block;font-weight:600;color:#b00020}
 @media print{
   button.mark,#marker,.load{display:none}
@@ -594,7 +596,7 @@ def summary_section(rows, order, counts, rule):
     return (f'<section class="summary"><h2>Summary</h2><p>The model: {len(rows)} inputs: {found}.</p>'
             '<p id="inspected"></p>' + comparison_line(rows, flagged)
             + (f"<p>{look}:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
-            + (f"<p><b>{flagged}</b>: {meaning}</p>" if counts_tiles(rows, rule) else "")
+            + (f"<p><b>{flagged}</b>: {meaning}</p>{figure_legend(rule)}" if counts_tiles(rows, rule) else "")
             + f'<p class="limits">{rule.limits}</p></section>')
 
 
@@ -613,6 +615,16 @@ def comparison_line(rows, flagged):
     return (f'<p class="compared">Against the older model (Before): {sum(changes.values())} of {len(compared)} '
             f'verdicts changed{f" ({said})" if said else ""}; {flagged.lower()} fewer on {fewer} photos, more on '
             f'{more}. <b id="against"></b></p>')
+
+
+def figure_legend(rule):
+    """What the figures show: the heat map, and every kind of line they draw (figures.FIGURE_LINES; the
+    straight lines set aside only by a crack model)."""
+    lines = figures.FIGURE_LINES if rule.crack_model else figures.FIGURE_LINES[:1]
+    named = "".join(f'; <span class="line" style="--c:rgb{colour}"></span>a {name}: '
+                    f'{html.escape(what.format(flagged=rule.flagged[0].lower()))}' for colour, name, what in lines)
+    return (f'<p class="legend"><b>In the figures</b>: the heat map colours each tile by its probability, blue (0) '
+            f"to red (1) as on its colour bar{named}.</p>")
 
 
 def flagged_text(row):

@@ -8,6 +8,7 @@ at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downlo
 import collections
 import csv
 import json
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -144,6 +145,26 @@ def test_a_share_is_cut_never_100_percent_nor_0_percent_when_it_is_not(tmp_path)
     result = {"tiles": 45, "verdict": "crack", "reason": "", "probability": 0.97, "flagged": 44, "share": 0.99996,
               "straight_line_tiles": 0}
     assert html_report.CRACK_RULE.summary(result)[1] == ["flagged tiles: 44 of 45 (99.9% of the photo)"]
+
+def test_a_lone_flagged_tile_is_outlined_in_red_and_the_legend_names_every_line_the_figure_draws(tmp_path):
+    image, size = concrete(2, 240, 320, crack=False), 80
+    grid = [(x, y, size) for y in range(0, 240, size) for x in range(0, 320, size)]
+    values = [0.55 if (x, y) == (80, 80) else 0.05 for x, y, _ in grid]  # one tile just flagged: JET's green
+    figure = figures.draw_figure(image, ["wall.jpg: CRACK"], (200, 0, 0), grid, values, 0.5, lines=[(10, 230, 310, 230)])
+    top, scale = figures.photo_area(figure, image.shape, True)
+    x0, y0, x1, y1 = (round(v * scale) for v in (80, 80 + top / scale, 160, 160 + top / scale))
+    drawn = {colour for colour, *_ in figures.FIGURE_LINES if (figure == colour).all(axis=2).any()}
+    assert drawn == {colour for colour, *_ in figures.FIGURE_LINES}  # each kind of line is in this figure
+    edge = np.concatenate([figure[y0, x0:x1], figure[y1 - 1, x0:x1], figure[y0:y1, x0], figure[y0:y1, x1 - 1]])
+    red = (edge == figures.OUTLINE_COLOUR).all(axis=1)
+    assert red.mean() > 0.9, edge[~red]  # the lone tile's outline is the alarm's colour: was JET's green
+    rows = [dict(path="wall.jpg", verdict="crack", reason="", probability=0.55, share=1 / 12, flagged=1, tiles=12,
+                 figure=None, thumbnail=None, taken="", camera="", error="")]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    legend = re.search(r'<p class="legend">(.*?)</p>', page).group(1)
+    for colour, name, _ in figures.FIGURE_LINES:
+        assert f'--c:rgb{colour}"></span>a {name}:' in legend
+    assert "a red outline: around flagged tiles" in legend and "white double line" in legend and "colour bar" in legend
 
 def printed_text_height(shape):
     """The height (mm) on paper of a figure's first banner line for a photo of shape, the figure fitted as
