@@ -52,14 +52,15 @@ def read_labels(path):
         except (TypeError, ValueError, OverflowError):  # OverflowError: inf, 1e400
             raise SystemExit(f"error: {path}, line {line}: x, y, width and height must be numbers") from None
         photo, label = Path(row["path"] or ""), (row["label"] or "").strip()
-        if not label:
-            raise SystemExit(f"error: {path}, line {line}: the label is blank")
+        if not label or not (row["path"] or "").strip():
+            raise SystemExit(f"error: {path}, line {line}: the {'label' if not label else 'path'} is blank")
         found = photo if photo.is_absolute() else path.parent / photo
         if found not in there:  # a photo of many boxes looked for once
             if not found.is_file():
                 where = "" if photo.is_absolute() else \
                     f" (read relative to the labels file's folder {Path(os.path.abspath(path.parent))})"
-                raise SystemExit(f"error: {path}, line {line}: photo {photo}{where} does not exist")
+                missing = "is not a file" if found.exists() else "does not exist"
+                raise SystemExit(f"error: {path}, line {line}: photo {photo}{where} {missing}")
             there.add(found)
         labels.append((found, box, label))
     if not labels:
