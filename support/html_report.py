@@ -115,6 +115,7 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
      wait for a page that holds it and its figure too (page 1 was half blank) */
   tr{break-inside:avoid} tr.sheet{break-before:avoid} tbody:first-of-type tr.sheet{break-before:auto}
   tr.sheet{display:table-row}
+  td.inspector{min-width:14em}  /* a note of 60 characters in its 3 lines: it was squeezed to 8 */
   #inputs tr:first-child>:is(:first-child,:last-child){display:none}  /* thumbnail and links: the figure is below */
   tr.sheet img{display:block;max-width:100%;max-height:120mm;margin:0 auto}
   a{color:inherit;text-decoration:none}
@@ -207,8 +208,8 @@ const showRow = row => {  // the inspector's verdict, note and marks in the phot
   const group = document.getElementById(`row-${row}`), cell = group.querySelector("td.verdict");
   const shown = group.querySelector(".inspector .note"), full = group.querySelector(".full-note");
   shown.textContent = shown.title = said.note || "";
-  if (full) full.textContent = (said.note || "").split("\n").length > 3 || (said.note || "").length > 100
-    ? `The inspector's note: ${said.note}` : "";  // on paper: what 3 lines of its row may not hold
+  if (full) full.textContent = (said.note || "").split("\n").length > 3 || (said.note || "").length > 60
+    ? `The inspector's note: ${said.note}` : "";  // on paper: what 3 lines of its row (14em) may not hold
   if (said.verdict) {
     const badge = document.createElement("span"), model = document.createElement("span");
     badge.className = "badge " + m.badges[m.shown.indexOf(said.verdict)];

@@ -604,10 +604,13 @@ def test_a_long_note_shows_3_lines_in_its_row_and_all_of_it_on_paper_below_the_r
     mark = {"source": "site/wall.jpg", "tile": 80, "before": None, "older": None, "w": 320, "h": 240, "tw": 80,
             "th": 80, "stride": 80, "top": 40, "scale": 1, "labels": ["noncrack", "crack"],
             "shown": ["no crack", "crack"], "badges": ["v-no-crack", "v-crack"], "photo": None}
-    rows = [dict(path="site/wall.jpg", verdict="crack", reason="", probability=0.9, share=0.1, flagged=4, tiles=12,
-                 figure="figures/wall_prediction.jpg", thumbnail=None, taken="", camera="", error="", mark=mark)]
+    rows = [dict(path=f"site/wall {i}.jpg", verdict="crack", reason="3 tiles above 0.90", probability=0.9, share=0.1,
+                 flagged=4, tiles=12, figure="figures/wall_prediction.jpg", thumbnail=None, taken="2024-05-02 10:01:00",
+                 camera="Apple iPhone 13", place="51.50028° N, 0.12750° W", error="", mark=mark) for i in range(2)]
     note = " ".join(f"word{i} of a long note the inspector wrote about this wall" for i in range(12)) + " THE-END"
-    index = html_report.write_report(tmp_path, "t", [], rows, notes={0: {"verdict": "", "note": note}})
+    short = "a joint of the formwork, not a crack: seen on site today"  # whole in its row, on paper too
+    index = html_report.write_report(tmp_path, "t", [], rows, notes={0: {"verdict": "", "note": note},
+                                                                     1: {"verdict": "no crack", "note": short}})
     browser.get(index.as_uri())
 
     def lines_shown():
@@ -623,6 +626,7 @@ def test_a_long_note_shows_3_lines_in_its_row_and_all_of_it_on_paper_below_the_r
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     printed = pdf_text(base64.b64decode(browser.print_page()))
     assert squashed(f"The inspector's note: {note}") in printed and printed.count("THE-END") == 1
+    assert squashed(short) in printed and printed.count("Theinspector'snote") == 1
 
 def open_marking(driver, row):
     """Open the marking dialog of a row; returns (the figure's <img>, its marking data)."""
