@@ -26,6 +26,16 @@ COLOUR_BAR_MIN_HEIGHT = 160
 PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1] + ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
                                                   if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
 FIGURE_JPEG_QUALITY = 85  # a report's figures, at the size drawn: 16 phone photos' take 2.7 MB (as PNG, about 17)
+FIGURE_BOX = 1.5  # a figure is shown fitted into a box this many times as wide as high (banner_font_scale)
+BANNER_FONT_SIDE = 1100  # the banner's font scale is 1 when the figure's side that fits that box is this long
+BANNER_FONT_SCALES = (0.45, 1.2)  # and never smaller (10 pixels high: still legible) nor larger than these
+OUTLINE_COLOUR = (255, 0, 0)  # around flagged tiles, however few: red reads as an alarm on any heat (JET's 0.5 is green)
+SET_ASIDE_COLOUR = (255, 255, 255)  # the straight lines whose alarms were not counted
+LINE_RIM = (0, 0, 0)  # each line drawn over a dark rim, so it shows on any colour
+# Every kind of line a figure draws, as the report's legend names it: (colour, its name, what it shows).
+FIGURE_LINES = [(OUTLINE_COLOUR, "red outline", "around {flagged}, even a single one"),
+                (SET_ASIDE_COLOUR, "white double line",
+                 "a long straight line (a joint, an edge): the alarms along it were set aside, not counted")]
 VERDICT_COLOURS = {"crack": (200, 0, 0), "no crack": (0, 130, 0), "uncertain": (200, 110, 0)}
 CLASS_COLOURS = [(20, 90, 200), (120, 40, 160), (0, 120, 120), (150, 80, 20), (60, 60, 60)]  # other models' classes
 
@@ -56,8 +66,8 @@ def _draw_figure(image, banner, colour, grid, values, threshold, lines, label):
         shown = cv2.blendLinear(shown, colours, 1 - alpha, alpha)
         outline_areas(shown, heat, threshold)
         for x1, y1, x2, y2 in np.round(np.asarray(lines) * scale).astype(int):
-            cv2.line(shown, (x1, y1), (x2, y2), (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.line(shown, (x1, y1), (x2, y2), (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.line(shown, (x1, y1), (x2, y2), LINE_RIM, 3, cv2.LINE_AA)
+            cv2.line(shown, (x1, y1), (x2, y2), SET_ASIDE_COLOUR, 1, cv2.LINE_AA)
         bar = colour_bar(max(shown.shape[0], COLOUR_BAR_MIN_HEIGHT), label)
         shown = np.hstack([pad_to_height(shown, COLOUR_BAR_MIN_HEIGHT), bar])
     return add_banner(shown, banner, colour)
@@ -101,16 +111,13 @@ def colour_map(values):
 
 
 def outline_areas(shown, heat, threshold):
-    """One outline around each area at or above the threshold (not a mesh of tile edges), drawn in
-    the colour of the highest probability inside it, with a dark rim so it shows on any colour."""
+    """One outline around each area at or above the threshold (not a mesh of tile edges), in the one
+    alarm colour (the heat map's own colour at 0.5-0.7 is green or yellow: an isolated flagged tile
+    read as "OK"), with a dark rim so it shows on any colour."""
     mask = np.uint8(heat >= threshold)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    for contour in contours:
-        area = np.zeros_like(mask)
-        cv2.drawContours(area, [contour], -1, 1, -1)
-        colour = tuple(int(c) for c in colour_map(np.array([[heat[area > 0].max()]]))[0, 0])
-        cv2.drawContours(shown, [contour], -1, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.drawContours(shown, [contour], -1, colour, 2, cv2.LINE_AA)
+    cv2.drawContours(shown, contours, -1, LINE_RIM, 4, cv2.LINE_AA)
+    cv2.drawContours(shown, contours, -1, OUTLINE_COLOUR, 2, cv2.LINE_AA)
 
 
 def pad_to_height(image, height):
@@ -143,8 +150,8 @@ def drawable(text):
 def add_banner(image, lines, colour):
     """The image below a white strip holding `lines` of text, made smaller or wrapped to fit."""
     lines = [drawable(line) for line in lines]
-    width = image.shape[1]
-    font_scale = 0.9 if width >= 700 else 0.6
+    height, width = image.shape[:2]
+    font_scale = banner_font_scale(height, width)
     while font_scale > 0.4 and max(text_width(line, font_scale) for line in lines) > width - 20:
         font_scale -= 0.05
     lines = [part for line in lines for part in wrap(line, font_scale, width - 20)]
@@ -154,6 +161,14 @@ def add_banner(image, lines, colour):
         cv2.putText(banner, line, (10, line_height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour,
                     2 if i == 0 else 1, cv2.LINE_AA)
     return np.vstack([banner, image])
+
+
+def banner_font_scale(height, width):
+    """The banner's text as large on paper (and on a screen) whatever the photo's shape or size: a figure is
+    shown fitted into a box FIGURE_BOX times as wide as high (the report's print: the page's width, 120 mm
+    high), so its text grows with the side that fits the box, within BANNER_FONT_SCALES."""
+    low, high = BANNER_FONT_SCALES
+    return float(np.clip(max(height, width / FIGURE_BOX) / BANNER_FONT_SIDE, low, high))
 
 
 def text_width(text, font_scale):

@@ -73,7 +73,11 @@ td.thumb img{display:block;max-width:96px;max-height:72px;border:1px solid var(-
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;background:var(--c);color:#fff;font-size:.86em;
   font-weight:600;white-space:nowrap}
 .error-text{color:#5f6368;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em}
-.inspector{white-space:pre-wrap;max-width:22em}
+.inspector{max-width:22em}
+/* A long note shows 3 lines in its row (all of it in its title, the dialog, and on paper below the row) */
+.note{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;line-clamp:3;overflow:hidden;
+  white-space:pre-wrap}
+.full-note{white-space:pre-wrap;margin:0 0 6px} .full-note:empty{display:none}
 .v-error{--c:var(--error)}
 button.mark{font:inherit;font-size:.86em;border:1px solid var(--line);background:#f6f7f9;border-radius:4px;
   padding:1px 8px;margin-left:8px;cursor:pointer}
@@ -96,6 +100,8 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
 .swatch{display:inline-block;width:12px;height:12px;margin:0 4px;border:3px solid var(--c);outline:1px solid #000;
   vertical-align:-2px}
 .swatch.mark-0{border-style:dashed}
+.line{display:inline-block;width:20px;height:3px;margin:0 5px 0 2px;background:var(--c);border:1px solid #000;
+  vertical-align:middle}
 .callout{display:block;font-weight:600;color:#b00020}
 @media print{
   button.mark,#marker,.load{display:none}
@@ -105,8 +111,11 @@ tr.sheet{display:none}  /* the figure under its row, on paper only */
   .filter button{border:0;background:none;padding:0 6px 0 0;color:#000}
   .filter button[aria-pressed=true]{background:none;color:#000;text-decoration:underline}
   thead{position:static}
-  tbody{break-inside:avoid}  /* a row and its figure on one sheet */
+  /* The table flows from the summary on: a row is never split, nor its figure, but the first row need not
+     wait for a page that holds it and its figure too (page 1 was half blank) */
+  tr{break-inside:avoid} tr.sheet{break-before:avoid} tbody:first-of-type tr.sheet{break-before:auto}
   tr.sheet{display:table-row}
+  td.inspector{min-width:14em}  /* a note of 60 characters in its 3 lines: it was squeezed to 8 */
   #inputs tr:first-child>:is(:first-child,:last-child){display:none}  /* thumbnail and links: the figure is below */
   tr.sheet img{display:block;max-width:100%;max-height:120mm;margin:0 auto}
   a{color:inherit;text-decoration:none}
@@ -197,7 +206,10 @@ document.querySelectorAll("#inputs tbody").forEach(group => {
 const showRow = row => {  // the inspector's verdict, note and marks in the photo's row, on screen and on paper
   const m = marking[row], said = notes[row] || {}, count = marksOf(row).length;
   const group = document.getElementById(`row-${row}`), cell = group.querySelector("td.verdict");
-  group.querySelector(".inspector").textContent = said.note || "";
+  const shown = group.querySelector(".inspector .note"), full = group.querySelector(".full-note");
+  shown.textContent = shown.title = said.note || "";
+  if (full) full.textContent = (said.note || "").split("\n").length > 3 || (said.note || "").length > 60
+    ? `The inspector's note: ${said.note}` : "";  // on paper: what 3 lines of its row (14em) may not hold
   if (said.verdict) {
     const badge = document.createElement("span"), model = document.createElement("span");
     badge.className = "badge " + m.badges[m.shown.indexOf(said.verdict)];
@@ -585,7 +597,7 @@ def summary_section(rows, order, counts, rule):
     return (f'<section class="summary"><h2>Summary</h2><p>The model: {len(rows)} inputs: {found}.</p>'
             '<p id="inspected"></p>' + comparison_line(rows, flagged)
             + (f"<p>{look}:</p><ol>{first}</ol>" if first else "<p>Nothing flagged to look at first.</p>")
-            + (f"<p><b>{flagged}</b>: {meaning}</p>" if counts_tiles(rows, rule) else "")
+            + (f"<p><b>{flagged}</b>: {meaning}</p>{figure_legend(rule)}" if counts_tiles(rows, rule) else "")
             + f'<p class="limits">{rule.limits}</p></section>')
 
 
@@ -606,11 +618,22 @@ def comparison_line(rows, flagged):
             f'{more}. <b id="against"></b></p>')
 
 
+def figure_legend(rule):
+    """What the figures show: the heat map, and every kind of line they draw (figures.FIGURE_LINES; the
+    straight lines set aside only by a crack model)."""
+    lines = figures.FIGURE_LINES if rule.crack_model else figures.FIGURE_LINES[:1]
+    named = "".join(f'; <span class="line" style="--c:rgb{colour}"></span>a {name}: '
+                    f'{html.escape(what.format(flagged=rule.flagged[0].lower()))}' for colour, name, what in lines)
+    return (f'<p class="legend"><b>In the figures</b>: the heat map colours each tile by its probability, blue (0) '
+            f"to red (1) as on its colour bar{named}.</p>")
+
+
 def flagged_text(row):
+    """The flagged share as HTML, cut (verdicts.percent): "97.7% (44 of 45)", "&lt;0.1% (1 of 2000)"."""
     share, count = row.get("share"), row.get("flagged")
     if share is None:
         return ""
-    return f"{share:.1%}" + (f" ({count} of {row['tiles']})" if count is not None else "")
+    return html.escape(verdicts.percent(share)) + (f" ({count} of {row['tiles']})" if count is not None else "")
 
 
 def marking_data(rows):
@@ -657,7 +680,7 @@ def table_row(row, order, index=0, class_names=(), columns=None):
         cells.append(f'<td data-sort="{esc(str(key))}"{kind}>{shown}</td>')
     data = "".join(f' data-{key}="{esc(str(row[key]))}"' for key in FILTER_KEYS if row.get(key) is not None)
     # Lazy: a page of 500 photos opens without reading 500 figures; printing loads them all first.
-    sheet = (f'<tr class="sheet"><td colspan="{len(columns)}"><img loading="lazy" src="{href(figure)}" '
+    sheet = (f'<tr class="sheet"><td colspan="{len(columns)}"><p class="full-note"></p><img loading="lazy" src="{href(figure)}" '
              f'alt="the figure of {esc(PurePath(str(row["path"])).name)}"></td></tr>' if figure else "")
     return f'<tbody id="row-{index}"{data}><tr>{"".join(cells)}</tr>{sheet}</tbody>\n'
 
@@ -718,7 +741,7 @@ def changed_cell(row, *_):
 
 
 def inspector_cell(*_):
-    return "", ""  # filled in the browser from what the inspector typed (SCRIPT's showRow)
+    return '<span class="note"></span>', ""  # filled in the browser from what the inspector typed (SCRIPT's showRow)
 
 
 def figure_cell(row, order, index, _):

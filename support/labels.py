@@ -14,6 +14,7 @@ model learns from exactly the pixels it judged.
 """
 
 import csv
+import os
 import tempfile
 from pathlib import Path
 
@@ -44,16 +45,24 @@ def read_labels(path):
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:  # csv.Error: e.g. a cell beyond csv's field limit
         raise SystemExit(f"error: cannot read labels {path}: {getattr(error, 'strerror', None) or error}")
-    labels = []
+    labels, there = [], set()
     for line, row in enumerate(rows, start=2):
         try:
             box = tuple(int(float(row[key])) for key in ("x", "y", "width", "height"))
         except (TypeError, ValueError, OverflowError):  # OverflowError: inf, 1e400
             raise SystemExit(f"error: {path}, line {line}: x, y, width and height must be numbers") from None
         photo, label = Path(row["path"] or ""), (row["label"] or "").strip()
-        if not label:
-            raise SystemExit(f"error: {path}, line {line}: the label is blank")
-        labels.append((photo if photo.is_absolute() else path.parent / photo, box, label))
+        if not label or not (row["path"] or "").strip():
+            raise SystemExit(f"error: {path}, line {line}: the {'label' if not label else 'path'} is blank")
+        found = photo if photo.is_absolute() else path.parent / photo
+        if found not in there:  # a photo of many boxes looked for once
+            if not found.is_file():
+                where = "" if photo.is_absolute() else \
+                    f" (read relative to the labels file's folder {Path(os.path.abspath(path.parent))})"
+                missing = "is not a file" if found.exists() else "does not exist"
+                raise SystemExit(f"error: {path}, line {line}: photo {photo}{where} {missing}")
+            there.add(found)
+        labels.append((found, box, label))
     if not labels:
         raise SystemExit(f"error: {path} holds no labelled boxes")
     return labels

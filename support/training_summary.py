@@ -12,6 +12,7 @@ import io
 import numpy as np
 
 from support.inspection import last_part
+from support.verdicts import percent
 
 KEPT = ("threshold ", "sure from ", "sure threshold ", "your site's ", "your verdicts: ")  # held lines said again
 FEW = 30  # test images under which an accuracy vouches for little (one image is 3 points or more)
@@ -76,5 +77,5 @@ def test_lines(report, meta):
 
 def right(accuracy, images):
     correct = round(accuracy * images)
-    return f"{correct} of {images} right ({accuracy:.1%})" + (
+    return f"{correct} of {images} right ({percent(accuracy)})" + (
         f"; {images} images vouch for little: each is {100 / images:.0f} points" if images < FEW else "")

@@ -101,7 +101,7 @@ class VerdictRule:
         if self.crack_model:
             if result["tiles"] == 1:
                 return f"crack probability {cut(result['probability'])}", []
-            more = [f"flagged tiles: {result['flagged']} of {result['tiles']} ({result['share']:.1%} of the photo)"]
+            more = [f"flagged tiles: {result['flagged']} of {result['tiles']} ({percent(result['share'])} of the photo)"]
             if result["straight_line_tiles"]:
                 more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, "
                             "edges): not counted")
@@ -112,7 +112,7 @@ class VerdictRule:
         counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda i: -i[1]))
         return (f"highest {result['class']} tile probability {cut(result['probability'])}",
                 [f"tiles by class: {counts} of {result['tiles']}",
-                 f"{result['class']} on {result['share']:.1%} of the photo"])
+                 f"{result['class']} on {percent(result['share'])} of the photo"])
 
 
 def verdict_rule(info, threshold=None):
@@ -220,6 +220,14 @@ def cut(p, decimals=3):
     decimals, whose first 3 are then what the figure and the report show), figures and report."""
     scale = 10 ** decimals
     return f"{np.floor((p + 1e-9) * scale) / scale:.{decimals}f}"  # 1e-9: 0.29 * 1000 is 289.99999999999997
+
+
+def percent(share, decimals=1):
+    """A share as a percentage, cut rather than rounded, like cut(): 44 tiles of 45 or 99.96% of a photo is
+    not 100.0%; and a share above nothing is not 0.0% either, but "<0.1%"."""
+    if 0 < share < 10 ** -(decimals + 2):
+        return f"<{10 ** -decimals:.{decimals}f}%"
+    return f"{cut(min(share, 1) * 100, decimals)}%"
 
 
 def banner(name, result):

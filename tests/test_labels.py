@@ -64,7 +64,11 @@ def test_bad_labels_are_one_line_and_nothing_is_written(tmp_path):
     photo = tmp_path / "wall.jpg"
     photo.write_bytes((SAMPLE_DATA / "Positive" / "08545.jpg").read_bytes())
     cases = {"unknown label 'stain'": [("wall.jpg", 0, 0, 100, 100, "stain")],
-             "missing.jpg: No such file": [("missing.jpg", 0, 0, 100, 100, "crack")],
+             # a path is read relative to the labels file's folder: the message says so, and which folder
+             f"line 3: photo site/a.jpg (read relative to the labels file's folder {tmp_path}) does not exist":
+                 [("wall.jpg", 0, 0, 100, 100, "crack"), ("site/a.jpg", 0, 0, 100, 100, "crack")],
+             f"line 2: photo {tmp_path / 'gone.jpg'} does not exist": [(tmp_path / "gone.jpg", 0, 0, 100, 100, "crack")],
+             "line 2: the path is blank": [("", 0, 0, 100, 100, "crack")],
              "box 200,0,100,100 is outside": [("wall.jpg", 200, 0, 100, 100, "crack")],
              "must be numbers": [("wall.jpg", "left", 0, 100, 100, "crack")]}
     for message, rows in cases.items():

@@ -8,6 +8,7 @@ at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downlo
 import collections
 import csv
 import json
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -131,6 +132,62 @@ def test_the_figure_names_its_photo_and_verdict():
     assert verdicts.banner("day 1/wall.jpg", result) == [
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
+
+
+def test_a_share_is_cut_never_100_percent_nor_0_percent_when_it_is_not(tmp_path):
+    rows = [dict(path=f"wall{i}.jpg", verdict="crack", reason="", probability=0.9, share=share, flagged=flagged,
+                 tiles=45, figure=None, thumbnail=None, taken="", camera="", error="")
+            for i, (share, flagged) in enumerate([(44 / 45, 44), (0.99996, 44), (0.00004, 1), (1.0, 45), (0.0, 0)])]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    for shown in ("97.7% (44 of 45)", "99.9% (44 of 45)", "&lt;0.1% (1 of 45)", "100.0% (45 of 45)", "0.0% (0 of 45)"):
+        assert shown in page
+    assert "100.0% (44 of 45)" not in page and "0.0% (1 of 45)" not in page  # as they were
+    result = {"tiles": 45, "verdict": "crack", "reason": "", "probability": 0.97, "flagged": 44, "share": 0.99996,
+              "straight_line_tiles": 0}
+    assert html_report.CRACK_RULE.summary(result)[1] == ["flagged tiles: 44 of 45 (99.9% of the photo)"]
+
+def test_a_lone_flagged_tile_is_outlined_in_red_and_the_legend_names_every_line_the_figure_draws(tmp_path):
+    image, size = concrete(2, 240, 320, crack=False), 80
+    grid = [(x, y, size) for y in range(0, 240, size) for x in range(0, 320, size)]
+    values = [0.55 if (x, y) == (80, 80) else 0.05 for x, y, _ in grid]  # one tile just flagged: JET's green
+    figure = figures.draw_figure(image, ["wall.jpg: CRACK"], (200, 0, 0), grid, values, 0.5, lines=[(10, 230, 310, 230)])
+    top, scale = figures.photo_area(figure, image.shape, True)
+    x0, y0, x1, y1 = (round(v * scale) for v in (80, 80 + top / scale, 160, 160 + top / scale))
+    drawn = {colour for colour, *_ in figures.FIGURE_LINES if (figure == colour).all(axis=2).any()}
+    assert drawn == {colour for colour, *_ in figures.FIGURE_LINES}  # each kind of line is in this figure
+    edge = np.concatenate([figure[y0, x0:x1], figure[y1 - 1, x0:x1], figure[y0:y1, x0], figure[y0:y1, x1 - 1]])
+    red = (edge == figures.OUTLINE_COLOUR).all(axis=1)
+    assert red.mean() > 0.9, edge[~red]  # the lone tile's outline is the alarm's colour: was JET's green
+    rows = [dict(path="wall.jpg", verdict="crack", reason="", probability=0.55, share=1 / 12, flagged=1, tiles=12,
+                 figure=None, thumbnail=None, taken="", camera="", error="")]
+    page = html_report.write_report(tmp_path, "t", [], rows).read_text(encoding="utf-8")
+    legend = re.search(r'<p class="legend">(.*?)</p>', page).group(1)
+    for colour, name, _ in figures.FIGURE_LINES:
+        assert f'--c:rgb{colour}"></span>a {name}:' in legend
+    assert "a red outline: around flagged tiles" in legend and "white double line" in legend and "colour bar" in legend
+
+def printed_text_height(shape):
+    """The height (mm) on paper of a figure's first banner line for a photo of shape, the figure fitted as
+    the report prints it: into the page's width (190 mm) and 120 mm (STYLE's tr.sheet img)."""
+    image = concrete(1, *shape)
+    size = 80
+    grid = [(x, y, size) for y in range(0, shape[0] - size + 1, size) for x in range(0, shape[1] - size + 1, size)]
+    figure = figures.draw_figure(image, ["wall.jpg: CRACK", "flagged tiles: 6 of 48"], (200, 0, 0), grid,
+                                 [0.1] * len(grid))
+    top, _ = figures.photo_area(figure, image.shape, True)
+    inked = np.flatnonzero((figure[:top] < 200).any(axis=(1, 2)))
+    first_line = inked[:np.argmax(np.diff(inked) > 1)] if (np.diff(inked) > 1).any() else inked
+    pixels = first_line[-1] - first_line[0] + 1
+    return pixels * min(190 / figure.shape[1], 120 / figure.shape[0]), pixels
+
+
+def test_the_banner_reads_the_same_size_on_paper_for_a_landscape_a_portrait_and_a_small_photo():
+    heights = {name: printed_text_height(shape) for name, shape in [
+        ("landscape", (3000, 4000)), ("portrait", (4000, 3000)), ("small", (480, 640)), ("tiny", (90, 120))]}
+    on_paper = [mm for mm, _ in heights.values()]
+    assert max(on_paper[:3]) < 1.15 * min(on_paper[:3]), heights  # was 2.2 mm (portrait) to 5.1 mm (small)
+    assert 2 < min(on_paper) and max(on_paper) < 4, heights  # mm: legible, not a headline
+    assert min(pixels for _, pixels in heights.values()) >= 10, heights  # a tiny image's at the smallest legible
 
 @pytest.mark.slow
 def test_a_header_file_is_json_or_field_lines_and_a_bad_one_is_one_line(tmp_path):
@@ -496,7 +553,7 @@ def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page
         assert probability.text == row["crack_probability"][:5] and probability.get_attribute("title") == row[
             "crack_probability"]  # the CSV's 5 decimals, cut alike
         assert tr.find_element(By.CSS_SELECTOR, "td:nth-child(6)").text == (
-            f"{float(row['cracked_share']):.1%} ({row['cracked_tiles']} of {row['tiles']})")
+            f"{verdicts.percent(float(row['cracked_share']))} ({row['cracked_tiles']} of {row['tiles']})")
         assert "51.50" in tr.text and "° N, 0.12750° W" in tr.text
     assert survey_page.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").text == "FLAGGED TILES"
 
@@ -514,6 +571,62 @@ def test_printed_to_pdf_every_photo_has_its_heat_map(survey_page, survey):
     assert widths.count(figure_width) == SURVEY_PHOTOS, widths  # each figure once, at its full resolution
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= SURVEY_PHOTOS // 2
 
+
+
+def test_printing_flows_from_the_summary_the_first_row_on_page_1_and_a_row_with_its_figure(browser, tmp_path):
+    import base64
+
+    rows = []
+    for i in range(4):  # portrait photos' figures, each taller than what a long header leaves of page 1
+        figure = f"figures/PHOTO_{i}_prediction.jpg"
+        (tmp_path / "figures").mkdir(exist_ok=True)
+        assert cv2.imwrite(str(tmp_path / figure), concrete(i, 1600, 1200))
+        rows.append(dict(path=f"site/PHOTO_{i}.jpg", verdict="crack", reason="3 tiles above 0.90", probability=0.9,
+                         share=0.1, flagged=4, tiles=40, figure=figure, thumbnail=None, taken="", camera="", error=""))
+    notes = "\n".join(f"line {i} of the notes" for i in range(12))
+    index = html_report.write_report(tmp_path, "t", ["model: m"], rows, header={"site": "12 Quay", "notes": notes})
+    browser.get(index.as_uri())
+    pages = pdf_pages(base64.b64decode(browser.print_page()))
+    row = "PHOTO_{0}.jpgsite/PHOTO_{0}.jpgcrack3tilesabove0.90"  # a row of the table (the summary names photos too)
+    assert "line11ofthenotes" in pages[0] and row.format(0) in pages[0]  # not a half-blank page 1
+    for i in range(1, 4):  # every later row at the top of a page, its figure below it
+        assert [page.split("INSPECTOR")[1].startswith(row.format(i)) for page in pages].count(True) == 1
+    assert len(pages) <= len(rows) + 1
+
+
+def test_a_long_note_shows_3_lines_in_its_row_and_all_of_it_on_paper_below_the_row(browser, tmp_path):
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "figures").mkdir()
+    assert cv2.imwrite(str(tmp_path / "figures" / "wall_prediction.jpg"), concrete(1))
+    mark = {"source": "site/wall.jpg", "tile": 80, "before": None, "older": None, "w": 320, "h": 240, "tw": 80,
+            "th": 80, "stride": 80, "top": 40, "scale": 1, "labels": ["noncrack", "crack"],
+            "shown": ["no crack", "crack"], "badges": ["v-no-crack", "v-crack"], "photo": None}
+    rows = [dict(path=f"site/wall {i}.jpg", verdict="crack", reason="3 tiles above 0.90", probability=0.9, share=0.1,
+                 flagged=4, tiles=12, figure="figures/wall_prediction.jpg", thumbnail=None, taken="2024-05-02 10:01:00",
+                 camera="Apple iPhone 13", place="51.50028° N, 0.12750° W", error="", mark=mark) for i in range(2)]
+    note = " ".join(f"word{i} of a long note the inspector wrote about this wall" for i in range(12)) + " THE-END"
+    short = "a joint of the formwork, not a crack: seen on site today"  # whole in its row, on paper too
+    index = html_report.write_report(tmp_path, "t", [], rows, notes={0: {"verdict": "", "note": note},
+                                                                     1: {"verdict": "no crack", "note": short}})
+    browser.get(index.as_uri())
+
+    def lines_shown():
+        return browser.execute_script("const n = document.querySelector('#row-0 .note');"
+                                      "return n.clientHeight / parseFloat(getComputedStyle(n).lineHeight)")
+
+    shown = browser.find_element(By.CSS_SELECTOR, "#row-0 .note")
+    assert shown.get_attribute("title") == note and round(lines_shown()) == 3  # was 8 lines and more
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert round(lines_shown()) == 3
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    printed = pdf_text(base64.b64decode(browser.print_page()))
+    assert squashed(f"The inspector's note: {note}") in printed and printed.count("THE-END") == 1
+    assert squashed(short) in printed and printed.count("Theinspector'snote") == 1
 
 def open_marking(driver, row):
     """Open the marking dialog of a row; returns (the figure's <img>, its marking data)."""
@@ -765,9 +878,10 @@ def test_a_report_of_other_classes_counts_tiles_only_when_it_cut_some(tmp_path):
 # The inspector's word is the report's: on screen, on paper, in a fresh browser, in a final copy
 
 
-def pdf_text(pdf):
+def pdf_text(pdf, pages=None):
     """The text of a PDF as Chromium prints it, each run decoded with its font's ToUnicode map, without
-    white space (Chromium splits words where it kerns) and with the ligatures spelt out."""
+    white space (Chromium splits words where it kerns) and with the ligatures spelt out; pages: only the
+    content streams it picks from {object number: body} (pdf_pages)."""
     import re
     import zlib
 
@@ -790,7 +904,7 @@ def pdf_text(pdf):
                 cmap |= {glyph: chr(int(code, 16) + i) for i, glyph in enumerate(range(int(start, 16), int(end, 16) + 1))}
             fonts |= {name: cmap for name in re.findall(rb"/(\w+) %d 0 R" % number, pdf)}
     runs = []
-    for body in objects.values():
+    for body in (objects.values() if pages is None else pages(objects)):
         if b"stream" not in body or b"/Subtype /Image" in body or b"/FontFile" in body or b"/Length1" in body:
             continue
         try:
@@ -803,6 +917,22 @@ def pdf_text(pdf):
             runs += ["".join(font.get(int(part[i:i + 4], 16), "?") for i in range(0, len(part), 4))
                      for part in re.findall(rb"<([0-9A-Fa-f]*)>", shown)]
     return re.sub(r"\s", "", "".join(runs)).replace("\ufb01", "fi").replace("\ufb02", "fl")
+
+
+def pdf_pages(pdf):
+    """The text of each printed page, in order (as pdf_text)."""
+    import re
+
+    def page_contents(number):
+        def contents(objects):
+            listed = re.search(rb"/Contents\s*(\[[^\]]*\]|\d+ 0 R)", objects[number]).group(1)
+            return [objects[int(n)] for n in re.findall(rb"(\d+) 0 R", listed)]
+        return contents
+
+    objects = {int(n): body for n, body in re.findall(rb"(\d+) 0 obj(.*?)endobj", pdf, re.S)}
+    root = next(body for body in objects.values() if re.search(rb"/Type\s*/Pages\b", body))
+    kids = [int(n) for n in re.findall(rb"(\d+) 0 R", re.search(rb"/Kids\s*\[([^\]]*)\]", root).group(1))]
+    return [pdf_text(pdf, page_contents(kid)) for kid in kids]
 
 
 def squashed(text):
