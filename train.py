@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
+from model import INPUT_SIZE, LEARNING_RATE, MIN_INPUT_SIZE, THRESHOLD, build_model, compile_model
 from support import batches, cache, distribute, evaluation, safe_io
 from support.images import check_not_among_images
 from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
@@ -190,6 +190,9 @@ def check_inputs(args, meta):
     check_not_among_images("--out", args.out)
     if args.init_from:
         check_starting_model(args.init_from, meta)
+    elif meta["image_size"] < MIN_INPUT_SIZE:  # a cache made for a network with fewer blocks
+        raise SystemExit(f"error: {args.cache} holds {meta['image_size']} px images but the network takes "
+                         f"{MIN_INPUT_SIZE} px or more (model.py); run data_prep.py with --size {INPUT_SIZE}")
     print(cache.describe_cache(args.cache, meta))
     return is_crack_model(meta)
 

@@ -22,7 +22,6 @@ from support.safe_io import quiet_stderr, writing
 
 INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models saved before still load
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: predict.py's tile for a model that names none
-DEFAULT_SIZE = 64  # the network's input side (data_prep.py --size); 96 or 128 px cost 2-5x for no gain (EXPERIMENTS.md)
 CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (its info says so)
 INT8_EXAMPLES = 300  # training images that set the int8 activation ranges (train.py --int8-litert)
 

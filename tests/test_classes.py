@@ -10,6 +10,7 @@ from conftest import PRETRAINED, assert_clean_failure, run, visible_text, write_
 
 from three_surfaces import make_image  # examples/, on the path through conftest
 
+from model import INPUT_SIZE
 from support import model_files
 
 pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
@@ -198,7 +199,7 @@ def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_g
                          "tiles", "share", "figure", "error"]
     assert row["tiles"] == "1"
     classify, _ = model_files.load_classifier(model, "tensorflow")
-    expected = classify(load_image(image, 64)[None])[0]  # the pixels data_prep would have cached
+    expected = classify(load_image(image, INPUT_SIZE)[None])[0]  # the pixels data_prep would have cached
     assert [float(row[f"probability_{n}"]) for n in CLASSES] == pytest.approx(expected, abs=2e-5)
 
     result = run("predict.py", image, "--model", model, "--tile", "96", "--csv", tmp_path / "tiled.csv",
