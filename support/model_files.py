@@ -162,7 +162,7 @@ def info_problem(info):
     if type(info.get("smooth_below", 0.0)) not in (int, float):
         return f"smooth_below must be a number, not {info['smooth_below']!r:.80}"
     if info.get("features") is not None:
-        return unfamiliar.statistics_problem(info["features"], len(names))
+        return unfamiliar.statistics_problem(info["features"])
     return None
 
 

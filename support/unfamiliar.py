@@ -71,7 +71,7 @@ def check_width(features, stats):
         raise ValueError(f"it gives {np.shape(features)[-1]} features but its info describes {stats['width']}")
 
 
-def statistics_problem(stats, classes):
+def statistics_problem(stats):
     """What is wrong with an info's "features" entry, or None (model_files.info_problem)."""
     try:
         width, cut = stats["width"], stats["unfamiliar_beyond"]
@@ -79,7 +79,7 @@ def statistics_problem(stats, classes):
         whitening = whitening_matrix(stats)
     except (KeyError, TypeError, ValueError, AttributeError):  # base64 and reshape raise ValueError (binascii.Error)
         return "features must hold width, whitening, means and unfamiliar_beyond"
-    if means.shape != (classes, width) or type(cut) not in (int, float) or not np.isfinite(cut) \
+    if means.ndim != 2 or means.shape[1] != width or type(cut) not in (int, float) or not np.isfinite(cut) \
             or not np.all(np.isfinite(means)) or not np.all(np.isfinite(whitening)):
-        return f"features must hold {classes} class means of {width} numbers and a cut-off"
+        return f"features must hold class means of {width} numbers each and a cut-off"
     return None
