@@ -32,12 +32,14 @@ def read_csv(path):
 
 @pytest.fixture(scope="session")
 def three_classes(tmp_path_factory):
-    """clean / line / blotch patches through data_prep and train, as the README's commands run them."""
+    """clean / line / blotch patches through data_prep and train, as the README's commands run them: with
+    train.py's own recipe, not a shorter one that only this network gets by with (a network with
+    BatchNorm stayed at chance after 20 epochs, 100 steps; docs/EXPERIMENTS.md)."""
     work = tmp_path_factory.mktemp("classes")
     src = make_classes(work / "surfaces", ["clean", "line", "blotch"])
     prep = run("data_prep.py", "--src", src, "--out", work / "cache")
     assert prep.returncode == 0, prep.stderr
-    trained = run("train.py", "--cache", work / "cache", "--out", work / "model", "--epochs", "20")
+    trained = run("train.py", "--cache", work / "cache", "--out", work / "model")
     assert trained.returncode == 0, trained.stdout + trained.stderr
     return work, prep, trained
 
@@ -53,7 +55,7 @@ def test_every_sub_folder_is_a_class_and_the_model_says_so(three_classes):
     metrics = json.loads((work / "model" / "metrics.json").read_text())
     assert list(metrics["per_class"]) == CLASSES and len(metrics["confusion_matrix"]["counts"]) == 3
     assert metrics["thin_cracks"] == 0.0 and "roc_auc" not in metrics  # no drawn cracks; ROC is for two classes
-    assert metrics["accuracy"] > 0.8  # far above chance (1/3) after 20 epochs on 315 images
+    assert metrics["accuracy"] > 0.8  # far above chance (1/3)
     assert all(name in trained.stdout for name in CLASSES)  # the report names them
     for figure in ("confusion_matrix.png", "misclassified.png", "test_predictions.png", "training_curves.png"):
         assert (work / "model" / figure).stat().st_size > 5000
