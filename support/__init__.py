@@ -12,6 +12,7 @@ take on trust:
     batches.py      training batches: tf.data, balanced sources, augmentation (crack hairlines too)
     distribute.py   GPUs, CPU replicas and several machines for train
     evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
+    unfamiliar.py   inputs unlike anything a model learned from: its features' distance to the training images'
     verdicts.py     a model's kind (VerdictRule): its verdicts, their wording and columns, cut probabilities
     photos.py       a photo cut into tiles and classified, the straight-line rule
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
