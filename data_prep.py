@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model import INPUT_SIZE, MIN_INPUT_SIZE  # the sizes the network takes (model.py imports no TensorFlow)
 from support import cache, labels, notes, safe_io
 from support.images import IMAGE_EXTENSIONS, list_images
-from support.model_files import CRACK_CLASSES, DEFAULT_SIZE
+from support.model_files import CRACK_CLASSES
 
 DEFAULT_SPLIT = (0.70, 0.24, 0.06)
 SPLITS = cache.SPLITS
@@ -44,13 +45,14 @@ def parse_args(argv=None):
     parser.add_argument("--classes", type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
                         help="class folders to use, comma-separated, in label order (default: all, sorted)")
     parser.add_argument("--out", type=Path, default=Path("cache"), help="cache folder to write (default: cache)")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="image side in pixels (default: 64)")
+    parser.add_argument("--size", type=int, default=INPUT_SIZE,
+                        help=f"image side in pixels (default: {INPUT_SIZE}, the network's)")
     parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT, help="train:val:test (default: 70:24:6)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
-    if args.size < cache.MIN_IMAGE_SIZE:
-        parser.error(f"--size must be at least {cache.MIN_IMAGE_SIZE} (the network's three conv blocks need it)")
+    if args.size < MIN_INPUT_SIZE:
+        parser.error(f"--size must be at least {MIN_INPUT_SIZE} (the smallest side the network accepts, model.py)")
     if args.seed < 0:
         parser.error("--seed must be 0 or more")
     if args.classes and len({c.lower() for c in args.classes}) < len(args.classes):

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import LEARNING_RATE, THRESHOLD, build_model, compile_model
-from support import bags, batches, cache, distribute, evaluation, safe_io, training_summary
+from model import INPUT_SIZE, LEARNING_RATE, MIN_INPUT_SIZE, THRESHOLD, build_model, compile_model
+from support import bags, batches, cache, distribute, evaluation, safe_io, training_summary, unfamiliar
 from support.images import check_not_among_images
 from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
 from support.tf_import import keras
@@ -197,6 +197,9 @@ def check_inputs(args, meta):
     check_not_among_images("--out", args.out)
     if args.init_from:
         check_starting_model(args.init_from, meta)
+    elif meta["image_size"] < MIN_INPUT_SIZE:  # a cache made for a network with fewer blocks
+        raise SystemExit(f"error: {args.cache} holds {meta['image_size']} px images but the network takes "
+                         f"{MIN_INPUT_SIZE} px or more (model.py); run data_prep.py with --size {INPUT_SIZE}")
     print(cache.describe_cache(args.cache, meta))
     return is_crack_model(meta)
 
@@ -240,6 +243,10 @@ def save_models(model, data, meta, recipe, folder, int8_litert=False, crack_phot
             **calibration, "patch_size": tile_for(meta, recipe.init_from, crack_model), "init_from": recipe.init_from,
             "trained_on": meta.get("sources"), "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if not crack_model:  # inputs of none of its classes; a crack model keeps its texture floor (support/unfamiliar.py)
+        info["features"] = unfamiliar.feature_statistics(batches.predict_features(model, train_x), data["train"][1],
+                                                         batches.predict_features(model, val_x))
+        print(unfamiliar.describe(info["features"]))
     save_model(model, folder / MODEL_NAME, info)
     export_litert(model, folder / LITERT_NAME, info, train_x if int8_litert else None, recipe.seed)
     return calibration

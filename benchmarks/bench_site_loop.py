@@ -80,7 +80,7 @@ def tile_scores(model, labels_csv):
     _, cut = cut_boxes(labels_csv, CRACK_CLASSES, info["image_size"])
     tiles = [tile for name in CRACK_CLASSES for _, tile in cut[name]]
     truth = np.array([label for label, name in enumerate(CRACK_CLASSES) for _ in cut[name]])
-    probs = np.concatenate([classify(np.stack(tiles[i:i + 256]))[:, 1] for i in range(0, len(tiles), 256)])
+    probs = np.concatenate([classify(np.stack(tiles[i:i + 256]))[0][:, 1] for i in range(0, len(tiles), 256)])
     fpr, tpr = roc_curve(truth, probs)
     said = probs >= info.get("threshold", 0.5)
     recalls = float(np.mean(said[truth == 1])), float(np.mean(~said[truth == 0]))

@@ -14,11 +14,16 @@ take on trust:
     batches.py      training batches: tf.data, balanced sources, augmentation (crack hairlines too)
     distribute.py   GPUs, CPU replicas and several machines for train
     evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
+    unfamiliar.py   inputs unlike anything a model learned from: its features' distance to the training images'
     verdicts.py     a model's kind (VerdictRule): its verdicts, their wording and columns, cut probabilities
     photos.py       a photo cut into tiles and classified, the straight-line rule
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     labels.py       a labels file of boxes marked in photos, as a data_prep source
+    notes.py        the report's notes.csv (a verdict per photo) as a data_prep source
+    bags.py         how train learns from those verdicts and keeps the photos called crack crack
+    inspection.py   the inspector's notes.csv in the report: read, matched to photos, paths shown
+    training_summary.py  what train prints by default; the details with --verbose
     masks.py        a labels file from crack masks, on predict's tile grid (python -m support.masks)
     results.py      predict's records of a model and an input; a line per input, CSV rows, changes
 """

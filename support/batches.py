@@ -10,7 +10,7 @@ on them alone misses other surfaces' fine ones (docs/EXPERIMENTS.md).
 import numpy as np
 
 from support.evaluation import save_image_grid
-from support.model_files import class_probabilities
+from support.model_files import class_probabilities, with_features
 from support.opencv import cv2
 from support.tf_import import tf
 
@@ -180,6 +180,13 @@ def predict_probabilities(model, x, batch_size=256):
     """
     dataset = make_dataset(x, np.zeros(len(x), np.uint8), batch_size)
     return class_probabilities(np.concatenate([model(images, training=False).numpy() for images, _, _ in dataset]))
+
+
+def predict_features(model, x, batch_size=256):
+    """(rows, features) of what the model's last layer reads (support/unfamiliar.py), every row of x in order."""
+    both = with_features(model)
+    dataset = make_dataset(x, np.zeros(len(x), np.uint8), batch_size)
+    return np.concatenate([np.asarray(both(images, training=False)[1], np.float32) for images, _, _ in dataset])
 
 
 def save_augmentation_examples(x, y, seed, path, capture=True, crack_shapes=None, count=6):

@@ -20,7 +20,6 @@ from support.opencv import cv2
 from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
 
 SPLITS = ["train", "val", "test"]
-MIN_IMAGE_SIZE = 22  # pixels a side: the network's three blocks of convolution and pooling leave nothing of less
 FEW_IMAGES = 50  # fewer per class, and the validation and test figures rest on a handful of images
 
 
@@ -195,8 +194,8 @@ def meta_problem(meta, counts):
     if len(names) < 2 or len({n.lower() for n in names}) < len(names):
         return "class_names must name two classes or more, each once"
     size = meta["image_size"]
-    if type(size) is not int or size < MIN_IMAGE_SIZE:
-        return f"image_size must be a whole number of pixels, {MIN_IMAGE_SIZE} or more, not {size!r:.80}"
+    if type(size) is not int or size < 1:  # train.py checks it against what the network accepts
+        return f"image_size must be a whole number of pixels, not {size!r:.80}"
     if len(meta.get("sources") or []) > 1 and any(len(meta["file_sources"][s]) != counts[s] for s in SPLITS):
         return "file_sources does not match the counts"
     if "bags" in meta and (len(meta["bags"]) != counts["train"] or max(meta["bags"], default=-1) >= len(meta["bag_photos"])):

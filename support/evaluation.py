@@ -90,13 +90,15 @@ def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5, val_sources
       split's crack calls are at least 99.9% right (thousands of validation images can show that);
       for other models, the one sure_cutoff chooses, with what it leaves uncertain in `sure_calls`.
       Below it, predict says "uncertain".
-    smooth_below (crack models): the texture (images.surface_texture) that 99.5% of training
-      images exceed; a photo mostly smoother than that is unlike anything the model learned from.
+    smooth_below: the texture (images.surface_texture) that 99.5% of training images exceed; a photo
+      mostly smoother than that is unlike anything the model learned from (for any model: a black or
+      flat grey input lies near the class means of the features, docs/EXPERIMENTS.md "Inputs of no class").
     """
+    floor = texture_floor(train_x)
     if not crack_model:  # what "uncertain" will cost is said (printed) before the test figures
         calibration = sure_cutoff(val_probs.max(axis=1), predicted_classes(val_probs, threshold) == val_y)
         print(describe_sure_calls(calibration))
-        return {"threshold": threshold, **calibration}
+        return {"threshold": threshold, **calibration, "smooth_below": floor}
     calls, right = val_probs[:, 1], val_y == 1
     if val_sources is not None:
         threshold = site_threshold(calls, val_y, np.asarray(val_sources), threshold)
@@ -105,9 +107,13 @@ def calibrate(train_x, val_probs, val_y, crack_model, threshold=0.5, val_sources
         calls, right = calls[np.asarray(val_sources) == 0], right[np.asarray(val_sources) == 0]
     sure = next((t for t in SURE_CANDIDATES if np.sum((calls >= t) & right) >= 0.999 * np.sum(calls >= t)),
                 SURE_CANDIDATES[-1])
+    return {"threshold": threshold, "sure_threshold": max(sure, threshold), "smooth_below": floor}
+
+
+def texture_floor(train_x):
+    """The texture 99.5% of the training images exceed (images.surface_texture), read 4,096 at a time."""
     texture = np.concatenate([surface_texture(np.asarray(train_x[i:i + 4096])) for i in range(0, len(train_x), 4096)])
-    return {"threshold": threshold, "sure_threshold": max(sure, threshold),
-            "smooth_below": round(float(np.percentile(texture, 0.5)), 3)}
+    return round(float(np.percentile(texture, 0.5)), 3)
 
 
 def site_threshold(crack_probs, labels, sources, threshold=0.5):

@@ -7,7 +7,9 @@ LiteRT copy when it can (a photo in well under a second, without importing Tenso
 .keras file with TensorFlow otherwise.
 
 Two classes: one sigmoid output, the probability of the second class. More: one softmax output
-per class. class_probabilities() turns either into one column per class.
+per class. class_probabilities() turns either into one column per class. A model whose info holds
+feature statistics (support/unfamiliar.py) has a second output in its .tflite file, the features
+its last layer reads; predict.py reads them from the .keras file the same way.
 """
 
 import json
@@ -18,11 +20,11 @@ import zipfile
 
 import numpy as np
 
+from support import unfamiliar
 from support.safe_io import quiet_stderr, writing
 
 INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models saved before still load
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: predict.py's tile for a model that names none
-DEFAULT_SIZE = 64  # the network's input side (data_prep.py --size); 96 or 128 px cost 2-5x for no gain (EXPERIMENTS.md)
 CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (its info says so)
 # A model file is read (LiteRT) or unpacked (Keras) whole: a larger one, or a .keras archive whose members
 # say they unpack to more (a zip bomb: 1.5 GB from 1.9 MB), is refused before either. train.py's are a few MB.
@@ -52,6 +54,18 @@ def class_probabilities(outputs):
     return np.hstack([1 - outputs, outputs]) if outputs.shape[1] == 1 else outputs
 
 
+def with_features(model):
+    """The model with a second output, what it sees in an input (support/unfamiliar.py): the mean of
+    each convolution's maps and the features its last layer reads, side by side. Any network works:
+    its Conv2D layers and its layer before the output are found, whatever they are."""
+    from support.tf_import import keras
+
+    layers = keras.layers
+    pooled = [layers.GlobalAveragePooling2D()(layer.output) for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    features = layers.Concatenate(dtype="float32")([*pooled, model.layers[-2].output])
+    return keras.Model(model.inputs[0], [model.outputs[0], features])
+
+
 def save_model(model, path, info):
     """Save a .keras file with `info` (what the output means) inside it, complete or not at all."""
     with writing(path) as tmp:
@@ -78,6 +92,7 @@ def export_litert(model, path, info, int8_from=None, seed=0):
     from support.tf_import import tf
 
     size = model.input_shape[1]
+    exported = with_features(model) if info.get("features") else model
     quantise = {}
     if int8_from is not None:
         rows = np.random.default_rng(seed).choice(len(int8_from), min(INT8_EXAMPLES, len(int8_from)), replace=False)
@@ -86,7 +101,7 @@ def export_litert(model, path, info, int8_from=None, seed=0):
                     "representative_dataset": lambda: ([image[None]] for image in int8_examples)}
     with writing(path) as tmp:
         with quiet_stderr():  # the converter's C++ progress lines
-            model.export(str(tmp), format="litert", verbose=False,
+            exported.export(str(tmp), format="litert", verbose=False,
                          input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)], **quantise)
         flat = flatbuffer_utils.read_model(str(tmp))
         buffer = schema.BufferT()
@@ -164,6 +179,8 @@ def info_problem(info):
         return f"patch_size must be a whole number of pixels, not {info['patch_size']!r:.80}"
     if type(info.get("smooth_below", 0.0)) not in (int, float):
         return f"smooth_below must be a number, not {info['smooth_below']!r:.80}"
+    if info.get("features") is not None:
+        return unfamiliar.statistics_problem(info["features"])
     return None
 
 
@@ -240,12 +257,16 @@ def litert_installed():
 
 
 def load_classifier(model_path, backend):
-    """(classify, info): classify maps a uint8 batch to (n, classes) probabilities; info says what
-    they mean. A model whose input or output disagrees with its info is refused with one line."""
+    """(classify, info): classify maps a uint8 batch to ((n, classes) probabilities, which of the n
+    are unlike the training images: support/unfamiliar.py); info says what they mean. A model whose
+    input or output disagrees with its info is refused with one line."""
     try:
         info = read_model_info(model_path)
-        classify, input_shape, width = (litert_classifier if backend == "litert" else keras_classifier)(model_path)
+        loader = litert_classifier if backend == "litert" else keras_classifier
+        run_model, input_shape, width = loader(model_path, bool(info.get("features")))
         size, names = int(info["image_size"]), list(info["class_names"])
+        if info.get("features"):  # features as wide as the statistics describe
+            unfamiliar.check_width(run_model(np.zeros((1, size, size, 3), np.uint8))[1], info["features"])
     except Exception as exc:  # Keras and LiteRT raise many types for a damaged or foreign file
         raise SystemExit(f"error: cannot load model {model_path}: {str(exc).splitlines()[0]}")
     if tuple(input_shape[1:]) != (size, size, 3):
@@ -254,32 +275,48 @@ def load_classifier(model_path, backend):
     if len(names) < 2 or width != output_width(names):
         raise SystemExit(f"error: {model_path} gives {width} outputs per image but its info names "
                          f"{len(names)} classes ({', '.join(map(str, names))}); save it again with train.py")
-    return (lambda batch: class_probabilities(classify(batch))), info
+
+    def classify(batch):
+        outputs, features = run_model(batch)
+        return class_probabilities(outputs), unfamiliar.far_from_training(features, info, len(outputs))
+
+    return classify, info
 
 
-def keras_classifier(path):
+def keras_classifier(path, features=False):
+    """(run, input shape, output width): run maps a batch to (outputs, features or None)."""
     from support.tf_import import keras, tf
 
     model = keras.models.load_model(path, compile=False)
+    both = with_features(model) if features else model
     # One traced graph for every batch size: no re-tracing when the last batch is shorter.
-    infer = tf.function(lambda x: model(x, training=False),
+    infer = tf.function(lambda x: both(x, training=False),
                         input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)])
-    return (lambda batch: infer(np.asarray(batch)).numpy()), model.input_shape, model.output_shape[-1]
+
+    def run(batch):
+        result = infer(np.asarray(batch))
+        return (result[0].numpy(), result[1].numpy()) if features else (result.numpy(), None)
+    return run, model.input_shape, model.output_shape[-1]
 
 
-def litert_classifier(path):
+def litert_classifier(path, features=False):
+    """As keras_classifier, for a .tflite file (its features are its second output, "output_1")."""
     from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_path=str(path), num_threads=os.cpu_count()).get_signature_runner()
     (name, details), = runner.get_input_details().items()
-    (output, output_details), = runner.get_output_details().items()
+    outputs = runner.get_output_details()
+    first = "output_0" if len(outputs) > 1 else next(iter(outputs))
+    if features and len(outputs) != 2:
+        raise ValueError(f"its info holds feature statistics but it has {len(outputs)} outputs, not 2")
 
-    def classify(batch):
-        return runner(**{name: np.asarray(batch, np.uint8)})[output]
+    def run(batch):
+        result = runner(**{name: np.asarray(batch, np.uint8)})
+        return result[first], result["output_1"] if features else None
 
     with quiet_stderr():  # the first call prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-        classify(np.zeros((1, *details["shape"][1:]), np.uint8))
-    return classify, details["shape_signature"], int(output_details["shape"][-1])
+        run(np.zeros((1, *details["shape"][1:]), np.uint8))
+    return run, details["shape_signature"], int(outputs[first]["shape"][-1])
 
 
 def tile_for(meta, init_from, crack_model=True):

@@ -94,9 +94,10 @@ def model_scale(image, grid, size):
 
 
 def classify_in_batches(classify, tiles, batch_size):
-    """(tiles x classes) probabilities, batch_size tiles per model call."""
-    return np.concatenate([classify(np.stack(tiles[start:start + batch_size]))
-                           for start in range(0, len(tiles), batch_size)])
+    """((tiles x classes) probabilities, which tiles are far from the training images), batch_size
+    tiles per model call."""
+    parts = [classify(np.stack(tiles[start:start + batch_size])) for start in range(0, len(tiles), batch_size)]
+    return np.concatenate([probs for probs, _ in parts]), np.concatenate([far for _, far in parts])
 
 
 def tile_smoothness(resized, corners, size, floor):
@@ -116,8 +117,9 @@ def tile_smoothness(resized, corners, size, floor):
 
 def patch_results(batch, classify, rule):
     """The result of each patch-sized image of a batch, already fitted to the model's input."""
-    smooth = smoother_than(batch, rule.smooth_below) if rule.crack_model else [None] * len(batch)
-    return [image_result(probs[None], np.array([flat]), rule) for probs, flat in zip(classify(batch), smooth)]
+    probs, far = classify(batch)
+    smooth = smoother_than(batch, rule.smooth_below)
+    return [image_result(p[None], s[None], rule, far=f[None]) for p, s, f in zip(probs, smooth, far)]
 
 
 def classify_photo(image, classify, size, tile, stride, batch_size, rule):
@@ -129,9 +131,11 @@ def classify_photo(image, classify, size, tile, stride, batch_size, rule):
     """
     grid = tile_grid(image, tile, stride)
     resized, corners = model_scale(image, grid, size)
-    seen = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
+    seen, far = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
+    smooth = tile_smoothness(resized, corners, size, rule.smooth_below)
     if not rule.crack_model:
-        return PhotoTiles(image_result(seen, None, rule, image.shape, grid), grid, seen, seen, np.zeros((0, 4)))
+        result = image_result(seen, smooth, rule, image.shape, grid, far=far)
+        return PhotoTiles(result, grid, seen, seen, np.zeros((0, 4)))
     counted, used = seen.copy(), np.zeros((0, 4), np.float32)
     fired = seen[:, 1] >= rule.threshold
     lines = straight_lines(resized, size) if fired.any() else used
@@ -142,12 +146,11 @@ def classify_photo(image, classify, size, tile, stride, batch_size, rule):
             crossing[i] = np.array(through)
     if crossing:
         crossed = list(crossing)
-        line_free = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
-                                                   for i in crossed], batch_size)
+        line_free, _ = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
+                                                      for i in crossed], batch_size)
         counted[crossed] = np.where(line_free[:, 1:] < seen[crossed, 1:], line_free, seen[crossed])  # never add one
         used = np.unique(np.concatenate(list(crossing.values())), axis=0)
     on_lines = int(np.sum(fired & (counted[:, 1] < rule.threshold)))
-    smooth = tile_smoothness(resized, corners, size, rule.smooth_below)
     result = image_result(counted, smooth, rule, image.shape, grid, on_lines)
     return PhotoTiles(result, grid, counted, seen, used * (grid[0][2] / size))
 

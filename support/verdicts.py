@@ -148,24 +148,42 @@ def judge_cracks(probabilities, smooth, rule):
     return "crack", ""
 
 
-def judge_classes(probs, rule):
+def judge_classes(probs, rule, smooth=None, far=None):
     """(verdict, reason) for an image from its tiles' class probabilities (n tiles x classes).
 
     A tile is sure when its class's probability reaches the model's sure threshold, from which its
     validation calls were 99.5% right (train.py measures it: evaluation.sure_cutoff). The verdict is
     the class most sure tiles show (for a patch: its class when sure); with no sure tile, it is uncertain.
+    A tile unlike anything the model learned from is never sure, however high its probability: smoother
+    than 99.5% of the training images (`smooth`), or `far` from them in the features the model's last
+    layer reads (support/unfamiliar.py). Noise, a flat grey, a page of text are sure of some class
+    otherwise. An image mostly of such tiles is uncertain for that reason.
     """
+    smooth, far = (np.zeros(len(probs), bool) if flags is None else np.asarray(flags, bool) for flags in (smooth, far))
+    unlike = smooth | far
+    if unlike.mean() >= UNFAMILIAR_SHARE:
+        return "uncertain", unlike_reason(smooth, far)
     predicted = predicted_classes(probs, rule.threshold)
-    sure = probs[np.arange(len(probs)), predicted] >= rule.sure_threshold
+    sure = (probs[np.arange(len(probs)), predicted] >= rule.sure_threshold) & ~unlike
     if not sure.any():
         where = "no tile reaches" if len(probs) > 1 else "below"
         return "uncertain", f"weak evidence: {where} {rule.sure_threshold:.2f}, the model's sure probability"
     return rule.class_names[np.bincount(predicted[sure], minlength=probs.shape[1]).argmax()], ""
 
 
-def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_lines=0):
+def unlike_reason(smooth, far):
+    """Why an image is unlike the training images: which of its tiles are, and how."""
+    ways = list(filter(None, [smooth.any() and "smoother than 99.5% of them", far.any() and (
+        "far from them in the features the model reads (farther than 99.5% of the validation images)")]))
+    if len(smooth) == 1:
+        return f"unlike the training images: {' and '.join(ways)}"
+    return f"unlike the training images: {np.mean(smooth | far):.0%} of the tiles are {' or '.join(ways)}"
+
+
+def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_lines=0, far=None):
     """The verdict and the figures that explain it, for one image from its tiles' probabilities
-    (a patch: one tile, no grid). "flagged" and "share": the tiles at or above a crack model's
+    (a patch: one tile, no grid); `smooth` and `far`: which tiles are unlike the training images
+    (judge_cracks, judge_classes). "flagged" and "share": the tiles at or above a crack model's
     threshold, or of the image's class, and the share of the image they cover. Not an area of crack:
     a tile flagged for a hairline counts whole (README, "Flagged tiles")."""
     names = rule.class_names
@@ -175,7 +193,7 @@ def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_line
         flagged, label = probs[:, 1] >= rule.threshold, 1
         result |= {"straight_line_tiles": fired_on_lines}
     else:
-        verdict, reason = judge_classes(probs, rule)
+        verdict, reason = judge_classes(probs, rule, smooth, far)
         predicted = predicted_classes(probs, rule.threshold)
         label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
         flagged = predicted == label

@@ -10,6 +10,7 @@ from conftest import PRETRAINED, assert_clean_failure, run, visible_text, write_
 
 from three_surfaces import make_image  # examples/, on the path through conftest
 
+from model import INPUT_SIZE
 from support import model_files
 
 pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
@@ -31,12 +32,14 @@ def read_csv(path):
 
 @pytest.fixture(scope="session")
 def three_classes(tmp_path_factory):
-    """clean / line / blotch patches through data_prep and train, as the README's commands run them."""
+    """clean / line / blotch patches through data_prep and train, as the README's commands run them: with
+    train.py's own recipe, not a shorter one that only this network gets by with (a network with
+    BatchNorm stayed at chance after 20 epochs, 100 steps; docs/EXPERIMENTS.md)."""
     work = tmp_path_factory.mktemp("classes")
     src = make_classes(work / "surfaces", ["clean", "line", "blotch"])
     prep = run("data_prep.py", "--src", src, "--out", work / "cache")
     assert prep.returncode == 0, prep.stderr
-    trained = run("train.py", "--cache", work / "cache", "--out", work / "model", "--epochs", "20")
+    trained = run("train.py", "--cache", work / "cache", "--out", work / "model")
     assert trained.returncode == 0, trained.stdout + trained.stderr
     return work, prep, trained
 
@@ -52,7 +55,7 @@ def test_every_sub_folder_is_a_class_and_the_model_says_so(three_classes):
     metrics = json.loads((work / "model" / "metrics.json").read_text())
     assert list(metrics["per_class"]) == CLASSES and len(metrics["confusion_matrix"]["counts"]) == 3
     assert metrics["thin_cracks"] == 0.0 and "roc_auc" not in metrics  # no drawn cracks; ROC is for two classes
-    assert metrics["accuracy"] > 0.8  # far above chance (1/3) after 20 epochs on 315 images
+    assert metrics["accuracy"] > 0.8  # far above chance (1/3)
     assert all(name in trained.stdout for name in CLASSES)  # the report names them
     for figure in ("confusion_matrix.png", "misclassified.png", "test_predictions.png", "training_curves.png"):
         assert (work / "model" / figure).stat().st_size > 5000
@@ -89,6 +92,27 @@ def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_pat
     assert all(f" {name}" in summary for name in CLASSES + ["uncertain"])  # counted by class
 
 
+def test_inputs_of_no_class_are_uncertain_as_unlike_the_training_images(three_classes, tmp_path):
+    """Noise, a flat grey and a checkerboard were each called `line 1.000`: now each is uncertain, and
+    says why; the classes' own images keep their verdicts (test_predict_names_the_classes...)."""
+    work, _, trained = three_classes
+    assert "unlike the training images beyond a feature distance of" in trained.stdout
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    squares = (np.indices((256, 256)) // 32).sum(axis=0) % 2 * 255
+    for name, image in {"noise": np.random.default_rng(0).integers(0, 256, (256, 256, 3)),
+                        "grey": np.full((256, 256, 3), 128), "checkerboard": np.dstack([squares] * 3)}.items():
+        write_rgb(odd / f"{name}.png", image.astype(np.uint8))
+    for backend in ["tensorflow"] + ["litert"] * model_files.litert_installed():
+        result = run("predict.py", odd, "--model", work / "model" / "model.keras", "--backend", backend,
+                     "--csv", tmp_path / f"{backend}.csv", "--no-figures")
+        assert result.returncode == 0, result.stderr
+        rows = {row["path"].split("/")[-1]: row for row in read_csv(tmp_path / f"{backend}.csv")}
+        assert sorted(rows) == ["checkerboard.png", "grey.png", "noise.png"]
+        for row in rows.values():
+            assert row["verdict"] == "uncertain" and row["reason"].startswith("unlike the training images: "), row
+
+
 def test_both_backends_give_the_same_class_probabilities(three_classes):
     if not model_files.litert_installed():
         pytest.skip("no ai-edge-litert wheel for this platform")
@@ -96,8 +120,10 @@ def test_both_backends_give_the_same_class_probabilities(three_classes):
     x = np.load(work / "cache" / "test_x.npy")
     by_keras, _ = model_files.load_classifier(work / "model" / "model.keras", "tensorflow")
     by_litert, _ = model_files.load_classifier(work / "model" / "model.tflite", "litert")
-    assert by_keras(x).shape == (len(x), 3)
-    np.testing.assert_allclose(by_litert(x), by_keras(x), atol=1e-4)
+    (keras_probs, keras_far), (litert_probs, litert_far) = by_keras(x), by_litert(x)
+    assert keras_probs.shape == (len(x), 3)
+    np.testing.assert_allclose(litert_probs, keras_probs, atol=1e-4)
+    assert list(litert_far) == list(keras_far) and keras_far.mean() < 0.1  # its own test images are familiar
 
 
 def test_a_photo_is_tiled_and_mapped_for_any_model(three_classes, tmp_path):
@@ -198,7 +224,7 @@ def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_g
                          "tiles", "share", "figure", "error"]
     assert row["tiles"] == "1"
     classify, _ = model_files.load_classifier(model, "tensorflow")
-    expected = classify(load_image(image, 64)[None])[0]  # the pixels data_prep would have cached
+    expected = classify(load_image(image, INPUT_SIZE)[None])[0][0]  # the pixels data_prep would have cached
     assert [float(row[f"probability_{n}"]) for n in CLASSES] == pytest.approx(expected, abs=2e-5)
 
     result = run("predict.py", image, "--model", model, "--tile", "96", "--csv", tmp_path / "tiled.csv",

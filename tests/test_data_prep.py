@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, SAMPLE_DATA, assert_clean_failure, run, sample_files, write_rgb
 
 import data_prep
+from model import INPUT_SIZE, MIN_INPUT_SIZE
 from support import images
 
 
@@ -22,12 +23,12 @@ def load_split(cache, split):
 @pytest.mark.slow
 def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     meta = json.loads((sample_cache / "meta.json").read_text())
-    assert meta["image_size"] == data_prep.DEFAULT_SIZE
+    assert meta["image_size"] == INPUT_SIZE
     assert meta["class_names"] == ["Negative", "Positive"]
     seen = []
     for split, fraction in zip(data_prep.SPLITS, (0.70, 0.24, 0.06)):
         x, y = load_split(sample_cache, split)
-        assert x.dtype == np.uint8 and x.shape[1:] == (64, 64, 3)
+        assert x.dtype == np.uint8 and x.shape[1:] == (INPUT_SIZE, INPUT_SIZE, 3)
         assert len(x) == len(y) == meta["counts"][split]["total"] == len(meta["files"][split])
         for label, name in enumerate(meta["class_names"]):
             # 200 images a class: the split keeps each class's share of every split
@@ -46,7 +47,7 @@ def test_cache_rows_are_the_loaded_images(sample_cache):
     x, _ = load_split(sample_cache, "test")
     meta = json.loads((sample_cache / "meta.json").read_text())
     for row, path in enumerate(meta["files"]["test"][:5]):
-        np.testing.assert_array_equal(x[row], images.load_image(path, 64))
+        np.testing.assert_array_equal(x[row], images.load_image(path, INPUT_SIZE))
 
 
 def test_same_seed_gives_same_split_and_other_seed_does_not(tmp_path):
@@ -64,9 +65,9 @@ def test_class_folders_match_in_any_letter_case(tmp_path):
     for name, folder in (("Positive", "positive"), ("Negative", "NEGATIVE")):
         for path in sample_files(name)[:20]:
             (src / folder / path.name).write_bytes(path.read_bytes())
-    result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache", "--size", "32")
+    result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache", "--size", MIN_INPUT_SIZE)
     assert result.returncode == 0, result.stderr
-    assert np.load(tmp_path / "cache" / "train_x.npy").shape[1:] == (32, 32, 3)
+    assert np.load(tmp_path / "cache" / "train_x.npy").shape[1:] == (MIN_INPUT_SIZE, MIN_INPUT_SIZE, 3)
 
 
 @pytest.mark.slow

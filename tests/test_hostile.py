@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, run, sample_files
 
+from model import MIN_INPUT_SIZE
 from support import cache, html_report, images, model_files, photos, safe_io, verdicts
 
 PATCH = sample_files("Positive")[0]
@@ -262,7 +263,8 @@ def test_contradicting_or_one_class_labels_are_refused(tmp_path, rows, fragment)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args, fragment", [
-    (["--size", "21"], "--size must be at least 22"), (["--split", "nan:1:1"], "expected three numbers"),
+    (["--size", str(MIN_INPUT_SIZE - 1)], f"--size must be at least {MIN_INPUT_SIZE}"),
+    (["--split", "nan:1:1"], "expected three numbers"),
     (["--split", "1:0:0"], "validation above 0"), (["--seed", "-1"], "--seed must be 0 or more"),
     (["--classes", "Positive,positive"], "names a folder twice")])
 def test_data_prep_options_that_would_fail_later_are_refused_at_once(tmp_path, args, fragment):
@@ -284,7 +286,7 @@ def test_folders_differing_only_in_letter_case_are_refused(tmp_path):
 @pytest.mark.parametrize("change, fragment", [
     ({"class_names": None}, "class_names must be a list"), ({"class_names": [1, 2]}, "class_names must be a list"),
     ({"class_names": "NP"}, "class_names must be a list"), ({"class_names": ["A", "a"]}, "each once"),
-    ({"image_size": 32.9}, "image_size must be a whole number"), ({"image_size": 16}, "22 or more"),
+    ({"image_size": 32.9}, "image_size must be a whole number"), ({"image_size": 0}, "must be a whole number"),
     ({"counts": None}, "is damaged"), ({"sources": ["a", "b"], "file_sources": None}, "is damaged")])
 def test_a_damaged_meta_json_is_one_line(tmp_path, sample_cache, change, fragment):
     folder = tmp_path / "cache"

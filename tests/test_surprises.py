@@ -6,6 +6,7 @@ from conftest import write_rgb
 
 import data_prep
 import train
+from model import MIN_INPUT_SIZE
 from predict import BUNDLED_MODEL
 from support.model_files import check_starting_model
 
@@ -15,7 +16,7 @@ def folders(root, counts):
     for name, count in counts.items():
         (root / name).mkdir(parents=True)
         for i in range(count):
-            write_rgb(root / name / f"{i}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+            write_rgb(root / name / f"{i}.png", rng.integers(0, 256, (MIN_INPUT_SIZE,) * 2 + (3,), dtype=np.uint8))
     return root
 
 
@@ -34,7 +35,8 @@ def test_classes_take_the_folders_spelling(tmp_path):
 
 def test_a_class_of_a_few_images_is_warned_about_with_its_empty_test_split(tmp_path, capsys):
     src = folders(tmp_path / "src", {"many": 60, "few": 5})
-    data_prep.main(["--src", str(src), "--out", str(tmp_path / "cache"), "--size", "24", "--workers", "1"])
+    data_prep.main(["--src", str(src), "--out", str(tmp_path / "cache"), "--size", str(MIN_INPUT_SIZE),
+                    "--workers", "1"])
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: few has only 5 images, none in the test split: the figures there say nothing "
                         "about it; aim for 50 or more per class"]
@@ -55,3 +57,15 @@ def test_a_model_of_the_same_classes_in_another_order_says_which_order():
         check_starting_model(BUNDLED_MODEL, meta)
     with pytest.raises(SystemExit, match="make the cache with those class folders$"):
         check_starting_model(BUNDLED_MODEL, meta | {"class_names": ["brick", "Negative"]})
+
+
+def test_a_cache_of_images_smaller_than_the_network_takes_is_one_line(tmp_path, monkeypatch):
+    """After a block is added to model.py, a cache made for the smaller network is refused before training."""
+    src = folders(tmp_path / "src", {"a": 10, "b": 10})
+    data_prep.main(["--src", str(src), "--out", str(tmp_path / "cache"), "--size", str(MIN_INPUT_SIZE),
+                    "--workers", "1"])
+    monkeypatch.setattr(train, "MIN_INPUT_SIZE", MIN_INPUT_SIZE + 1)  # as if the network had grown
+    with pytest.raises(SystemExit, match=rf"holds {MIN_INPUT_SIZE} px images but the network takes "
+                                         rf"{MIN_INPUT_SIZE + 1} px or more \(model.py\); run data_prep.py"):
+        train.main(["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "model")])
+    assert not (tmp_path / "model").exists()
