@@ -76,7 +76,7 @@ def choose_tiles(data, meta, init_from):
     elif len(in_bag):
         classify, _ = load_classifier(init_from, "tensorflow")
         # read from the memory-mapped cache a batch at a time: 100 phone photos are 85,000 tiles
-        crack = np.concatenate([classify(x[in_bag[i:i + 256]]) for i in range(0, len(in_bag), 256)])[:, 1]
+        crack = np.concatenate([classify(x[in_bag[i:i + 256]])[0] for i in range(0, len(in_bag), 256)])[:, 1]
         in_crack = y[in_bag] == 1
         top = np.isin(np.arange(len(in_bag)), CrackPhotos(names, None, bags[in_bag], None).most_crack_like(crack))
         chosen = in_bag[(top & in_crack) | ~in_crack]
