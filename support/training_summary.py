@@ -14,7 +14,8 @@ import numpy as np
 from support.inspection import last_part
 from support.verdicts import percent
 
-KEPT = ("threshold ", "sure from ", "sure threshold ", "your site's ", "your verdicts: ")  # held lines said again
+KEPT = ("threshold ", "sure from ", "sure threshold ", "unlike the training images ", "your site's ",
+        "your verdicts: ")  # lines of the held output said again
 FEW = 30  # test images under which an accuracy vouches for little (one image is 3 points or more)
 
 
