@@ -27,7 +27,7 @@ from pathlib import Path
 from support.images import ImageError, decode_image
 from support.labels import StoredTiles, model_inputs
 from support.model_files import CRACK_CLASSES, PATCH_SIZE
-from support.photos import is_photo, tile_grid
+from support.photos import MIN_TILE, is_photo, tile_grid
 
 COLUMNS = ["path", "inspector_verdict"]
 VERDICTS = {"crack": "Positive", "no crack": "Negative"}
@@ -64,8 +64,8 @@ def read_notes(path):
             tile = int(float(row.get("tile") or PATCH_SIZE))
         except (TypeError, ValueError, OverflowError):
             raise SystemExit(f"error: {path}, line {line}: tile must be a number of pixels") from None
-        if tile < 1:
-            raise SystemExit(f"error: {path}, line {line}: tile must be 1 pixel or more")
+        if tile != 0 and tile < MIN_TILE:  # 0: predict read its images whole (--tile 0)
+            raise SystemExit(f"error: {path}, line {line}: tile must be 0 (images whole) or at least {MIN_TILE} px")
         photo = Path(row["path"] or "")
         photo = photo if photo.is_absolute() else path.parent / photo
         if reviewed.setdefault(photo.resolve(), (photo, VERDICTS[verdict], tile)) != (photo, VERDICTS[verdict], tile):

@@ -64,6 +64,9 @@ def test_bad_notes_are_one_line_and_nothing_is_written(tmp_path):
         notes = write_notes(tmp_path / "notes.csv", rows)
         assert_clean_failure(run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--out", tmp_path / "c"), message)
         assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c.*"))
+    notes = write_notes(tmp_path / "notes.csv", [("wall.jpg", "crack")], tile=8)
+    assert_clean_failure(run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--out", tmp_path / "c"),
+                         "tile must be 0 (images whole) or at least 32 px")
     notes = write_notes(tmp_path / "notes.csv", [("wall.jpg", "crack")])
     assert_clean_failure(run("data_prep.py", "--src", tmp_path / "notes.csv", "--classes", "clean,stain",
                              "--out", tmp_path / "c"), "gives crack / no crack verdicts")
