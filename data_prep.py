@@ -140,14 +140,16 @@ def find_images(sources, classes, out, size):
     return classes, files_by_source, cut, reviewed
 
 
-def split_files(files_by_class, fractions, seed, train_only=()):
+def split_files(files_by_class, fractions, seed, fixed=None):
     """Stratified, seeded split: {split: [(path, label), ...]} with classes mixed in each split; the
-    files in train_only (a crack photo's bag of tiles) all in train."""
-    rng = np.random.default_rng(seed)
+    files in fixed ({path: split}: a reviewed photo's tiles) in the split it names."""
+    rng, fixed = np.random.default_rng(seed), fixed or {}
     splits = {name: [] for name in SPLITS}
     for label, files in enumerate(files_by_class):
-        splits["train"] += [(f, label) for f in files if f in train_only]
-        files = [f for f in files if f not in train_only]
+        for f in files:
+            if f in fixed:
+                splits[fixed[f]].append((f, label))
+        files = [f for f in files if f not in fixed]
         files = [files[i] for i in rng.permutation(len(files))]
         n_val = round(len(files) * fractions[1])
         n_test = round(len(files) * fractions[2])
@@ -158,7 +160,7 @@ def split_files(files_by_class, fractions, seed, train_only=()):
     return {name: [rows[i] for i in rng.permutation(len(rows))] for name, rows in splits.items()}
 
 
-def split_sources(files_by_source, fractions, seed, train_only=()):
+def split_sources(files_by_source, fractions, seed, fixed=None):
     """Split every source on its own, then merge: {split: [(path, label, source index), ...]}.
 
     Each source keeps its share of every split (a small site folder is not swamped into train
@@ -166,7 +168,7 @@ def split_sources(files_by_source, fractions, seed, train_only=()):
     """
     splits = {name: [] for name in SPLITS}
     for index, files_by_class in enumerate(files_by_source):
-        for name, rows in split_files(files_by_class, fractions, seed, train_only).items():
+        for name, rows in split_files(files_by_class, fractions, seed, fixed).items():
             splits[name] += [(path, label, index) for path, label in rows]
     if len(files_by_source) > 1:
         rng = np.random.default_rng(seed)
@@ -208,8 +210,9 @@ def write_labels_and_meta(folder, splits, classes, skipped, args, tile, reviewed
         "skipped": skipped,
         "tile": tile,  # the side of the boxes of labels files, in photo pixels, when they share one
     }
-    if reviewed.photos:  # each training row's reviewed photo (an index into bag_photos), -1 for any other row
-        meta |= {"bag_photos": reviewed.photos, "bags": [reviewed.photo_of.get(str(row[0]), -1) for row in splits["train"]]}
+    if reviewed.photos:  # each training and validation row's reviewed photo (an index into bag_photos), or -1
+        meta |= {"bag_photos": reviewed.photos, "bags": {name: [reviewed.photo_of.get(str(row[0]), -1)
+                                                                 for row in splits[name]] for name in ("train", "val")}}
     with open(folder / "meta.json", "w") as f:
         json.dump(meta, f, indent=1)
     return meta
@@ -228,7 +231,7 @@ def save_examples(folder, classes, seed):
 def main(argv=None):
     args = parse_args(argv)
     classes, files_by_source, cut, reviewed = find_images(args.src, args.classes, args.out, args.size)
-    splits = split_sources(files_by_source, args.split, args.seed, train_only=reviewed.crack_tiles)
+    splits = split_sources(files_by_source, args.split, args.seed, fixed=reviewed.split_of(args.split[1], args.seed))
 
     start = time.time()
     tmp = safe_io.new_folder_beside(args.out, "data_prep cache")

@@ -139,7 +139,7 @@ def choose_recipe(args, meta, crack_model):
     fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
     site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first
     steps_per_epoch = -(-train_images // args.batch_size)
-    reviewed = sum(photo >= 0 for photo in meta.get("bags", []))  # tiles of photos given a verdict: weak labels
+    reviewed = sum(photo >= 0 for photo in meta.get("bags", {}).get("train", []))  # tiles of photos given a verdict: weak labels
     large_site = fine_tuning and site_images - reviewed >= LARGE_SITE
     epochs = args.epochs or (LARGE_SITE_EPOCHS if large_site else FINE_TUNE_EPOCHS if fine_tuning else DEFAULT_EPOCHS
                              if crack_model else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))

@@ -1,7 +1,7 @@
 """The photos an inspector reviewed, as train.py learns from them and keeps them: bags of tiles.
 
 support/notes.py cuts each photo given a verdict into predict's tiles (meta.json's "bags" names each
-training row's photo). A photo called crack says that some tile of it holds a crack, not which:
+training and validation row's photo; some photos of each verdict are set aside for validation). A photo called crack says that some tile of it holds a crack, not which:
 fine-tuning learns from its PER_PHOTO tiles that the model finds most crack-like, chosen by the
 starting model and again by the model being trained after every epoch (multiple-instance learning:
 as the clean photos teach what a joint is, a crack photo's most crack-like tiles move from its joints
@@ -10,9 +10,10 @@ photo called no crack teaches through all its tiles: learning from the flagged o
 site, where the model missed cracks, call every clean photo crack (docs/EXPERIMENTS.md). A model
 trained from scratch has no guide: it learns from the clean photos and leaves the crack photos out.
 
-After every epoch the crack photos are read as predict reads a photo, by its most crack-like tile,
-and the epoch kept is the best one (validation loss) among those that keep the most of them crack;
-train.py names any photo it could not keep.
+After every epoch the crack photos, those learnt from and those set aside, are read as predict reads
+a photo, by its most crack-like tile, and the epoch kept is the best one (validation loss) among those
+that keep the most of them crack; train.py names any photo it could not keep, and says how many of
+those set aside it kept: what to expect of the photos no one reviewed.
 """
 
 import dataclasses
@@ -37,7 +38,8 @@ class CrackPhotos:
     tiles: np.ndarray  # those tiles of every such photo (n x size x size x 3 uint8)
     photo: np.ndarray  # each tile's photo (index into names)
     crack_before: np.ndarray  # whether the starting model read each photo as crack (at its sure threshold)
-    slots: np.ndarray = None  # the training split's rows that hold each photo's most crack-like tiles
+    held: np.ndarray  # whether each photo was set aside for validation (data_prep), not learnt from
+    slots: np.ndarray = None  # the training split's rows that hold the learnt photos' most crack-like tiles
     train_x: np.ndarray = None  # the training split's images, in memory: relearn() rewrites the slots' rows
 
     def highest(self, probabilities):
@@ -46,58 +48,61 @@ class CrackPhotos:
         np.maximum.at(best, self.photo, probabilities)
         return best
 
-    def most_crack_like(self, probabilities, count=PER_PHOTO):
-        """The indices of each photo's `count` most crack-like tiles, photo by photo (the order of slots)."""
-        ranked = np.lexsort((-probabilities, self.photo))  # by photo, the most crack-like first
-        first = np.searchsorted(self.photo[ranked], self.photo[ranked], side="left")
-        return ranked[np.arange(len(ranked)) - first < count]
-
     def relearn(self, probabilities):
-        """Put each photo's most crack-like tiles, by these probabilities, into its training rows."""
-        self.train_x[self.slots] = self.tiles[self.most_crack_like(probabilities)]
+        """Put each learnt photo's most crack-like tiles, by these probabilities, into its training rows."""
+        learnt = np.flatnonzero(~self.held[self.photo])
+        self.train_x[self.slots] = self.tiles[learnt[most_crack_like(probabilities[learnt], self.photo[learnt])]]
+
+
+def most_crack_like(probabilities, photo, count=PER_PHOTO):
+    """The indices of each photo's `count` most crack-like tiles, photo by photo (the order of slots)."""
+    ranked = np.lexsort((-probabilities, photo))  # by photo, the most crack-like first
+    first = np.searchsorted(photo[ranked], photo[ranked], side="left")
+    return ranked[np.arange(len(ranked)) - first < count]
 
 
 def choose_tiles(data, meta, init_from):
     """(data, meta, CrackPhotos or None): the training split with each crack photo's PER_PHOTO most
     crack-like tiles by the starting model, its other tiles left out, and every tile of the photos
-    called no crack. Unchanged for a cache without reviewed photos."""
+    called no crack; the validation split without the tiles of crack photos set aside (most show sound
+    concrete: they are read as photos, by the guard). Unchanged for a cache without reviewed photos."""
     if "bags" not in meta:
         return data, meta, None
-    bags = np.array(meta["bags"])
-    x, y = data["train"]
-    in_bag = np.flatnonzero(bags >= 0)
-    cracked = in_bag[y[in_bag] == 1]
-    names = [meta["bag_photos"][i] for i in np.unique(bags[cracked])]
-    photos, chosen = None, np.array([], int)
-    if not init_from:
+    rows = {split: np.array(meta["bags"][split]) for split in ("train", "val")}
+    cracked = {split: np.flatnonzero((rows[split] >= 0) & (data[split][1] == 1)) for split in rows}
+    keep = {split: np.setdiff1d(np.arange(len(rows[split])), cracked[split]) for split in rows}
+    names, photos = sorted(set(rows["train"][cracked["train"]]) | set(rows["val"][cracked["val"]])), None
+    if not init_from and names:
         print(f"note: the {len(names)} photos called crack are left out: which of their tiles holds the crack is "
               "read by the model being fine-tuned (--init-from); a model trained from scratch has none")
-        chosen = in_bag[y[in_bag] == 0]
-    elif len(in_bag):
+    elif names:
         classify, _ = load_classifier(init_from, "tensorflow")
-        # read from the memory-mapped cache a batch at a time: 100 phone photos are 85,000 tiles
-        crack = np.concatenate([classify(x[in_bag[i:i + 256]])[0] for i in range(0, len(in_bag), 256)])[:, 1]
-        in_crack = y[in_bag] == 1
-        top = np.isin(np.arange(len(in_bag)), CrackPhotos(names, None, bags[in_bag], None).most_crack_like(crack))
-        chosen = in_bag[(top & in_crack) | ~in_crack]
-        photos = CrackPhotos(names, None, np.unique(bags[in_bag[in_crack]], return_inverse=True)[1], None)
-        photos.crack_before = photos.highest(crack[in_crack]) >= sure_threshold(init_from)
-        read = np.sort(photos.most_crack_like(crack[in_crack], READ_PER_PHOTO))  # the tiles read after each epoch
-        photos.tiles, photos.photo = np.asarray(x[in_bag[in_crack][read]]), photos.photo[read]
-        print(f"your verdicts: {len(names)} photos called crack, learnt from their {np.sum(top & in_crack)} most "
-              f"crack-like tiles by {init_from} (of {np.sum(in_crack)}, chosen again after each epoch); "
-              f"{len(set(bags[in_bag[~in_crack]]))} called no crack, {np.sum(~in_crack)} training tiles")
-    keep = np.sort(np.concatenate([np.flatnonzero(bags < 0), chosen]))
-    data = data | {"train": (np.asarray(x[keep]), y[keep])}
-    if photos:  # the crack photos' chosen rows, photo by photo, in the order most_crack_like gives them
-        rows = np.searchsorted(keep, in_bag[top & (y[in_bag] == 1)])
-        photos.slots, photos.train_x = rows[np.argsort(bags[keep][rows], kind="stable")], data["train"][0]
-    train = {key: [meta[key]["train"][i] for i in keep] for key in ("files", "file_sources")}
-    counts = meta["counts"] | {"train": {"total": len(keep), **{name: int(np.sum(y[keep] == i))
-                                                                for i, name in enumerate(meta["class_names"])}}}
-    meta = meta | {"counts": counts, "bags": bags[keep].tolist()} | {
-        key: meta[key] | {"train": train[key]} for key in train}
-    return data, meta, photos if photos and len(names) else None
+        x = {split: data[split][0] for split in rows}  # memory-mapped: 100 phone photos are 85,000 tiles
+        crack = {split: np.concatenate([classify(np.asarray(x[split][cracked[split][i:i + 256]]))[0][:, 1]
+                                        for i in range(0, len(cracked[split]), 256)] or [np.zeros(0)]) for split in rows}
+        photo = {split: np.searchsorted(names, rows[split][cracked[split]]) for split in rows}
+        learnt = most_crack_like(crack["train"], photo["train"])  # in the order of photo, as relearn() puts them
+        keep["train"] = np.sort(np.concatenate([keep["train"], cracked["train"][learnt]]))
+        read = {split: np.sort(most_crack_like(crack[split], photo[split], READ_PER_PHOTO)) for split in rows}
+        photos = CrackPhotos([meta["bag_photos"][i] for i in names],
+                             np.concatenate([x[split][cracked[split][read[split]]] for split in rows]),
+                             np.concatenate([photo[split][read[split]] for split in rows]), None,
+                             held=~np.isin(names, rows["train"][cracked["train"]]),
+                             slots=np.searchsorted(keep["train"], cracked["train"][learnt]))
+        photos.crack_before = photos.highest(np.concatenate([crack[split][read[split]] for split in rows])) \
+            >= sure_threshold(init_from)
+        print(f"your verdicts: {len(names)} photos called crack, {int(photos.held.sum())} of them set aside to check "
+              f"the fine-tuning on; the others learnt from their {len(learnt)} most crack-like tiles by {init_from} "
+              f"(of {len(cracked['train'])}, chosen again after each epoch)")
+    data = data | {split: (np.asarray(data[split][0][keep[split]]), data[split][1][keep[split]]) for split in rows}
+    if photos:
+        photos.train_x = data["train"][0]
+    files = {key: meta[key] | {split: [meta[key][split][i] for i in keep[split]] for split in rows}
+             for key in ("files", "file_sources")}
+    counts = meta["counts"] | {split: {"total": len(keep[split]), **{
+        name: int(np.sum(data[split][1] == i)) for i, name in enumerate(meta["class_names"])}} for split in rows}
+    meta = meta | files | {"counts": counts, "bags": {split: rows[split][keep[split]].tolist() for split in rows}}
+    return data, meta, photos
 
 
 def sure_threshold(model_path):
@@ -108,8 +113,9 @@ def sure_threshold(model_path):
 
 def guard(model, photos, sure_threshold):
     """A callback that reads the crack photos after each epoch and adds to its logs crack_photos_kept
-    (at the sure threshold, where predict says crack) and guarded_val_loss, the validation loss plus
-    LOST_PHOTO_PENALTY for every photo that is no longer crack: EarlyStopping keeps the best epoch by it."""
+    (at the sure threshold, where predict says crack; those set aside and those learnt from) and
+    guarded_val_loss, the validation loss plus LOST_PHOTO_PENALTY for every photo that is no longer
+    crack: EarlyStopping keeps the best epoch by it."""
     def read_photos(epoch, logs):
         probabilities = predict_probabilities(model, photos.tiles)[:, -1]
         kept = photos.highest(probabilities) >= sure_threshold
@@ -137,12 +143,16 @@ def sure_for_crack_photos(model, photos, calibration):
 
 def check_kept(model, photos, threshold, sure_threshold):
     """Print, and return for metrics.json, which photos called crack read as crack with the model kept
-    (at its own thresholds) and which it could not keep."""
+    (at its own thresholds) and which it could not keep; apart, those set aside: what to expect of
+    photos it never saw."""
     after = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
     lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, after) if p < sure_threshold]
+    held = after[photos.held] >= sure_threshold
     print(f"your verdicts: of the {len(photos.names)} photos you called crack, {len(photos.names) - len(lost)} read as crack "
           f"(before fine-tuning {int(photos.crack_before.sum())})"
+          + (f"; of the {len(held)} set aside to check it (not learnt from), {int(held.sum())}" if len(held) else "")
           + (f"; could not keep {len(lost)}: {', '.join(lost)} (its highest tile under {sure_threshold:.2f})"
              if lost else ""))
     return {"photos": len(photos.names), "kept": len(photos.names) - len(lost), "lost": lost,
+            "set_aside": len(held), "set_aside_kept": int(held.sum()),
             "threshold": threshold, "sure_threshold": sure_threshold}

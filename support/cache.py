@@ -198,8 +198,11 @@ def meta_problem(meta, counts):
         return f"image_size must be a whole number of pixels, not {size!r:.80}"
     if len(meta.get("sources") or []) > 1 and any(len(meta["file_sources"][s]) != counts[s] for s in SPLITS):
         return "file_sources does not match the counts"
-    if "bags" in meta and (len(meta["bags"]) != counts["train"] or max(meta["bags"], default=-1) >= len(meta["bag_photos"])):
-        return "bags does not match the training split"
+    bags = meta.get("bags")
+    if bags is not None and (not isinstance(bags, dict) or any(
+            len(bags.get(s, [])) != counts[s] or max(bags.get(s, []), default=-1) >= len(meta.get("bag_photos", []))
+            for s in ("train", "val"))):  # a cache of an older data_prep listed the training rows' alone
+        return "bags does not match the training and validation splits"
     return None
 
 

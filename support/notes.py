@@ -12,10 +12,13 @@ the bundled model's, when it is missing), with predict's decoding and resizing (
 - "no crack": every tile is a no crack image, split like any labelled box; the ones the model
   flagged are the false alarms to clear, and train.py learns from those (support/bags.py);
 - "crack": some tile holds a crack, but which is not said. The photo's tiles travel together as a
-  bag, all in the training split; train.py learns from the bag's most crack-like tiles and checks
-  that the photo still reads as crack.
+  bag; train.py learns from the bag's most crack-like tiles and checks that the photo still reads as
+  crack.
 
-meta.json's "bags" names each training row's photo.
+Photos, not tiles, are split: a photo's tiles are all in training or all set aside for validation
+(the --split's validation share of each verdict's photos, one at least from four photos up), so that
+the photos set aside say how fine-tuning does on photos it never saw (tiles of one photo on both sides
+would tell what it remembers). meta.json's "bags" names each training and validation row's photo.
 
 Photos without an inspector verdict are left out.
 """
@@ -23,6 +26,8 @@ Photos without an inspector verdict are left out.
 import csv
 import dataclasses
 from pathlib import Path
+
+import numpy as np
 
 from support.images import ImageError, decode_image
 from support.labels import StoredTiles, model_inputs
@@ -79,8 +84,17 @@ def read_notes(path):
 class Reviewed:
     """The photos of every notes file read, and which of them each tile was cut from."""
     photos: list = dataclasses.field(default_factory=list)  # their paths
+    cracked: list = dataclasses.field(default_factory=list)  # each photo's verdict: crack (True) or no crack
     photo_of: dict = dataclasses.field(default_factory=dict)  # tile name -> index into photos
-    crack_tiles: set = dataclasses.field(default_factory=set)  # tiles of photos called crack: all for training
+
+    def split_of(self, val_share, seed):
+        """{tile name: "train" or "val"}: each verdict's photos split, seeded, whole photos on each side."""
+        rng, held = np.random.default_rng(seed), set()
+        for verdict in (True, False):
+            photos = [i for i, cracked in enumerate(self.cracked) if cracked == verdict]
+            count = max(1, round(len(photos) * val_share)) if len(photos) >= 4 else 0
+            held |= {photos[i] for i in rng.permutation(len(photos))[:count]}
+        return {key: "val" if photo in held else "train" for key, photo in self.photo_of.items()}
 
 
 def cut_photos(path, classes, size, reviewed):
@@ -105,7 +119,6 @@ def cut_photos(path, classes, size, reviewed):
             key = f"{photo}#{','.join(map(str, box))}"
             cut[name].append((key, stored[i]))
             reviewed.photo_of[key] = len(reviewed.photos)
-            if name == "Positive":
-                reviewed.crack_tiles.add(key)
         reviewed.photos.append(str(photo))
+        reviewed.cracked.append(name == "Positive")
     return cut

@@ -29,27 +29,33 @@ def write_notes(path, rows, tile=227):
 def test_reviewed_photos_become_tiles_and_crack_photos_bags(tmp_path, negative_patches, positive_patches):
     site = tmp_path / "site"
     site.mkdir()
-    write_rgb(site / "clean.png", mosaic(negative_patches[0], positive_patches[0], 4, 3, set()))
-    write_rgb(site / "cracked.png", mosaic(negative_patches[1], positive_patches[1], 4, 3, {(2, 1)}))
-    write_rgb(site / "unreviewed.png", mosaic(negative_patches[2], positive_patches[2], 4, 3, set()))
-    notes = write_notes(tmp_path / "notes.csv", [("site/clean.png", "no crack"), ("site/cracked.png", "crack"),
+    for i in range(4):
+        write_rgb(site / f"clean{i}.png", mosaic(negative_patches[i], positive_patches[i], 4, 3, set()))
+        write_rgb(site / f"cracked{i}.png", mosaic(negative_patches[i], positive_patches[i], 4, 3, {(2, 1)}))
+    write_rgb(site / "unreviewed.png", mosaic(negative_patches[5], positive_patches[5], 4, 3, set()))
+    notes = write_notes(tmp_path / "notes.csv", [*[(f"site/clean{i}.png", "no crack") for i in range(4)],
+                                                 *[(f"site/cracked{i}.png", "crack") for i in range(4)],
                                                  ("site/unreviewed.png", "")])
     result = run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--out", tmp_path / "cache")
     assert result.returncode == 0, result.stderr
-    tiles = len(photos.tile_grid(decode_image(site / "clean.png"), CELL, CELL // 2))  # predict's grid: 7 x 5
-    assert f"{tiles} tiles of photos called no crack, {tiles} of photos called crack" in result.stdout
+    tiles = len(photos.tile_grid(decode_image(site / "clean0.png"), CELL, CELL // 2))  # predict's grid: 7 x 5
+    assert f"{4 * tiles} tiles of photos called no crack, {4 * tiles} of photos called crack" in result.stdout
     meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
-    assert meta["bag_photos"] == [str(site / "clean.png"), str(site / "cracked.png")]
-    train_files, in_bag = meta["files"]["train"], np.array(meta["bags"])
-    y = np.load(tmp_path / "cache" / "train_y.npy")
-    # every tile of the crack photo in training, as crack, in its bag; the dataset's rows in none
-    assert sorted(f for f, b in zip(train_files, in_bag) if b == 1) == sorted(
-        f for f in train_files if f.startswith(str(site / "cracked.png")))
-    assert np.sum(in_bag == 1) == tiles and set(y[in_bag == 1]) == {1}
-    assert all(b == -1 for f, b in zip(train_files, in_bag) if str(SAMPLE_DATA) in f)
-    # the clean photo's tiles are split like any labelled box, all no crack
-    clean = [f for split in ("train", "val", "test") for f in meta["files"][split] if "clean.png" in f]
-    assert len(clean) == tiles and meta["counts"]["val"]["Negative"] > 0 and set(y[in_bag == 0]) == {0}
+    assert meta["bag_photos"] == [str(site / f"{name}{i}.png") for name in ("clean", "cracked") for i in range(4)]
+    rows = {split: (meta["files"][split], np.array(meta["bags"][split]),
+                    np.load(tmp_path / "cache" / f"{split}_y.npy")) for split in ("train", "val")}
+    # photos are split whole: one of the four of each verdict set aside for validation, each tile of a
+    # photo in its bag with the photo's verdict; the dataset's rows in no bag, its split as before
+    split_of = {}
+    for split, (files, in_bag, y) in rows.items():
+        for f, bag, label in zip(files, in_bag, y):
+            assert bag == -1 if str(SAMPLE_DATA) in f else meta["bag_photos"][bag] == f.split("#")[0]
+            if bag >= 0:
+                assert split_of.setdefault(bag, split) == split and label == ("cracked" in f)
+    assert sorted(split_of) == list(range(8)) and sum(s == "val" for s in split_of.values()) == 2
+    assert {split_of[i] for i in range(4)} == {split_of[i] for i in range(4, 8)} == {"train", "val"}
+    assert sum(int(np.sum(in_bag >= 0)) for _, in_bag, _ in rows.values()) == 8 * tiles
+    assert not any("#" in f for f in meta["files"]["test"])
     assert not any("unreviewed" in f for split in ("train", "val", "test") for f in meta["files"][split])
 
 
@@ -74,35 +80,43 @@ def test_bad_notes_are_one_line_and_nothing_is_written(tmp_path):
 
 def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches, positive_patches):
     """Two photos called crack, each a bag of clean tiles and one cracked: the cracked tile and the next
-    most crack-like are chosen, the rest left out; rows of no bag stay as they are."""
+    most crack-like are chosen, the rest left out; rows of no bag stay as they are. A crack photo set
+    aside for validation leaves the validation split and is read as a photo, never learnt from."""
     from support.images import fit_to_model
 
     tiles = np.stack([fit_to_model(p, 64) for p in (*negative_patches[:3], positive_patches[0],
                                                       positive_patches[1], *negative_patches[3:6])])
     # photo a: 3 clean tiles and a crack; photo b: a crack and 3 clean; photo c, called no crack: the
-    # crack tile again (a false alarm, for this test) and 3 clean, all learnt; two rows of no photo
+    # crack tile again (a false alarm, for this test) and 3 clean, all learnt; two rows of no photo.
+    # Set aside: photo d, called crack (a clean tile and a crack), photo e called no crack, a row of none
     x = np.concatenate([tiles, tiles[3:7], tiles[:2]])
-    meta = {"class_names": ["Negative", "Positive"], "bag_photos": ["a.jpg", "b.jpg", "c.jpg"],
-            "bags": [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, -1, -1], "counts": {"train": {"total": 14}},
-            "files": {"train": [f"f{i}" for i in range(14)]}, "file_sources": {"train": [1] * 12 + [0] * 2}}
-    y = np.array([1] * 8 + [0] * 6, np.uint8)
-    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y)}, meta, PRETRAINED)
+    val_x = np.stack([tiles[0], tiles[3], tiles[1], tiles[2]])
+    meta = {"class_names": ["Negative", "Positive"], "bag_photos": ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"],
+            "bags": {"train": [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, -1, -1], "val": [3, 3, 4, -1]},
+            "counts": {"train": {"total": 14}, "val": {"total": 4}},
+            "files": {"train": [f"f{i}" for i in range(14)], "val": ["v0", "v1", "v2", "v3"]},
+            "file_sources": {"train": [1] * 12 + [0] * 2, "val": [1, 1, 1, 0]}}
+    y, val_y = np.array([1] * 8 + [0] * 6, np.uint8), np.array([1, 1, 0, 0], np.uint8)
+    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y), "val": (val_x, val_y)}, meta, PRETRAINED)
     kept = chosen_meta["files"]["train"]
     assert {"f3", "f4"} <= set(kept) and {f"f{i}" for i in range(8, 14)} <= set(kept)  # the cracks, c's, no photo's
     assert len(kept) == 2 * bags.PER_PHOTO + 4 + 2 == len(data["train"][0])
     assert chosen_meta["counts"]["train"] == {"total": 10, "Negative": 6, "Positive": 4}
-    assert chosen_meta["bags"] == [b for f, b in zip(meta["files"]["train"], meta["bags"]) if f in kept]
-    assert crack_photos.names == ["a.jpg", "b.jpg"] and list(crack_photos.crack_before) == [True, True]
+    assert chosen_meta["bags"]["train"] == [b for f, b in zip(meta["files"]["train"], meta["bags"]["train"]) if f in kept]
+    assert chosen_meta["files"]["val"] == ["v2", "v3"] and chosen_meta["bags"]["val"] == [4, -1]
+    assert chosen_meta["counts"]["val"] == {"total": 2, "Negative": 2, "Positive": 0} and len(data["val"][0]) == 2
+    assert crack_photos.names == ["a.jpg", "b.jpg", "d.jpg"] and list(crack_photos.held) == [False, False, True]
+    assert list(crack_photos.crack_before) == [True, True, True] and len(crack_photos.tiles) == 10
     # as the model learns, each photo's rows take the tiles it now finds most crack-like: a.jpg's first two
-    crack_photos.relearn(np.array([0.9, 0.8, 0.1, 0.2, 0.1, 0.2, 0.3, 0.9]))
+    crack_photos.relearn(np.array([0.9, 0.8, 0.1, 0.2, 0.1, 0.2, 0.3, 0.9, 0.99, 0.99]))
     slots = data["train"][0][crack_photos.slots]
     assert [any((slot == tile).all() for slot in slots) for tile in x[:8]] == [1, 1, 0, 0, 0, 0, 1, 1]
 
     from support.tf_import import keras
     model = keras.models.load_model(PRETRAINED, compile=False)
-    clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]))
+    clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]), np.array([True]))
     kept = bags.check_kept(model, clean_bag, 0.5, 0.5)  # a photo called crack that shows none: named
-    assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.")
+    assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.") and kept["set_aside"] == 1
     # the sure threshold comes down to the least sure photo called crack that reaches the threshold
     highest = crack_photos.highest(batches.predict_probabilities(model, crack_photos.tiles)[:, 1])
     calibration = bags.sure_for_crack_photos(model, crack_photos, {"threshold": 0.5, "sure_threshold": 1.0})
