@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import figures, html_report, inspection, photos, results, safe_io, verdicts
+from support import figures, inspection, photos, results, run_report, safe_io, verdicts
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
 from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier, predicted_classes
 
@@ -55,7 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--compare-with", type=Path, metavar="OLD_MODEL",
                         help="also classify with this model (e.g. the one --model was fine-tuned from) and list "
                              "every input whose verdict changed, crack -> no crack first")
-    for field in html_report.HEADER_FIELDS:  # the report's header; --report-info gives them from a file
+    for field in run_report.HEADER_FIELDS:  # the report's header; --report-info gives them from a file
         parser.add_argument(f"--{field}", help=f"the report's {field} (with --report)")
     parser.add_argument("--report-info", type=Path, metavar="FILE", help="those fields as JSON or 'field: value' lines")
     parser.add_argument("--final-copy", type=Path, metavar="NOTES_CSV",
@@ -88,8 +88,8 @@ def parse_args(argv=None):
         parser.error("--stride and --batch-size must be at least 1")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error("--threshold must be a probability from 0 to 1")
-    args.header = html_report.read_header(args)  # a bad --report-info stops the run here, not after the photos
-    args.final_notes = html_report.read_final_copy(args)  # and a bad --final-copy
+    args.header = run_report.read_header(args)  # a bad --report-info stops the run here, not after the photos
+    args.final_notes = run_report.read_final_copy(args)  # and a bad --final-copy
     return args
 
 
@@ -279,7 +279,7 @@ def main(argv=None):
     check_outputs(args)
     model = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow to start
     older = args.compare_with and load_model(args, args.compare_with)
-    html_report.check_final_copy(args, rule=model.rule)
+    run_report.check_final_copy(args, rule=model.rule)
     stems, rule = figures.output_stems(images), model.rule
 
     done, report_rows, start = [], {}, time.time()  # done: (path, result, figure) of each input, repeats too
@@ -295,7 +295,7 @@ def main(argv=None):
             try:
                 figure, layout = save_outputs(item, rule, args, stems[item.path])
                 if args.report:
-                    report_rows[item.path] = html_report.report_row(item, figure, layout, stems[item.path], args, rule)
+                    report_rows[item.path] = run_report.report_row(item, figure, layout, stems[item.path], args, rule)
             except OSError as failure:  # a name too long for its figure's: that image's error, not the run's
                 if failure.errno != errno.ENAMETOOLONG:
                     raise
@@ -314,7 +314,7 @@ def main(argv=None):
         safe_io.write_csv(args.csv, rule.csv_columns(bool(older)), table)
     if args.report:
         lines = [model.line] + ([older.line] if older else [])
-        page = html_report.write_run_report(args, in_order, lines, model.info, report_rows, failures, rule)
+        page = run_report.write_run_report(args, in_order, lines, model.info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
     print_summary(done, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0

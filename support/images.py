@@ -3,11 +3,13 @@
 Training and prediction must see pixels made exactly the same way, so both call load_image() (or
 decode_image() then fit_to_model(), for a photo cut into tiles). The texture measures tell how
 much grain a surface has, which predict uses to notice a surface unlike the training images.
+read_exif() reads when, with what and where a photo was taken, for predict's report.
 """
 
 import collections
 import itertools
 import os
+import re
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -192,6 +194,45 @@ def image_pixels(path):
     except (ImageError, OSError):
         return 0
     return width * height
+
+
+def read_exif(path):
+    """(taken, camera, place) from a photo's EXIF, "" for what is absent or unreadable; never raises.
+
+    taken is "YYYY-MM-DD HH:MM:SS" (DateTimeOriginal, else DateTime); camera is make and model;
+    place the GPS position as text, "51.50740° N, 0.12780° W" (no map: the page stays offline).
+    """
+    def text(value):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return str(value or "").replace("\x00", "").strip()
+
+    try:
+        with Image.open(path) as image:  # reads the header only, not the pixels
+            exif = image.getexif()
+            taken = text(exif.get_ifd(0x8769).get(36867) or exif.get(306))
+            make, model = text(exif.get(271)), text(exif.get(272))
+            place = gps_text(exif.get_ifd(0x8825))
+    except Exception:  # any damaged or exotic file: the report goes on without its metadata
+        return "", "", ""
+    if not taken.strip(" :0"):  # "0000:00:00 00:00:00" and blanks mean "not set"
+        taken = ""
+    elif re.fullmatch(r"\d{4}:\d\d:\d\d(\s.*)?", taken):
+        taken = taken[:10].replace(":", "-") + taken[10:]
+    camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
+    return taken, camera, place
+
+
+def gps_text(gps):
+    """EXIF GPS tags (1-4: latitude N/S and degrees, minutes, seconds; longitude E/W and the same) as text."""
+    try:
+        (lat_ref, lat), (lon_ref, lon) = (gps[1], gps[2]), (gps[3], gps[4])
+        lat, lon = (float(d) + float(m) / 60 + float(s) / 3600 for d, m, s in (lat, lon))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return ""
+    if not (0 <= lat <= 90 and 0 <= lon <= 180) or str(lat_ref) not in "NS" or str(lon_ref) not in "EW":
+        return ""
+    return f"{lat:.5f}° {lat_ref}, {lon:.5f}° {lon_ref}"
 
 
 def check_size(image):

@@ -215,7 +215,7 @@ def test_a_file_name_cannot_break_the_reports_script(tmp_path):
 
 
 def test_the_saved_labels_quote_a_path_with_a_carriage_return():
-    pattern = re.search(r"const quoted = text => /(.*?)/\.test", html_report.SCRIPT).group(1)
+    pattern = re.search(r"const quoted = text => /(.*?)/\.test", html_report.page_file("report.js")).group(1)
     assert re.search(pattern, "site/a\rb.jpg")
 
 

@@ -303,8 +303,8 @@ def test_a_fifo_given_as_report_info_or_model_is_refused_unopened(tmp_path):
 INTERRUPTED_AT_THE_REPORT = """
 import signal, sys
 import predict
-from support import html_report, safe_io
-html_report.write_run_report = lambda *_: signal.raise_signal(signal.SIGINT)
+from support import run_report, safe_io
+run_report.write_run_report = lambda *_: signal.raise_signal(signal.SIGINT)
 sys.argv = ["predict.py", *sys.argv[1:]]
 safe_io.run_script(predict.main, predict.interrupted)
 """
@@ -407,7 +407,7 @@ def test_the_reports_saved_csvs_neutralise_formulas(tmp_path):
     chromium = shutil.which("chromium")
     if not chromium:
         pytest.skip("no chromium")
-    code = "\n".join(line for line in html_report.SCRIPT.splitlines()
+    code = "\n".join(line for line in html_report.page_file("report.js").splitlines()
                      if line.startswith(("const neutral", "const quoted")))
     page = tmp_path / "quoted.html"
     page.write_text(f"<html><body><script>{code}\ndocument.body.textContent = JSON.stringify(['=1+1 recheck', "

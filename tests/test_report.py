@@ -19,7 +19,7 @@ from PIL import Image
 
 from conftest import REPO, assert_clean_failure, run, visible_text
 
-from support import figures, html_report, verdicts
+from support import figures, html_report, images, run_report, verdicts
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.pwned=1">.jpg'  # would run if a name reached the page as markup
@@ -56,7 +56,7 @@ def make_report(folder):
             stem = Path(path).with_suffix("").as_posix()  # sub-folders mirrored: the two wall #1 never collide
             row["thumbnail"] = f"thumbnails/{stem}.jpg"
             row["figure"] = f"figures/{stem}_prediction.png"
-            html_report.save_thumbnail(image, folder / row["thumbnail"])
+            run_report.save_thumbnail(image, folder / row["thumbnail"], path)
             (folder / row["figure"]).parent.mkdir(parents=True, exist_ok=True)
             assert cv2.imwrite(str(folder / row["figure"]), np.vstack([np.full((40, 320, 3), 200, np.uint8), image]))
             row["reason"] = {"crack": "3 tiles above 0.90", "uncertain": "weak evidence: no tile reaches 0.90",
@@ -75,11 +75,11 @@ def make_report(folder):
 
 def test_thumbnail_is_small_and_atomic_and_exif_is_read(tmp_path):
     image = concrete(1, height=800, width=1200)
-    thumbnail = html_report.save_thumbnail(image, tmp_path / "façade.jpg")
+    thumbnail = run_report.save_thumbnail(image, tmp_path / "façade.jpg", "façade.jpg")
     small = cv2.cvtColor(cv2.imread(str(thumbnail)), cv2.COLOR_BGR2RGB)
     assert small.shape == (107, 160, 3)
     assert abs(small.mean() - image.mean()) < 3  # the same surface, only smaller
-    tiny = html_report.save_thumbnail(concrete(2, height=50, width=100), tmp_path / "tiny.jpg")
+    tiny = run_report.save_thumbnail(concrete(2, height=50, width=100), tmp_path / "tiny.jpg", "tiny.jpg")
     assert cv2.imread(str(tiny)).shape == (50, 100, 3)  # never enlarged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["façade.jpg", "tiny.jpg"]  # no partial files left
 
@@ -87,22 +87,22 @@ def test_thumbnail_is_small_and_atomic_and_exif_is_read(tmp_path):
     exif[271], exif[272], exif[306] = "Canon", "Canon EOS 80D", "2024:05:01 09:00:00"
     exif.get_ifd(0x8769)[36867] = "2024:04:30 16:42:05"  # when taken, preferred to when last saved (306)
     Image.fromarray(image).save(tmp_path / "original.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D", "")
+    assert images.read_exif(tmp_path / "original.jpg") == ("2024-04-30 16:42:05", "Canon EOS 80D", "")
     exif = Image.Exif()
     exif[271], exif[272], exif[306] = "Apple", "iPhone 13\x00", "2023:12:24 18:00:01"
     Image.fromarray(image).save(tmp_path / "saved.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13", "")
+    assert images.read_exif(tmp_path / "saved.jpg") == ("2023-12-24 18:00:01", "Apple iPhone 13", "")
 
     exif = Image.Exif()
     exif[306] = "2024:05:01 09:00:00"
     gps = exif.get_ifd(0x8825)
     gps[1], gps[2], gps[3], gps[4] = "S", (33.0, 51.0, 54.0), "E", (151.0, 12.0, 36.0)  # Sydney
     Image.fromarray(image).save(tmp_path / "located.jpg", exif=exif)
-    assert html_report.read_exif(tmp_path / "located.jpg") == ("2024-05-01 09:00:00", "", "33.86500° S, 151.21000° E")
+    assert images.read_exif(tmp_path / "located.jpg") == ("2024-05-01 09:00:00", "", "33.86500° S, 151.21000° E")
 
     (tmp_path / "text.jpg").write_text("not an image")
     for path in (thumbnail, tmp_path / "text.jpg", tmp_path / "missing.jpg"):  # no EXIF, unreadable, absent
-        assert html_report.read_exif(path) == ("", "", "")
+        assert images.read_exif(path) == ("", "", "")
 
 
 def test_page_escapes_names_and_percent_encodes_links(tmp_path):
@@ -193,11 +193,11 @@ def test_the_banner_reads_the_same_size_on_paper_for_a_landscape_a_portrait_and_
 def test_a_header_file_is_json_or_field_lines_and_a_bad_one_is_one_line(tmp_path):
     text = tmp_path / "site.txt"
     text.write_text("# survey of May\nTitle: North car park\ninspector: A. Inspector\nnotes: level 2\n  ramp too\n")
-    assert html_report.read_info_file(text) == {"title": "North car park", "inspector": "A. Inspector",
+    assert run_report.read_info_file(text) == {"title": "North car park", "inspector": "A. Inspector",
                                                 "notes": "level 2\nramp too"}
     as_json = tmp_path / "site.json"
     as_json.write_text(json.dumps({"site": "Block C", "notes": "east wall"}))
-    assert html_report.read_info_file(as_json) == {"site": "Block C", "notes": "east wall"}
+    assert run_report.read_info_file(as_json) == {"site": "Block C", "notes": "east wall"}
     photo = REPO / "sample_data" / "Positive" / "08545.jpg"
     (tmp_path / "bad.json").write_text('{"site": "Block C", "weather": "rain"}')
     (tmp_path / "bad.txt").write_text("Block C\n")
@@ -602,7 +602,7 @@ def test_a_long_note_shows_3_lines_in_its_row_and_all_of_it_on_paper_below_the_r
     (tmp_path / "figures").mkdir()
     assert cv2.imwrite(str(tmp_path / "figures" / "wall_prediction.jpg"), concrete(1))
     mark = {"source": "site/wall.jpg", "tile": 80, "before": None, "older": None, "w": 320, "h": 240, "tw": 80,
-            "th": 80, "stride": 80, "top": 40, "scale": 1, "labels": ["noncrack", "crack"],
+            "th": 80, "xs": [0, 80, 160, 240], "ys": [0, 80, 160], "top": 40, "scale": 1, "labels": ["noncrack", "crack"],
             "shown": ["no crack", "crack"], "badges": ["v-no-crack", "v-crack"], "photo": None}
     rows = [dict(path=f"site/wall {i}.jpg", verdict="crack", reason="3 tiles above 0.90", probability=0.9, share=0.1,
                  flagged=4, tiles=12, figure="figures/wall_prediction.jpg", thumbnail=None, taken="2024-05-02 10:01:00",
