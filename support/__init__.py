@@ -19,6 +19,7 @@ take on trust:
     photos.py       a photo cut into tiles and classified, the straight-line rule
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
+    run_report.py   predict's run as a report: header options, a row per input (thumbnail, photo, EXIF), the final copy
     labels.py       a labels file of boxes marked in photos, as a data_prep source
     notes.py        the report's notes.csv (a verdict per photo) as a data_prep source
     bags.py         how train learns from those verdicts and keeps the photos called crack crack
