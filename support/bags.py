@@ -114,13 +114,15 @@ def sure_threshold(model_path):
 def guard(model, photos, sure_threshold):
     """A callback that reads the crack photos after each epoch and adds to its logs crack_photos_kept
     (at the sure threshold, where predict says crack; those set aside and those learnt from) and
-    guarded_val_loss, the validation loss plus LOST_PHOTO_PENALTY for every photo that is no longer
-    crack: EarlyStopping keeps the best epoch by it."""
+    guarded_val_loss, the validation loss plus LOST_PHOTO_PENALTY for every photo that read as crack
+    before fine-tuning and no longer does: EarlyStopping keeps the best epoch by it. A photo the starting
+    model missed is a crack to find, not one to keep: counting those too made a road site's clean photos
+    crack (docs/EXPERIMENTS.md, "Verdicts per photo")."""
     def read_photos(epoch, logs):
         probabilities = predict_probabilities(model, photos.tiles)[:, -1]
         kept = photos.highest(probabilities) >= sure_threshold
         logs.update(crack_photos_kept=int(kept.sum()),
-                    guarded_val_loss=logs["val_loss"] + LOST_PHOTO_PENALTY * float(np.sum(~kept)))
+                    guarded_val_loss=logs["val_loss"] + LOST_PHOTO_PENALTY * float(np.sum(~kept & photos.crack_before)))
         photos.relearn(probabilities)
     return keras.callbacks.LambdaCallback(on_epoch_end=read_photos)
 
