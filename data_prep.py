@@ -32,6 +32,7 @@ from model import INPUT_SIZE, MIN_INPUT_SIZE  # the sizes the network takes (mod
 from support import cache, labels, notes, safe_io
 from support.images import IMAGE_EXTENSIONS, list_images
 from support.model_files import CRACK_CLASSES
+from model import SEED  # train.py's too (the knobs stand in model.py)
 
 DEFAULT_SPLIT = (0.70, 0.24, 0.06)
 SPLITS = cache.SPLITS
@@ -48,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, default=INPUT_SIZE,
                         help=f"image side in pixels (default: {INPUT_SIZE}, the network's)")
     parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT, help="train:val:test (default: 70:24:6)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"seed of the split (default: {SEED})")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
     if args.size < MIN_INPUT_SIZE:
@@ -217,7 +218,7 @@ def write_labels_and_meta(folder, splits, classes, skipped, args, tile, reviewed
 
 def save_examples(folder, classes, seed):
     """A 3x3 grid of labelled training images, so the user sees what the model will see."""
-    from support.evaluation import save_image_grid
+    from support.plots import save_image_grid
 
     x, y = np.load(folder / "train_x.npy", mmap_mode="r"), np.load(folder / "train_y.npy")
     rows = np.random.default_rng(seed).choice(len(x), size=min(9, len(x)), replace=False)

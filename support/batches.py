@@ -9,13 +9,12 @@ on them alone misses other surfaces' fine ones (docs/EXPERIMENTS.md).
 
 import numpy as np
 
-from support.evaluation import save_image_grid
+from support.crack_rules import THIN_CRACKS
 from support.model_files import class_probabilities, with_features
 from support.opencv import cv2
+from support.plots import save_image_grid
 from support.tf_import import tf
 
-# The share of clean training images given a drawn hairline and labelled cracked.
-THIN_CRACKS = 0.15
 THIN_CRACK_SHAPES = 2048  # drawn once per run; flips, rotations and darkness vary them further
 
 
