@@ -165,23 +165,6 @@ def choose_recipe(args, meta, rule):
     return recipe
 
 
-def make_datasets(data, meta, recipe, folder):
-    """(training batches, validation batches), sources balanced; with --augment, a figure of
-    augmented training images in folder."""
-    sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
-               for split in cache.SPLITS}
-    shapes = batches.crack_shapes(meta["image_size"], recipe.seed) if recipe.thin_cracks else None
-    (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
-    train_ds = batches.make_dataset(train_x, train_y, recipe.batch_size, shuffle=True, augment=recipe.augment,
-                                    capture=recipe.capture, seed=recipe.seed, sources=sources["train"],
-                                    crack_shapes=shapes, site_share=recipe.site_share)
-    val_ds = batches.make_dataset(val_x, val_y, recipe.batch_size, sources=sources["val"])
-    if recipe.augment:
-        batches.save_augmentation_examples(train_x, train_y, recipe.seed, folder / "augmentation.png", recipe.capture,
-                                           shapes)
-    return train_ds, val_ds
-
-
 def build_or_load_model(args, meta, recipe):
     """A new network, or the --init-from model, compiled with a learning rate that falls along a cosine
     to zero at the last step."""
@@ -291,7 +274,7 @@ def main(argv=None):
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    train_ds, val_ds = make_datasets(data, meta, recipe, work)
+    train_ds, val_ds = batches.make_datasets(data, meta, recipe, work)
     with strategy.scope():
         model = build_or_load_model(args, meta, recipe)
     held = training_summary.hold_details(args.verbose)  # layers, epochs and tables: --verbose; then a summary

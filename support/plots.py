@@ -89,3 +89,11 @@ def save_test_figures(folder, x, y, probs, report, class_names, seed):
         titles = [f"true {class_names[y[r]]}\n{class_names[predicted[r]]} {probs[r, predicted[r]]:.3f}" for r in rows]
         colors = ["seagreen" if predicted[r] == y[r] else "crimson" for r in rows]
         save_image_grid([x[r] for r in rows], titles, folder / name, heading, colors=colors, columns=4)
+
+
+def save_examples(folder, classes, seed):
+    """A 3x3 grid of labelled training images, so the user sees what the model will see."""
+    x, y = np.load(folder / "train_x.npy", mmap_mode="r"), np.load(folder / "train_y.npy")
+    rows = np.random.default_rng(seed).choice(len(x), size=min(9, len(x)), replace=False)
+    save_image_grid([x[row] for row in rows], [classes[y[row]] for row in rows], folder / "examples.png",
+                    f"Training examples ({x.shape[1]}x{x.shape[2]} px)")
