@@ -19,8 +19,6 @@ file of every row, skipped files) and examples.png (a grid of labelled samples).
 """
 
 import argparse
-import datetime
-import json
 import math
 import os
 import time
@@ -32,6 +30,9 @@ from model import INPUT_SIZE, MIN_INPUT_SIZE  # the sizes the network takes (mod
 from support import cache, labels, notes, safe_io
 from support.images import IMAGE_EXTENSIONS, list_images
 from support.model_files import CRACK_CLASSES
+from model import SEED  # train.py's too (the knobs stand in model.py)
+from support.cache import decode_into, write_labels_and_meta
+from support.plots import save_examples
 
 DEFAULT_SPLIT = (0.70, 0.24, 0.06)
 SPLITS = cache.SPLITS
@@ -48,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, default=INPUT_SIZE,
                         help=f"image side in pixels (default: {INPUT_SIZE}, the network's)")
     parser.add_argument("--split", type=parse_split, default=DEFAULT_SPLIT, help="train:val:test (default: 70:24:6)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"seed of the split (default: {SEED})")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding processes (default: all cores)")
     args = parser.parse_args(argv)
     if args.size < MIN_INPUT_SIZE:
@@ -174,58 +175,6 @@ def split_sources(files_by_source, fractions, seed, fixed=None):
         rng = np.random.default_rng(seed)
         splits = {name: [rows[i] for i in rng.permutation(len(rows))] for name, rows in splits.items()}
     return splits
-
-
-def decode_into(folder, splits, size, workers, cut):
-    """Decode every image into folder/{split}_x.npy; returns the splits without the unreadable
-    files, and those files with the reason."""
-    failures = cache.write_images(splits, folder, size, workers, ready=cut)
-    skipped = [{"file": str(splits[name][row][0]), "reason": reason}
-               for (name, row), reason in sorted(failures.items())]
-    for name in SPLITS:
-        keep = [row for row in range(len(splits[name])) if (name, row) not in failures]
-        if len(keep) < len(splits[name]):
-            cache.drop_failed_rows(folder, name, keep)
-        splits[name] = [splits[name][row] for row in keep]
-    return splits, skipped
-
-
-def write_labels_and_meta(folder, splits, classes, skipped, args, tile, reviewed):
-    """Write the label arrays and meta.json, which says what the arrays hold (classes, sources, size,
-    the crack photos' bags)."""
-    for name, rows in splits.items():
-        np.save(folder / f"{name}_y.npy", np.array([row[1] for row in rows], dtype=np.uint8))
-    meta = {
-        "image_size": args.size,
-        "class_names": classes,
-        "seed": args.seed,
-        "split_fractions": dict(zip(SPLITS, args.split)),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sources": [str(src.resolve()) for src in args.src],
-        "counts": {name: {"total": len(rows),
-                          **{c: sum(row[1] == i for row in rows) for i, c in enumerate(classes)}}
-                   for name, rows in splits.items()},
-        "files": {name: [str(row[0]) for row in rows] for name, rows in splits.items()},
-        "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # indices of sources
-        "skipped": skipped,
-        "tile": tile,  # the side of the boxes of labels files, in photo pixels, when they share one
-    }
-    if reviewed.photos:  # each training and validation row's reviewed photo (an index into bag_photos), or -1
-        meta |= {"bag_photos": reviewed.photos, "bags": {name: [reviewed.photo_of.get(str(row[0]), -1)
-                                                                 for row in splits[name]] for name in ("train", "val")}}
-    with open(folder / "meta.json", "w") as f:
-        json.dump(meta, f, indent=1)
-    return meta
-
-
-def save_examples(folder, classes, seed):
-    """A 3x3 grid of labelled training images, so the user sees what the model will see."""
-    from support.evaluation import save_image_grid
-
-    x, y = np.load(folder / "train_x.npy", mmap_mode="r"), np.load(folder / "train_y.npy")
-    rows = np.random.default_rng(seed).choice(len(x), size=min(9, len(x)), replace=False)
-    save_image_grid([x[row] for row in rows], [classes[y[row]] for row in rows], folder / "examples.png",
-                    f"Training examples ({x.shape[1]}x{x.shape[2]} px)")
 
 
 def main(argv=None):

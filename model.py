@@ -18,10 +18,15 @@ both from here. Change the blocks and MIN_INPUT_SIZE follows (tests/test_model.p
 import argparse
 import sys
 
+# The knobs a student turns, in one place: the network's, and how train.py teaches it (its flags'
+# defaults; fine-tuning and a site's share of each batch are train.py's own rules).
 INPUT_SIZE = 64  # the default side (data_prep.py --size); 96 or 128 px cost 2-5x for no gain (EXPERIMENTS.md)
 CONV_FILTERS = (16, 32, 32)  # one conv block each: 3x3 convolution, 2x2 max-pooling, dropout
-LEARNING_RATE = 1e-3
 DROPOUT = 0.1  # after each conv block; 0.2 held this small network back (docs/EXPERIMENTS.md)
+EPOCHS = 30  # train.py --epochs: the learning rate falls along a cosine to zero at the last
+BATCH_SIZE = 64  # train.py --batch-size, over all replicas
+LEARNING_RATE = 1e-3  # Adam's at the start (train.py --learning-rate)
+SEED = 42  # data_prep.py's split, and train.py's weights, shuffling and augmentation (--seed of each)
 THRESHOLD = 0.5  # for two classes: the probability of the second from which an image is called it
 
 

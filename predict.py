@@ -160,13 +160,12 @@ def load_model(args, path):
         raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = ("the bundled model" if path.resolve() == BUNDLED_MODEL else
              "--compare-with" if path == args.compare_with else "--model")
-    limits = f"threshold {rule.threshold}" if rule.crack_model else f"classes {', '.join(names)}"
     bundled = model_path.parent == BUNDLED_MODEL.parent  # shown relative: the README's line has no machine path
     shown = model_path.relative_to(BUNDLED_MODEL.parent.parent) if bundled else model_path
     tiles = (f"; tiles of {args.tile} px" if args.tile else "; images whole") if path == args.model else ""
     line = (f"{'compared with' if path == args.compare_with else 'model'}: {shown} ({which}, run by "
             f"{'LiteRT' if backend == 'litert' else 'TensorFlow'}; {info['image_size']}x{info['image_size']} px "
-            f"input, {limits}, sure from {rule.sure_threshold}{tiles})")
+            f"input, {rule.model_line}, sure from {rule.sure_threshold}{tiles})")
     print(line, *filter(None, [note]), sep="\n")
     return results.LoadedModel(classify, info, rule, line)
 

@@ -35,12 +35,16 @@ import numpy as np
 from model import INPUT_SIZE, LEARNING_RATE, MIN_INPUT_SIZE, THRESHOLD, build_model, compile_model
 from support import bags, batches, cache, distribute, evaluation, safe_io, training_summary, unfamiliar
 from support.images import check_not_among_images
-from support.model_files import check_starting_model, export_litert, is_crack_model, save_model, tile_for
+from model import BATCH_SIZE, EPOCHS, SEED  # the knobs every run turns stand in model.py
+from support.calibration import texture_floor
+from support.model_files import check_starting_model, export_litert, save_model, tile_for
+from support.plots import plot_history, save_test_figures
+from support.verdicts import verdict_rule
 from support.tf_import import keras
 
-DEFAULT_EPOCHS = 30
 # Other classes usually come in small folders, where 30 epochs are a few hundred steps: such a model
-# trains for at least MIN_STEPS steps, up to MAX_EPOCHS epochs (docs/EXPERIMENTS.md, "Your own classes").
+# trains for at least MIN_STEPS steps, up to MAX_EPOCHS epochs (docs/EXPERIMENTS.md, "Your own classes";
+# VerdictRule.small_folders). The knobs every run turns (epochs, batch size, learning rate, seed): model.py.
 MIN_STEPS, MAX_EPOCHS = 2400, 200
 MODEL_NAME, LITERT_NAME = "model.keras", "model.tflite"
 # Fine-tuning starts from weights that already work: a third of the learning rate keeps them, a few
@@ -61,12 +65,12 @@ def parse_args(argv=None):
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="data_prep.py output (default: cache)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
     parser.add_argument("--epochs", type=int,
-                        help="epochs; the learning rate reaches zero at the last (default: 30; with --init-from 10, "
-                             "40 for a site of 1,000 images; other classes: enough for 2,400 steps, up to 200)")
+                        help=f"epochs; the learning rate reaches zero at the last (default: {EPOCHS}; with --init-from "
+                             "10, 40 for a site of 1,000 images; other classes: enough for 2,400 steps, up to 200)")
     parser.add_argument("--patience", type=int,
                         help="stop after this many epochs (1 or more) without a better validation loss "
                              "(default: never; the best epoch's weights are kept anyway)")
-    parser.add_argument("--batch-size", type=int, default=64, help="global batch size (default: 64)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"global batch size (default: {BATCH_SIZE})")
     parser.add_argument("--learning-rate", type=float,
                         help="Adam's starting learning rate (default: 1e-3; 3e-4 with --init-from and few site images)")
     parser.add_argument("--init-from", type=Path, metavar="MODEL",
@@ -87,7 +91,7 @@ def parse_args(argv=None):
                         help=f"crack models: draw a hairline on {batches.THIN_CRACKS:.0%}% of the clean training "
                              "images and call them cracked, so that fine cracks of other surfaces are found "
                              "(default: on; off with --init-from)")
-    parser.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation")
+    parser.add_argument("--seed", type=int, default=SEED, help="seed for weights, shuffling and augmentation")
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
     parser.add_argument("--verbose", action="store_true",
                         help="also print the network's layers, a line per epoch and the test split's tables")
@@ -127,13 +131,16 @@ class Recipe:
     init_from: str  # the model fine-tuned, or ""
 
 
-def choose_recipe(args, meta, crack_model):
+def choose_recipe(args, meta, rule):
     """The run's Recipe: how long to train, how fast, and whether to vary the light.
 
     Capture conditions help a crack model generalise to other cameras; for other classes, colour
     can be what tells them apart, and they cost 4-13 points on four real classes. A site with few
     images makes a smaller share of each batch (SITE_REPEATS), a large one trains longer (LARGE_SITE).
+    The model's kind (`rule`, verdicts.VerdictRule) says whether it draws hairlines and trains at least
+    MIN_STEPS steps.
     """
+    crack_model = rule.draws_cracks  # only a crack model's images are given hairlines
     if args.thin_cracks and not crack_model:
         raise SystemExit(f"error: --thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
@@ -141,11 +148,12 @@ def choose_recipe(args, meta, crack_model):
     steps_per_epoch = -(-train_images // args.batch_size)
     reviewed = sum(photo >= 0 for photo in meta.get("bags", {}).get("train", []))  # tiles of photos given a verdict: weak labels
     large_site = fine_tuning and site_images - reviewed >= LARGE_SITE
-    epochs = args.epochs or (LARGE_SITE_EPOCHS if large_site else FINE_TUNE_EPOCHS if fine_tuning else DEFAULT_EPOCHS
-                             if crack_model else min(MAX_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))))
+    at_least = -(-MIN_STEPS // steps_per_epoch) if rule.small_folders else 0  # epochs
+    epochs = args.epochs or (LARGE_SITE_EPOCHS if large_site else FINE_TUNE_EPOCHS if fine_tuning
+                             else min(MAX_EPOCHS, max(EPOCHS, at_least)))
     few_marks = fine_tuning and not large_site  # seen about --site-repeats times each, not learnt by heart
     share = min(args.site_share, args.site_repeats * site_images / (epochs * train_images) if few_marks else 1)
-    scratch = crack_model and not fine_tuning  # capture conditions and drawn hairlines by default
+    scratch = rule.draws_cracks and not fine_tuning  # capture conditions and drawn hairlines by default
     recipe = Recipe(
         epochs=epochs, learning_rate=args.learning_rate or (FINE_TUNE_LEARNING_RATE if few_marks else LEARNING_RATE),
         batch_size=args.batch_size, site_share=share if site_images else 0.0, augment=args.augment,
@@ -155,23 +163,6 @@ def choose_recipe(args, meta, crack_model):
     print("recipe: " + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in vars(recipe).items())
           + (f" (each site image seen {share * epochs * train_images / site_images:.0f} times)" if site_images else ""))
     return recipe
-
-
-def make_datasets(data, meta, recipe, folder):
-    """(training batches, validation batches), sources balanced; with --augment, a figure of
-    augmented training images in folder."""
-    sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
-               for split in cache.SPLITS}
-    shapes = batches.crack_shapes(meta["image_size"], recipe.seed) if recipe.thin_cracks else None
-    (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
-    train_ds = batches.make_dataset(train_x, train_y, recipe.batch_size, shuffle=True, augment=recipe.augment,
-                                    capture=recipe.capture, seed=recipe.seed, sources=sources["train"],
-                                    crack_shapes=shapes, site_share=recipe.site_share)
-    val_ds = batches.make_dataset(val_x, val_y, recipe.batch_size, sources=sources["val"])
-    if recipe.augment:
-        batches.save_augmentation_examples(train_x, train_y, recipe.seed, folder / "augmentation.png", recipe.capture,
-                                           shapes)
-    return train_ds, val_ds
 
 
 def build_or_load_model(args, meta, recipe):
@@ -191,7 +182,7 @@ def build_or_load_model(args, meta, recipe):
 
 def check_inputs(args, meta):
     """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
-    made for other classes or images; then say what the cache holds. Returns whether this is a crack
+    made for other classes or images; then say what the cache holds. Returns its VerdictRule: what kind of
     model (Özgenel's classes)."""
     safe_io.check_ours("--out", args.out, "train.py output")
     check_not_among_images("--out", args.out)
@@ -201,7 +192,7 @@ def check_inputs(args, meta):
         raise SystemExit(f"error: {args.cache} holds {meta['image_size']} px images but the network takes "
                          f"{MIN_INPUT_SIZE} px or more (model.py); run data_prep.py with --size {INPUT_SIZE}")
     print(cache.describe_cache(args.cache, meta))
-    return is_crack_model(meta)
+    return verdict_rule(meta)
 
 
 def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos=None):
@@ -229,21 +220,21 @@ def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos
     return history.history, time.time() - start
 
 
-def save_models(model, data, meta, recipe, folder, int8_litert=False, crack_photos=None):
-    """The .keras and .tflite files, each carrying what the model's output means and how it was made;
-    returns the calibration."""
-    crack_model = is_crack_model(meta)
+def save_models(model, data, meta, rule, recipe, folder, int8_litert=False, crack_photos=None):
+    """The .keras and .tflite files, each carrying what the model's output means and how it was made
+    (its info); returns the calibration: how sure it can be (VerdictRule.calibrate), and the texture
+    below which an image is unlike its training images (calibration.texture_floor)."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
-    calibration = evaluation.calibrate(train_x, val_probs, val_y, crack_model, THRESHOLD,
-                                       meta["file_sources"]["val"] if recipe.init_from else None)
+    calibration = {**rule.calibrate(val_probs, val_y, THRESHOLD, meta["file_sources"]["val"] if recipe.init_from
+                                    else None), "smooth_below": texture_floor(train_x)}
     if crack_photos:  # a tile as crack-like as those of photos you called crack is no weak evidence
         calibration = bags.sure_for_crack_photos(model, crack_photos, calibration)
-    info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": crack_model,
-            **calibration, "patch_size": tile_for(meta, recipe.init_from, crack_model), "init_from": recipe.init_from,
+    info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": rule.crack_model,
+            **calibration, "patch_size": tile_for(meta, recipe.init_from, rule.tile), "init_from": recipe.init_from,
             "trained_on": meta.get("sources"), "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if not crack_model:  # inputs of none of its classes; a crack model keeps its texture floor (support/unfamiliar.py)
+    if rule.feature_statistics:  # inputs of none of its classes (support/unfamiliar.py)
         info["features"] = unfamiliar.feature_statistics(batches.predict_features(model, train_x), data["train"][1],
                                                          batches.predict_features(model, val_x))
         print(unfamiliar.describe(info["features"]))
@@ -254,7 +245,7 @@ def save_models(model, data, meta, recipe, folder, int8_litert=False, crack_phot
 
 def report_on_test_split(model, data, meta, history, threshold, folder, seed):
     """The test split's figures (printed, and returned for metrics.json) and the plots, in folder."""
-    evaluation.plot_history(history, folder / "training_curves.png")
+    plot_history(history, folder / "training_curves.png")
     test_x, test_y = data["test"]
     report = {"split": "test", "images": int(len(test_x))}
     if len(test_x):
@@ -264,16 +255,16 @@ def report_on_test_split(model, data, meta, history, threshold, folder, seed):
         if len(meta.get("sources", [])) > 1:  # how the model does on each source, e.g. your site
             report["per_source"] = evaluation.per_source_report(
                 test_y, probs, np.array(meta["file_sources"]["test"]), meta["sources"], threshold)
-        evaluation.save_test_figures(folder, test_x, test_y, probs, report, meta["class_names"], seed)
+        save_test_figures(folder, test_x, test_y, probs, report, meta["class_names"], seed)
     return report
 
 
 def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
-    crack_model = check_inputs(args, meta)
+    rule = check_inputs(args, meta)
     data, meta, crack_photos = bags.choose_tiles(data, meta, args.init_from)  # photos you called crack
-    recipe = choose_recipe(args, meta, crack_model)
+    recipe = choose_recipe(args, meta, rule)
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
     # Everything is written aside and swapped in whole at the end: model and reports of one run.
@@ -283,7 +274,7 @@ def main(argv=None):
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    train_ds, val_ds = make_datasets(data, meta, recipe, work)
+    train_ds, val_ds = batches.make_datasets(data, meta, recipe, work)
     with strategy.scope():
         model = build_or_load_model(args, meta, recipe)
     held = training_summary.hold_details(args.verbose)  # layers, epochs and tables: --verbose; then a summary
@@ -294,7 +285,7 @@ def main(argv=None):
     before = marks and batches.predict_probabilities(model, marks[0])
 
     history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard, crack_photos)
-    calibration = save_models(model, data, meta, recipe, work, args.int8_litert, crack_photos)
+    calibration = save_models(model, data, meta, rule, recipe, work, args.int8_litert, crack_photos)
     if crack_photos:  # still crack at the thresholds chosen, or named
         kept = bags.check_kept(model, crack_photos, calibration["threshold"], calibration["sure_threshold"])
     report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)

@@ -31,7 +31,7 @@ import numpy as np
 from common import machine
 
 from support import unfamiliar
-from support.evaluation import texture_floor
+from support.calibration import texture_floor
 from support.images import fit_to_model, smoother_than
 from support.model_files import predicted_classes, read_model_info
 

@@ -13,10 +13,13 @@ take on trust:
     model_files.py  what a saved model's output means, its LiteRT copy, and what runs it in predict
     batches.py      training batches: tf.data, balanced sources, augmentation (crack hairlines too)
     distribute.py   GPUs, CPU replicas and several machines for train
-    evaluation.py   test-split figures and plots for any number of classes; how sure a model can be
+    evaluation.py   test-split figures for any number of classes, per source (your site), and the run's summary
+    calibration.py  how sure a model can be: its "sure" cut-off and texture floor, saved in its info
+    plots.py        train's and data_prep's plots: image grids, training curves, test-split figures
     unfamiliar.py   inputs unlike anything a model learned from: its features' distance to the training images'
     verdicts.py     a model's kind (VerdictRule): its verdicts, their wording and columns, cut probabilities
-    photos.py       a photo cut into tiles and classified, the straight-line rule
+    crack_rules.py  what only a crack model does (its words, straight lines, hairlines), put in place once
+    photos.py       a photo cut into tiles and classified
     figures.py      the figure predict draws for an image: verdict, heat map, outlines
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     run_report.py   predict's run as a report: header options, a row per input (thumbnail, photo, EXIF), the final copy

@@ -106,7 +106,7 @@ def choose_tiles(data, meta, init_from):
 
 
 def sure_threshold(model_path):
-    """The crack probability from which a model's verdict is crack (verdicts.judge_cracks)."""
+    """The crack probability from which a model's verdict is crack (crack_rules.judge_cracks)."""
     info = read_model_info(model_path)
     return max(info.get("threshold", 0.5), info.get("sure_threshold", 0.5))
 

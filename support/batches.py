@@ -9,14 +9,30 @@ on them alone misses other surfaces' fine ones (docs/EXPERIMENTS.md).
 
 import numpy as np
 
-from support.evaluation import save_image_grid
+from support.cache import SPLITS
+from support.crack_rules import THIN_CRACKS
 from support.model_files import class_probabilities, with_features
 from support.opencv import cv2
+from support.plots import save_image_grid
 from support.tf_import import tf
 
-# The share of clean training images given a drawn hairline and labelled cracked.
-THIN_CRACKS = 0.15
 THIN_CRACK_SHAPES = 2048  # drawn once per run; flips, rotations and darkness vary them further
+
+
+def make_datasets(data, meta, recipe, folder):
+    """train.py's (training batches, validation batches) as its train.Recipe says, sources balanced;
+    with augmentation, a figure of augmented training images in folder."""
+    sources = {split: np.array(meta["file_sources"][split]) if len(meta.get("sources", [])) > 1 else None
+               for split in SPLITS}
+    shapes = crack_shapes(meta["image_size"], recipe.seed) if recipe.thin_cracks else None
+    (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
+    train_ds = make_dataset(train_x, train_y, recipe.batch_size, shuffle=True, augment=recipe.augment,
+                            capture=recipe.capture, seed=recipe.seed, sources=sources["train"],
+                            crack_shapes=shapes, site_share=recipe.site_share)
+    val_ds = make_dataset(val_x, val_y, recipe.batch_size, sources=sources["val"])
+    if recipe.augment:
+        save_augmentation_examples(train_x, train_y, recipe.seed, folder / "augmentation.png", recipe.capture, shapes)
+    return train_ds, val_ds
 
 
 def make_dataset(x, y, batch_size, shuffle=False, augment=False, capture=False, seed=None, sources=None,

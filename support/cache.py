@@ -236,3 +236,45 @@ def warn_about_small_classes(meta):
             print(f"warning: {name} has only {sum(counts)} images" + (f", none in the {' or '.join(empty)} split"
                   f"{'s' if len(empty) > 1 else ''}: the figures there say nothing about it" if empty else "") +
                   f"; aim for {FEW_IMAGES} or more per class", file=sys.stderr)
+
+
+def decode_into(folder, splits, size, workers, cut):
+    """Decode every image into folder/{split}_x.npy; returns the splits without the unreadable
+    files, and those files with the reason."""
+    failures = write_images(splits, folder, size, workers, ready=cut)
+    skipped = [{"file": str(splits[name][row][0]), "reason": reason}
+               for (name, row), reason in sorted(failures.items())]
+    for name in SPLITS:
+        keep = [row for row in range(len(splits[name])) if (name, row) not in failures]
+        if len(keep) < len(splits[name]):
+            drop_failed_rows(folder, name, keep)
+        splits[name] = [splits[name][row] for row in keep]
+    return splits, skipped
+
+
+def write_labels_and_meta(folder, splits, classes, skipped, args, tile, reviewed):
+    """Write the label arrays and meta.json, which says what the arrays hold (classes, sources, size,
+    the crack photos' bags); args: data_prep.py's."""
+    for name, rows in splits.items():
+        np.save(folder / f"{name}_y.npy", np.array([row[1] for row in rows], dtype=np.uint8))
+    meta = {
+        "image_size": args.size,
+        "class_names": classes,
+        "seed": args.seed,
+        "split_fractions": dict(zip(SPLITS, args.split)),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sources": [str(src.resolve()) for src in args.src],
+        "counts": {name: {"total": len(rows),
+                          **{c: sum(row[1] == i for row in rows) for i, c in enumerate(classes)}}
+                   for name, rows in splits.items()},
+        "files": {name: [str(row[0]) for row in rows] for name, rows in splits.items()},
+        "file_sources": {name: [row[2] for row in rows] for name, rows in splits.items()},  # indices of sources
+        "skipped": skipped,
+        "tile": tile,  # the side of the boxes of labels files, in photo pixels, when they share one
+    }
+    if reviewed.photos:  # each training and validation row's reviewed photo (an index into bag_photos), or -1
+        meta |= {"bag_photos": reviewed.photos, "bags": {name: [reviewed.photo_of.get(str(row[0]), -1)
+                                                                 for row in splits[name]] for name in ("train", "val")}}
+    with open(folder / "meta.json", "w") as f:
+        json.dump(meta, f, indent=1)
+    return meta

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from support.images import ImageError, decode_image, fit_to_model
+from support.crack_rules import ALIASES, classes_named
 from support.model_files import CRACK_CLASSES
 from support.photos import MIN_TILE, model_scale
 
 COLUMNS = ["path", "x", "y", "width", "height", "label"]
-ALIASES = {"crack": "Positive", "no crack": "Negative", "no_crack": "Negative"}  # the crack model's
 # A box of fewer pixels a side is refused: predict cuts no smaller tile (photos.MIN_TILE), the 64 px model
 # would see it enlarged beyond twice, and the photo is enlarged with it (a 1 x 1 box asked for 40 GB).
 MIN_BOX = MIN_TILE
@@ -69,11 +69,10 @@ def read_labels(path):
 
 
 def class_names(labels):
-    """The classes a labels file names, sorted; Özgenel's pair when they are all crack labels
-    (crack, no crack, Positive, Negative), so that "crack" beside "stain" stays "crack"."""
+    """The classes a labels file names, sorted; the crack model's when they are all its
+    (crack_rules.classes_named)."""
     names = {label for _, _, label in labels}
-    crack_labels = set(ALIASES) | {name.lower() for name in CRACK_CLASSES}
-    return CRACK_CLASSES if {name.lower() for name in names} <= crack_labels else sorted(names)
+    return classes_named(names) or sorted(names)
 
 
 def cut_boxes(path, classes, size):

@@ -24,18 +24,13 @@ from support import unfamiliar
 from support.safe_io import quiet_stderr, writing
 
 INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models saved before still load
-PATCH_SIZE = 227  # the dataset's patch side in photo pixels: predict.py's tile for a model that names none
-CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (its info says so)
+PATCH_SIZE = 227  # the dataset's patch side in photo pixels: a crack model's tile when its info names none
+CRACK_CLASSES = ["Negative", "Positive"]  # Özgenel's folders: a crack model (support/crack_rules.py)
 # A model file is read (LiteRT) or unpacked (Keras) whole: a larger one, or a .keras archive whose members
 # say they unpack to more (a zip bomb: 1.5 GB from 1.9 MB), is refused before either. train.py's are a few MB.
 MAX_MODEL_BYTES = 256 * 2 ** 20
 MAX_INFO_BYTES = 2 ** 20
 INT8_EXAMPLES = 300  # training images that set the int8 activation ranges (train.py --int8-litert)
-
-
-def is_crack_model(info):
-    """Whether a model tells cracks from clean concrete (older models say so by their class names)."""
-    return info.get("crack_model", info["class_names"] == CRACK_CLASSES)
 
 
 def output_width(class_names):
@@ -319,9 +314,9 @@ def litert_classifier(path, features=False):
     return run, details["shape_signature"], int(outputs[first]["shape"][-1])
 
 
-def tile_for(meta, init_from, crack_model=True):
+def tile_for(meta, init_from, default):
     """predict.py's tile for a model trained on this cache, in photo pixels: that of the boxes it is
-    trained on (a labels file), else that of the model it starts from, else, for a crack model, the
-    dataset's patch, and for another model 0: whole images, as data_prep read them."""
+    trained on (a labels file), else that of the model it starts from, else its kind's `default`
+    (VerdictRule.tile: 0 for whole images, as data_prep read them; a crack model's, the dataset's patch)."""
     start = read_model_info(init_from).get("patch_size") if init_from else None
-    return meta.get("tile") or start or (PATCH_SIZE if crack_model else 0)
+    return meta.get("tile") or start or default

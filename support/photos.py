@@ -1,14 +1,12 @@
-"""A photo cut into tiles and classified: the tile grid, the photo at the model's scale, and the
-long straight lines that a crack model does not take for cracks.
+"""A photo cut into tiles and classified: the tile grid and the photo at the model's scale.
 
-A crack model (Özgenel's Negative/ and Positive/) cuts an image of twice its tile or more into tiles
-of its size (227 px for the bundled one, the dataset's patch; or --tile) every half tile: that is the
-scale the training patches were cut at, whereas shrinking the whole photo would make a crack thinner
-than a pixel. A tile that fires only because of a long straight line (a joint, an edge, a border)
-does not count (straight_lines).
-
-Any other model classifies an image whole, resized as data_prep resized its training images, unless
-predict's --tile asks for tiles. The verdict the tiles give is verdicts.image_result's.
+An image of twice the tile or more is cut into tiles of that size (--tile, else the model's: the boxes
+it was trained on; for a crack model the dataset's patch, 227 px) every half tile: that is the scale
+the training images were cut at, whereas shrinking the whole photo would make a crack thinner than a
+pixel. A model trained on whole images classifies an image whole, resized as data_prep resized its
+training images, unless --tile asks for tiles. The verdict the tiles give is verdicts.image_result's,
+after the model's rules set aside what it does not count (a crack model: long straight lines,
+support/crack_rules.py).
 """
 
 from typing import NamedTuple
@@ -22,10 +20,6 @@ from support.verdicts import image_result
 # A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
 # than 4x for any; a crack needs no more (README, "Correct it on your site").
 MIN_TILE = 32
-# Straight lines (see straight_lines), in tile sides: a joint or an edge runs straight over a tile and
-# a half; a crack rarely does. Gaps of up to half a tile are bridged, segments under a quarter are
-# grain, and a line is taken out with 3 model pixels (11 photo pixels) either side.
-LINE_MIN_TILES, LINE_GAP_TILES, LINE_PIECE_TILES, LINE_STRIP_TILES = 1.5, 0.5, 0.25, 3 / 64
 
 
 class PhotoTiles(NamedTuple):
@@ -125,109 +119,14 @@ def patch_results(batch, classify, rule):
 def classify_photo(image, classify, size, tile, stride, batch_size, rule):
     """The PhotoTiles of a photo: its result, its tiles and their probabilities.
 
-    For a crack model, a tile that fires only because of a long straight line (see straight_lines)
-    does not count: its crack probability becomes that of the tile with the lines taken out
-    (without_straight_lines), if lower. The lines are returned in photo pixels, for the figure.
+    The model's rules may set some tiles' evidence aside (VerdictRule.set_aside: a crack model's tiles
+    that fire only on a long straight line); the lines are returned in photo pixels, for the figure.
     """
     grid = tile_grid(image, tile, stride)
     resized, corners = model_scale(image, grid, size)
     seen, far = classify_in_batches(classify, [resized[y:y + size, x:x + size] for x, y in corners], batch_size)
     smooth = tile_smoothness(resized, corners, size, rule.smooth_below)
-    if not rule.crack_model:
-        result = image_result(seen, smooth, rule, image.shape, grid, far=far)
-        return PhotoTiles(result, grid, seen, seen, np.zeros((0, 4)))
-    counted, used = seen.copy(), np.zeros((0, 4), np.float32)
-    fired = seen[:, 1] >= rule.threshold
-    lines = straight_lines(resized, size) if fired.any() else used
-    crossing = {}  # fired tile -> the lines through it
-    for i in np.flatnonzero(fired):
-        through = [line for line in lines if crosses(line, corners[i], size)]
-        if through:
-            crossing[i] = np.array(through)
-    if crossing:
-        crossed = list(crossing)
-        line_free, _ = classify_in_batches(classify, [without_straight_lines(resized, corners[i], crossing[i], size)
-                                                      for i in crossed], batch_size)
-        counted[crossed] = np.where(line_free[:, 1:] < seen[crossed, 1:], line_free, seen[crossed])  # never add one
-        used = np.unique(np.concatenate(list(crossing.values())), axis=0)
-    on_lines = int(np.sum(fired & (counted[:, 1] < rule.threshold)))
-    result = image_result(counted, smooth, rule, image.shape, grid, on_lines)
-    return PhotoTiles(result, grid, counted, seen, used * (grid[0][2] / size))
-
-
-def straight_lines(resized, size):
-    """The long straight lines of a photo at model scale, (N, 4) as x1, y1, x2, y2: joints, edges of
-    slabs and frames, photo borders. The network calls any dark line a crack; these are not.
-
-    OpenCV's line segment detector finds straight edges with no threshold to tune (it keeps a
-    segment only where its pixels line up beyond chance). A probabilistic Hough transform proposes
-    the lines on which segments lie, across short gaps (moss, a stain, a crossing joint), at least
-    LINE_MIN_TILES tiles long; a line is kept where segments running along it cover half its
-    length. A crack's edge turns every few pixels: its segments are short, point every way, and do
-    not add up to such a line. A joint may be found more than once (its two edges): harmless.
-    """
-    grey = cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY)
-    segments = cv2.createLineSegmentDetector().detect(grey)[0]
-    segments = np.zeros((0, 4), np.float32) if segments is None else segments.reshape(-1, 4)
-    segments = segments[np.hypot(*(segments[:, 2:] - segments[:, :2]).T) >= LINE_PIECE_TILES * size]  # shorter: grain
-    pieces = np.zeros_like(grey)
-    for x1, y1, x2, y2 in np.round(segments).astype(int):
-        cv2.line(pieces, (x1, y1), (x2, y2), 255, 2)  # 2 px wide: pieces a pixel off one line still vote for it
-    length = round(LINE_MIN_TILES * size)
-    proposed = cv2.HoughLinesP(pieces, 1, np.pi / 360, threshold=round(0.6 * length), minLineLength=length,
-                               maxLineGap=round(LINE_GAP_TILES * size))
-    proposed = np.zeros((0, 4), np.float32) if proposed is None else proposed.reshape(-1, 4).astype(np.float32)
-    return np.array([line for line in proposed if share_along(segments, line) >= 0.5], np.float32).reshape(-1, 4)
-
-
-def share_along(segments, line):
-    """The share of a line's length that segments running along it cover (a joint's two edges count twice)."""
-    along = running_along(segments, line)
-    return np.hypot(*(segments[along, 2:] - segments[along, :2]).T).sum() / np.hypot(*(line[2:] - line[:2]))
-
-
-def running_along(segments, line, tolerance=2.0):
-    """Which segments run along a line: parallel within 5 degrees, their middles within `tolerance`
-    pixels of it and not beyond its ends."""
-    start, end = line[:2], line[2:]
-    length = np.hypot(*(end - start))
-    unit = (end - start) / length
-    normal = np.array([-unit[1], unit[0]])
-    directions = segments[:, 2:] - segments[:, :2]
-    middles = (segments[:, :2] + segments[:, 2:]) / 2 - start
-    return ((np.abs(directions @ unit) >= np.cos(np.radians(5)) * np.hypot(*directions.T))
-            & (np.abs(middles @ normal) <= tolerance)
-            & (middles @ unit >= -tolerance) & (middles @ unit <= length + tolerance))
-
-
-def crosses(line, corner, size):
-    """Whether a line (x1, y1, x2, y2) passes through the size x size tile at corner (x, y)."""
-    x1, y1, x2, y2 = (round(float(v)) for v in line)
-    return cv2.clipLine((int(corner[0]), int(corner[1]), size, size), (x1, y1), (x2, y2))[0]
-
-
-def without_straight_lines(resized, corner, lines, size):
-    """The tile at `corner` with the straight lines through it taken out: whatever lies beyond a line,
-    seen from the tile's centre, is replaced by the mirror image of the near side, the line itself
-    and LINE_STRIP_TILES on either side included. A joint, an edge or a band along the border is
-    gone; a crack on the near side stays, and one on the far side is seen by a neighbouring tile
-    (tiles overlap by half).
-    """
-    strip = LINE_STRIP_TILES * size
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    px, py = xs + corner[0], ys + corner[1]
-    centre = corner + size / 2
-    for _ in range(2):  # a pixel mirrored over one line may land beyond another where joints cross
-        for line in lines:
-            start, end = line[:2], line[2:]
-            length = np.hypot(*(end - start))
-            along_unit = (end - start) / length
-            normal = np.array([-along_unit[1], along_unit[0]])
-            side = 1 if (centre - start) @ normal >= 0 else -1
-            distance = side * ((px - start[0]) * normal[0] + (py - start[1]) * normal[1])  # > 0: near side
-            along = (px - start[0]) * along_unit[0] + (py - start[1]) * along_unit[1]
-            beyond = (distance < strip) & (along > -strip) & (along < length + strip)
-            shift = np.where(beyond, 2 * (strip - distance) * side, 0)  # mirrored over the strip's near edge
-            px, py = px + shift * normal[0], py + shift * normal[1]
-    return cv2.remap(resized, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT)
+    counted, lines, set_aside = rule.set_aside(resized, corners, size, seen, rule,
+                                               lambda tiles: classify_in_batches(classify, tiles, batch_size)[0])
+    result = image_result(counted, smooth, rule, image.shape, grid, set_aside, far)
+    return PhotoTiles(result, grid, counted, seen, lines * (grid[0][2] / size))

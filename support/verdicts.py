@@ -1,158 +1,160 @@
-"""What a verdict is and how it is told: a model's kind (VerdictRule, built from its info by
+"""What a verdict is and how it is told: a model's kind (VerdictRule, built once from its info by
 verdict_rule), the verdict an image's tiles give (image_result), and the words, columns and cut
 probabilities that tell it.
 
-A crack model's verdict is crack / uncertain / no crack (judge_cracks); any other model's is the
-class most of its sure tiles show, or uncertain (judge_classes). The terminal, the CSVs, the
-figures and the report all tell a verdict from here, so that they say the same; how a photo is cut
-into the tiles behind it is photos.py's.
+Written for a model of any classes: its verdict is the class most of its sure tiles show, or
+uncertain (judge_classes), told by its class names. A crack model's rules (crack / uncertain / no
+crack, straight lines set aside, its own columns) are support/crack_rules.py's, put in place of
+these by verdict_rule. The terminal, the CSVs, the figures and the report all tell a verdict from
+here, so that they say the same; how a photo is cut into the tiles behind it is photos.py's.
 """
 
-from dataclasses import dataclass
+import dataclasses
+from typing import Callable
 
 import numpy as np
 
-from support.model_files import CRACK_CLASSES, PATCH_SIZE, is_crack_model, predicted_classes
+from support import calibration
+from support.model_files import CRACK_CLASSES, predicted_classes
 
 UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
+LIMITS = ("The model points where to look; it does not diagnose: it knows only the classes and surfaces it "
+          "was trained on, and a person on site decides.")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class VerdictRule:
-    """What kind of model gives the verdicts: its classes and limits, and how its results are told
-    (words, CSV columns, tile folders, the figure's label). One is built per model by verdict_rule."""
+    """A model's kind: its classes and limits, how its verdicts are reached and told, how predict reads
+    a photo for it and train.py trains it. verdict_rule builds one per model from its info: the values
+    below for any model, a crack model's own where it has them (support/crack_rules.py)."""
     class_names: tuple
-    crack_model: bool
+    crack_model: bool  # saved in the model's info under this key
     threshold: float  # two classes: the second class's probability from which it is called
     sure_threshold: float  # a verdict below it is uncertain
-    smooth_below: float  # a crack model's texture floor (images.smoother_than)
+    smooth_below: float  # the texture floor (images.smoother_than)
     tile: int  # predict's default tile in photo pixels; 0: images whole, as data_prep read them
-
-    @property
-    def verdicts(self):
-        """Every verdict, in the order they are counted (terminal, report)."""
-        return ["crack", "uncertain", "no crack"] if self.crack_model else [*self.class_names, "uncertain"]
-
-    @property
-    def labels(self):
-        """What a tile of each class is called where a person reads it: the report's marks and their labels."""
-        return ["no crack", "crack"] if self.crack_model else list(self.class_names)
-
-    @property
-    def flagged(self):
-        """(name, what they are) of the tiles a result counts ("flagged" and "share" of image_result)."""
-        counted = "counted, and the share of the photo they cover."
-        if self.crack_model:
-            return "Flagged tiles", (f"the tiles whose crack probability reaches the threshold ({self.threshold}), "
-                                     f"{counted} It says how much of the photo to look at, not how large a crack "
-                                     "is: a tile with a hairline counts whole.")
-        return "Tiles of its class", f"the tiles of the photo's class, {counted}"
-
-    @property
-    def report_title(self):
-        return "Crack report" if self.crack_model else f"Report ({', '.join(self.class_names)})"
-
-    @property
-    def limits(self):
-        """What the model cannot tell, said in the report's summary."""
-        if self.crack_model:
-            return ("The model points where to look; it does not diagnose: it learned bare concrete photographed at "
-                    "phone scale, reads straight joints, grout and edges as cracks, misses fine cracks on other "
-                    "surfaces, and a person on site decides (README, Limits).")
-        return ("The model points where to look; it does not diagnose: it knows only the classes and surfaces it "
-                "was trained on, and a person on site decides.")
-
-    def mapped_class(self, chosen, result):
-        """The class whose probability a figure maps: --map-class, else cracks, else the verdict's class."""
-        return chosen or (CRACK_CLASSES[1] if self.crack_model else result["class"])
-
-    def probability_label(self, mapped):
-        return "p(crack)" if self.crack_model and mapped == CRACK_CLASSES[1] else f"p({mapped})"
+    # How its verdicts are reached and told (the terminal, the CSVs, the figures, the report)
+    verdicts: list  # every verdict, in the order they are counted
+    labels: list  # what a tile of each class is called where a person reads it: the report's marks
+    flagged: tuple  # (name, what they are) of the tiles a result counts ("flagged" and "share" of image_result)
+    report_title: str
+    limits: str  # what the model cannot tell, said in the report's summary
+    model_line: str  # what predict's line about the model says of its limits
+    columns: list  # predict --csv's columns between the path and a comparison (csv_columns)
+    tile_probabilities: list  # predict --tiles-csv's columns after a tile's box (tile_columns)
+    mapped: str | None  # the class whose probability a figure maps unless --map-class says; None: the verdict's
+    probability_labels: dict  # {class: its probability's name on a figure}, where not p(class)
+    judge: Callable  # (probs, smooth, rule, far, set_aside) -> (verdict, reason, its column, flagged tiles, more)
+    csv_values: Callable  # result -> the values of `columns`
+    tile_values: Callable  # (counted, seen) -> a tile's values of `tile_probabilities`
+    summary: Callable  # result -> (the main measure, [further phrases]): predict's line, a figure's banner
+    # How predict reads a photo, and the report tells it
+    set_aside: Callable  # (photo at model scale, tile corners, size, seen, rule, classify) -> (counted, lines, count)
+    counts_patches: bool  # whether an image classified whole is one tile counted (flagged, share)
+    look_first: Callable  # (report rows, those with a probability) -> (heading, rows to look at first)
+    figure_lines: int  # how many of figures.FIGURE_LINES its figures draw, for the report's legend
+    scale: Callable  # (tile, model input size) -> the report's line on how photos reach the model
+    # How train.py trains and calibrates it
+    draws_cracks: bool  # from scratch, photos in other light and drawn hairlines by default (--capture, --thin-cracks)
+    small_folders: bool  # its classes come in a few hundred images: it trains at least train.MIN_STEPS steps
+    calibrate: Callable  # (val_probs, val_y, threshold, val_sources) -> {"threshold", "sure_threshold", ...}
+    feature_statistics: bool  # whether inputs of no class are told by their features (support/unfamiliar.py)
 
     def csv_columns(self, compared=False):
-        """predict --csv's columns: the crack model's (kept as they were), or a probability a class."""
+        """predict --csv's columns."""
         before = ["verdict_before", "probability_before", "changed"] if compared else []
-        if self.crack_model:
-            return ["path", "crack_probability", "verdict", "reason", "tiles", "cracked_tiles", "cracked_share",
-                    "straight_line_tiles", *before, "figure", "error"]
-        return ["path", "verdict", "reason", "probability", *(f"probability_{n}" for n in self.class_names),
-                "tiles", "share", *before, "figure", "error"]
-
-    def csv_values(self, result):
-        """The columns of a result between path and the comparison, as csv_columns names them."""
-        if self.crack_model:
-            return [cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
-                    result["flagged"], f"{result['share']:.4f}", result["straight_line_tiles"]]
-        return [result["verdict"], result["reason"], cut(result["probability"], 5),
-                *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}"]
+        return ["path", *self.columns, *before, "figure", "error"]
 
     def tile_columns(self):
         """predict --tiles-csv's columns: a tile's box and probabilities."""
-        extra = (["probability", "probability_with_straight_lines"] if self.crack_model
-                 else [f"probability_{n}" for n in self.class_names])
-        return ["image", "x", "y", "width", "height", *extra]
+        return ["image", "x", "y", "width", "height", *self.tile_probabilities]
 
-    def tile_values(self, counted, seen):
-        """A tile's probabilities as tile_columns names them: what counted (and, for cracks, what the model saw)."""
-        return [cut(counted[1], 5), cut(seen[1], 5)] if self.crack_model else [cut(v, 5) for v in counted]
+    def mapped_class(self, chosen, result):
+        """The class whose probability a figure maps: --map-class, else the model's, else the verdict's class."""
+        return chosen or self.mapped or result["class"]
 
-    def summary(self, result):
-        """(the main measure, [further phrases]) of a result, for predict's line and its figure's banner."""
-        if self.crack_model:
-            if result["tiles"] == 1:
-                return f"crack probability {cut(result['probability'])}", []
-            more = [f"flagged tiles: {result['flagged']} of {result['tiles']} ({percent(result['share'])} of the photo)"]
-            if result["straight_line_tiles"]:
-                more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, "
-                            "edges): not counted")
-            return f"highest tile probability {cut(result['probability'])}", more
-        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
-        if result["tiles"] == 1:
-            return ", ".join(f"{name} {cut(p)}" for name, p in ranked), []
-        counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda i: -i[1]))
-        return (f"highest {result['class']} tile probability {cut(result['probability'])}",
-                [f"tiles by class: {counts} of {result['tiles']}",
-                 f"{result['class']} on {percent(result['share'])} of the photo"])
+    def probability_label(self, mapped):
+        return self.probability_labels.get(mapped, f"p({mapped})")
 
 
 def verdict_rule(info, threshold=None):
-    """The VerdictRule of a model's info; `threshold` (--threshold) replaces its own."""
+    """The VerdictRule of a model's info (or a cache's meta.json); `threshold` (--threshold) replaces its own."""
+    from support.crack_rules import crack_rules  # here, not above: the crack rules are told with cut() and percent()
+
+    names = tuple(info["class_names"])
     threshold = info.get("threshold", 0.5) if threshold is None else threshold
-    crack_model = is_crack_model(info)
-    # A model saved before train.py calibrated its models has no sure threshold or texture floor.
-    sure = info.get("sure_threshold", threshold)
-    # Another model's tile is that of the boxes it was trained on, 0 (whole images) if none; models saved
-    # before train.py kept its recipe said 227 for every model, whatever it was trained on.
-    tile = info.get("patch_size", PATCH_SIZE) if crack_model else info.get("patch_size", 0) if "recipe" in info else 0
-    return VerdictRule(tuple(info["class_names"]), crack_model, threshold,
-                       max(threshold, sure) if crack_model else sure, info.get("smooth_below", 0.0), tile)
+    sure = info.get("sure_threshold", threshold)  # none in a model saved before train.py calibrated its models
+    # Its tile is that of the boxes it was trained on, 0 (whole images) if none; models saved before
+    # train.py kept its recipe said 227 for every model, whatever it was trained on.
+    rule = VerdictRule(
+        class_names=names, crack_model=False, threshold=threshold, sure_threshold=sure,
+        smooth_below=info.get("smooth_below", 0.0), tile=info.get("patch_size", 0) if "recipe" in info else 0,
+        verdicts=[*names, "uncertain"], labels=list(names),
+        flagged=("Tiles of its class",
+                 "the tiles of the photo's class, counted, and the share of the photo they cover."),
+        report_title=f"Report ({', '.join(names)})", limits=LIMITS, model_line=f"classes {', '.join(names)}",
+        columns=["verdict", "reason", "probability", *(f"probability_{n}" for n in names), "tiles", "share"],
+        tile_probabilities=[f"probability_{n}" for n in names], mapped=None, probability_labels={},
+        judge=judge_by_class, csv_values=csv_values, tile_values=tile_values, summary=summary_by_class,
+        set_aside=keep_every_tile, counts_patches=False, look_first=least_sure_first, figure_lines=1,
+        scale=scale_line,
+        draws_cracks=False, small_folders=True, calibrate=calibration.sure_calls, feature_statistics=True)
+    return dataclasses.replace(rule, **crack_rules(info, threshold, sure))
 
 
-def judge_cracks(probabilities, smooth, rule):
-    """(verdict, reason) for an image from its tiles' crack probabilities and which tiles are smoother
-    than the model's texture floor (images.smoother_than).
+def judge_by_class(probs, smooth, rule, far, set_aside):
+    """VerdictRule.judge: the tiles of the verdict's class are flagged (of the most common class when
+    uncertain); nothing is set aside."""
+    names = rule.class_names
+    verdict, reason = judge_classes(probs, rule, smooth, far)
+    predicted = predicted_classes(probs, rule.threshold)
+    label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
+    return verdict, reason, label, predicted == label, {
+        "class": names[label], "tile_classes": {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}}
 
-    "crack" needs a tile at or above the model's sure threshold, where its validation calls were
-    99.9% right; a tile between the threshold and that is weak evidence. And when most of the
-    image is smoother than 99.5% of the training images, the model is outside what it learned,
-    so its alarms there are "uncertain" too. Both limits are measured by train.py (calibrate).
-    """
-    if not np.any(probabilities >= rule.threshold):
-        return "no crack", ""
-    smooth_share = float(np.mean(smooth))
-    if smooth_share >= UNFAMILIAR_SHARE:
-        return "uncertain", (f"{smooth_share:.0%} of the image is smoother than 99.5% of the training images: a painted "
-                             "surface, or photographed far closer than the dataset (a larger --tile may help)")
-    if probabilities.max() < rule.sure_threshold:
-        return "uncertain", f"weak evidence: no tile reaches {rule.sure_threshold:.2f}, the model's sure threshold"
-    return "crack", ""
+
+def csv_values(result):
+    return [result["verdict"], result["reason"], cut(result["probability"], 5),
+            *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}"]
+
+
+def tile_values(counted, seen):
+    return [cut(v, 5) for v in counted]
+
+
+def summary_by_class(result):
+    ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+    if result["tiles"] == 1:
+        return ", ".join(f"{name} {cut(p)}" for name, p in ranked), []
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda i: -i[1]))
+    return (f"highest {result['class']} tile probability {cut(result['probability'])}",
+            [f"tiles by class: {counts} of {result['tiles']}",
+             f"{result['class']} on {percent(result['share'])} of the photo"])
+
+
+def keep_every_tile(resized, corners, size, seen, rule, classify):
+    """VerdictRule.set_aside: every tile counts as the model saw it."""
+    return seen, np.zeros((0, 4)), 0
+
+
+def least_sure_first(rows, scored):
+    """The report's photos to look at first: a class is no alarm, the least sure verdicts are where a
+    person is needed."""
+    return "Least sure, to look at first", sorted(scored, key=lambda i: rows[i]["probability"])
+
+
+def scale_line(tile, size):
+    """VerdictRule.scale: the report's line on how photos reach the model."""
+    if not tile:
+        return f"images classified whole, each shrunk to {size} px as data_prep shrank the training images"
+    return f"photos cut into tiles of {tile} px, each shrunk to {size} px for the model"
 
 
 def judge_classes(probs, rule, smooth=None, far=None):
     """(verdict, reason) for an image from its tiles' class probabilities (n tiles x classes).
 
     A tile is sure when its class's probability reaches the model's sure threshold, from which its
-    validation calls were 99.5% right (train.py measures it: evaluation.sure_cutoff). The verdict is
+    validation calls were 99.5% right (train.py measures it: calibration.sure_cutoff). The verdict is
     the class most sure tiles show (for a patch: its class when sure); with no sure tile, it is uncertain.
     A tile unlike anything the model learned from is never sure, however high its probability: smoother
     than 99.5% of the training images (`smooth`), or `far` from them in the features the model's last
@@ -180,24 +182,16 @@ def unlike_reason(smooth, far):
     return f"unlike the training images: {np.mean(smooth | far):.0%} of the tiles are {' or '.join(ways)}"
 
 
-def image_result(probs, smooth, rule, image_shape=None, grid=None, fired_on_lines=0, far=None):
+def image_result(probs, smooth, rule, image_shape=None, grid=None, set_aside=0, far=None):
     """The verdict and the figures that explain it, for one image from its tiles' probabilities
     (a patch: one tile, no grid); `smooth` and `far`: which tiles are unlike the training images
-    (judge_cracks, judge_classes). "flagged" and "share": the tiles at or above a crack model's
-    threshold, or of the image's class, and the share of the image they cover. Not an area of crack:
+    (judge_classes, crack_rules.judge_cracks); `set_aside`: how many tiles fired only on what the
+    model's rules set aside (photos.classify_photo). "flagged" and "share": the tiles of the image's
+    class, or at or above a crack model's threshold, and the share of the image they cover. Not an area of crack:
     a tile flagged for a hairline counts whole (README, "Flagged tiles")."""
-    names = rule.class_names
-    result = {"tiles": len(probs), "probabilities": dict(zip(names, probs.max(axis=0).tolist()))}
-    if rule.crack_model:
-        verdict, reason = judge_cracks(probs[:, 1], smooth, rule)
-        flagged, label = probs[:, 1] >= rule.threshold, 1
-        result |= {"straight_line_tiles": fired_on_lines}
-    else:
-        verdict, reason = judge_classes(probs, rule, smooth, far)
-        predicted = predicted_classes(probs, rule.threshold)
-        label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
-        flagged = predicted == label
-        result |= {"class": names[label], "tile_classes": {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}}
+    result = {"tiles": len(probs), "probabilities": dict(zip(rule.class_names, probs.max(axis=0).tolist()))}
+    verdict, reason, label, flagged, more = rule.judge(probs, smooth, rule, far, set_aside)
+    result |= more
     share = covered_share(image_shape, grid, flagged) if grid else float(flagged[0])
     result |= {"verdict": verdict, "reason": reason, "probability": float(probs[:, label].max()),
                "flagged": int(flagged.sum()), "share": share}
@@ -210,9 +204,9 @@ def is_predict_header(header):
     A blank line, or a box file's `image,x,y,width,height,label`, is not."""
     names = tuple(column[len("probability_"):] for column in header if column.startswith("probability_")
                   and column not in ("probability_before", "probability_with_straight_lines"))
-    rules = [VerdictRule(tuple(CRACK_CLASSES), True, 0.5, 0.5, 0.0, PATCH_SIZE)]
+    rules = [verdict_rule({"class_names": CRACK_CLASSES})]
     if len(names) >= 2:
-        rules.append(VerdictRule(names, False, 0.5, 0.5, 0.0, 0))
+        rules.append(verdict_rule({"class_names": names, "crack_model": False}))
     return any(header in (rule.csv_columns(False), rule.csv_columns(True), rule.tile_columns()) for rule in rules)
 
 

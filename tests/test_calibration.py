@@ -1,4 +1,4 @@
-"""support/evaluation.sure_cutoff: the "sure" cut-off of other classes is one the validation sample supports."""
+"""support/calibration.sure_cutoff: the "sure" cut-off of other classes is one the validation sample supports."""
 
 import json
 import zipfile
@@ -6,8 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from support.evaluation import (calibrate, describe_sure_calls, error_upper_bound, how_marks_read, site_threshold,
-                                sure_cutoff)
+from support.calibration import describe_sure_calls, error_upper_bound, sure_cutoff
+from support.crack_rules import calibrate, site_threshold
+from support.evaluation import how_marks_read
 from support.model_files import INFO_NAME
 
 
@@ -51,8 +52,7 @@ def test_clopper_pearson_bound():
 def test_crack_models_keep_their_rule():
     probs = np.array([[0.05, 0.95]] * 50 + [[0.95, 0.05]] * 50)
     y = np.r_[np.ones(50, int), np.zeros(50, int)]
-    train_x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
-    calibration = calibrate(train_x, probs, y, crack_model=True)
+    calibration = calibrate(probs, y)
     assert calibration["sure_threshold"] == 0.5 and "sure_calls" not in calibration
 
 
@@ -84,7 +84,7 @@ def test_a_site_with_few_validation_images_keeps_the_threshold():
     # A handful of marks cannot tell a threshold apart from chance: the model's own is kept.
     assert site_threshold(*site_validation(np.linspace(0.2, 0.4, 10))) == 0.5
     probs, labels, sources = site_validation(np.linspace(0.2, 0.6, 30))
-    calibration = calibrate(np.zeros((4, 32, 32, 3), np.uint8), np.c_[1 - probs, probs], labels, True, 0.5, sources)
+    calibration = calibrate(np.c_[1 - probs, probs], labels, 0.5, sources)
     assert calibration["threshold"] == 0.2 and calibration["sure_threshold"] >= 0.2
 
 

@@ -10,7 +10,7 @@ from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run,
 
 import data_prep
 import predict
-from support import images, model_files, verdicts
+from support import crack_rules, images, model_files, verdicts
 from support import photos as tiling
 
 CELL = 227
@@ -359,7 +359,7 @@ def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, nega
                             (mosaic(negative_patches[0], crack, 6, 4, {(1, 1), (4, 2)}), 0),
                             (with_joints_and_band(mosaic(negative_patches[0], crack, 6, 4, set())), None)):
         resized, _ = tiling.model_scale(image, tiling.tile_grid(image, 227, 113), 64)
-        lines = tiling.straight_lines(resized, 64)
+        lines = crack_rules.straight_lines(resized, 64)
         if expected is not None:
             assert len(lines) == expected
             continue
@@ -422,13 +422,13 @@ def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, sample_cache, sc
 def test_judge_says_crack_only_on_sure_evidence_from_a_familiar_surface():
     rule = verdicts.verdict_rule({"class_names": ["Negative", "Positive"], "sure_threshold": 0.8, "smooth_below": 2.5})
     grain = np.zeros(4, bool)  # no tile smoother than the floor: ordinary concrete
-    assert verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
-    assert verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
-    verdict, reason = verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
+    assert crack_rules.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), grain, rule) == ("no crack", "")
+    assert crack_rules.judge_cracks(np.array([0.1, 0.2, 0.3, 0.9]), grain, rule) == ("crack", "")
+    verdict, reason = crack_rules.judge_cracks(np.array([0.1, 0.2, 0.3, 0.6]), grain, rule)
     assert verdict == "uncertain" and reason.startswith("weak evidence: no tile reaches 0.80")
-    verdict, reason = verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
+    verdict, reason = crack_rules.judge_cracks(np.array([0.1, 0.2, 0.3, 0.99]), np.array([True, True, False, False]), rule)
     assert verdict == "uncertain" and reason.startswith("50% of the image is smoother than")
-    assert verdicts.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
+    assert crack_rules.judge_cracks(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4, bool), rule) == ("no crack", "")  # nothing to doubt
 
 
 def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_its_classes():
@@ -439,7 +439,7 @@ def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_it
     older = verdicts.verdict_rule({"class_names": ["brick", "concrete"], "patch_size": 227})  # said by every model
     assert (trained_on_tiles.tile, older.tile) == (96, 0)
     tile_for = model_files.tile_for  # what train.py writes as the model's patch_size
-    assert (tile_for({"tile": 96}, None, False), tile_for({}, None, False), tile_for({}, None, True)) == (96, 0, 227)
+    assert (tile_for({"tile": 96}, None, other.tile), tile_for({}, None, other.tile), tile_for({}, None, 227)) == (96, 0, 227)
     assert other.verdicts == ["brick", "concrete", "tile", "uncertain"]
     words = [*other.csv_columns(compared=True), *other.tile_columns(), *other.flagged, other.probability_label("tile")]
     assert not [word for word in words if "crack" in word]

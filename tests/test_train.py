@@ -18,6 +18,7 @@ import train
 from model import INPUT_SIZE, MIN_INPUT_SIZE
 from support.model_files import read_model_info
 from support.tf_import import keras
+from support.verdicts import verdict_rule
 
 REPORT_FILES = ["model.keras", "model.tflite", "history.csv", "metrics.json", "training_curves.png", "confusion_matrix.png",
                 "roc_curve.png", "test_predictions.png", "misclassified.png", "augmentation.png"]
@@ -328,11 +329,11 @@ def test_a_site_labelled_whole_fine_tunes_longer_at_the_full_rate(site_images, e
     # a few dozen marks must not be learnt by heart; a whole labelled site has cracks of its own to learn
     meta = {"class_names": ["Negative", "Positive"], "counts": {"train": {"total": 13000 + site_images}},
             "file_sources": {"train": [0] * 13000 + [1] * site_images}}
-    recipe = train.choose_recipe(train.parse_args(["--init-from", str(PRETRAINED)]), meta, crack_model=True)
+    recipe = train.choose_recipe(train.parse_args(["--init-from", str(PRETRAINED)]), meta, verdict_rule(meta))
     assert (recipe.epochs, recipe.learning_rate) == (epochs, learning_rate)
     share = 0.2 if site_images >= 1000 else 30 * site_images / (epochs * (13000 + site_images))  # seen ~30 times
     assert recipe.site_share == share
     assert f"recipe: epochs {epochs}, learning rate {learning_rate}" in capsys.readouterr().out
     given = train.parse_args(["--init-from", str(PRETRAINED), "--epochs", "3", "--learning-rate", "1e-4"])
-    chosen = train.choose_recipe(given, meta, crack_model=True)  # what the user says wins
+    chosen = train.choose_recipe(given, meta, verdict_rule(meta))  # what the user says wins
     assert (chosen.epochs, chosen.learning_rate) == (3, 1e-4)
