@@ -15,9 +15,11 @@ import time
 
 import numpy as np
 
+from support.errors import InputError
 from support.images import ImageError, load_image
 from support.opencv import cv2
-from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
+from support.runner import quiet_stderr, stop_at_a_safe_point
+from support.safe_text import printable
 
 SPLITS = ["train", "val", "test"]
 FEW_IMAGES = 50  # fewer per class, and the validation and test figures rest on a handful of images
@@ -155,52 +157,51 @@ class Progress:
 
 
 def load_cache(folder):
-    """The cached splits as (memory-mapped) arrays plus meta.json; exits clearly if incomplete."""
+    """The cached splits as (memory-mapped) arrays plus meta.json; InputError if incomplete or damaged."""
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
-        raise SystemExit(f"error: no complete cache in {folder}/ (no meta.json); "
+        raise InputError(f"no complete cache in {folder}/ (no meta.json); "
                          f"run: python data_prep.py --src DATASET --out {folder}")
     again = f"run data_prep.py again to rebuild {folder}/"
     try:
         meta = json.loads(meta_path.read_text())
         counts = {split: meta["counts"][split]["total"] for split in SPLITS}
         image_size, class_names = meta["image_size"], meta["class_names"]
-        problem = meta_problem(meta, counts)
+        check_meta(meta, counts)
+    except InputError as problem:
+        raise InputError(f"{meta_path} is damaged ({problem}); {again}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise SystemExit(f"error: {meta_path} is damaged ({type(error).__name__}: {error}); {again}")
-    if problem:
-        raise SystemExit(f"error: {meta_path} is damaged ({problem}); {again}")
+        raise InputError(f"{meta_path} is damaged ({type(error).__name__}: {error}); {again}")
     data = {}
     for split in SPLITS:
         try:
             x = np.load(folder / f"{split}_x.npy", mmap_mode="r")  # paged in as needed, never copied
             y = np.load(folder / f"{split}_y.npy")
         except (OSError, ValueError) as error:
-            raise SystemExit(f"error: cache {folder}/ is damaged ({error}); {again}")
+            raise InputError(f"cache {folder}/ is damaged ({error}); {again}")
         if (len(x) != len(y) or len(x) != counts[split] or x.shape[1:] != (image_size, image_size, 3)
                 or y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= len(class_names)))):
-            raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); {again}")
+            raise InputError(f"cache {folder}/ is inconsistent ({split}); {again}")
         data[split] = (x, y)
     if len(data["train"][0]) == 0 or len(data["val"][0]) == 0:
-        raise SystemExit(f"error: cache {folder}/ has an empty train or validation split")
+        raise InputError(f"cache {folder}/ has an empty train or validation split")
     return data, meta
 
 
-def meta_problem(meta, counts):
-    """What is wrong with a meta.json that parsed, or None: names, size and sources train relies on."""
+def check_meta(meta, counts):
+    """Raise InputError naming what is wrong in a parsed meta.json: the names, size and sources train relies on."""
     names = meta["class_names"]
     if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
-        return f"class_names must be a list of names, not {names!r:.80}"
+        raise InputError(f"class_names must be a list of names, not {names!r:.80}")
     if len(names) < 2 or len({n.lower() for n in names}) < len(names):
-        return "class_names must name two classes or more, each once"
+        raise InputError("class_names must name two classes or more, each once")
     size = meta["image_size"]
     if type(size) is not int or size < 1:  # train.py checks it against what the network accepts
-        return f"image_size must be a whole number of pixels, not {size!r:.80}"
+        raise InputError(f"image_size must be a whole number of pixels, not {size!r:.80}")
     if len(meta.get("sources") or []) > 1 and any(len(meta["file_sources"][s]) != counts[s] for s in SPLITS):
-        return "file_sources does not match the counts"
+        raise InputError("file_sources does not match the counts")
     if "bags" in meta and (len(meta["bags"]) != counts["train"] or max(meta["bags"], default=-1) >= len(meta["bag_photos"])):
-        return "bags does not match the training split"
-    return None
+        raise InputError("bags does not match the training split")
 
 
 def describe_cache(folder, meta):
