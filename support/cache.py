@@ -11,9 +11,9 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 
 import numpy as np
+from tqdm import tqdm
 
 from support.errors import InputError
 from support.images import ImageError, load_image
@@ -69,7 +69,6 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
     failures = {}
     total = sum(len(rows) for rows in splits.values())
     print(f"decoding {total} images with {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
-    progress = Progress(total, "decoding")
     # "spawn": a forked copy of a parent that has TensorFlow's threads running (as in a test or a
     # notebook) can deadlock; spawned workers start clean, on every operating system alike.
     # The workers are started with stderr pointed at /dev/null: they report through their results,
@@ -85,18 +84,21 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
         signal.signal(signal.SIGINT, previous)
     if held:
         signal.raise_signal(signal.SIGINT)
+    # Shown on a pipe too (unlike predict's bar): the log of a long run says how far it got.
+    progress = tqdm(total=total, desc="decoding", unit=" images", unit_scale=True, mininterval=0.5, file=sys.stderr,
+                    bar_format="{desc} {n}/{total} images ({rate_noinv_fmt}, {remaining} left)")
     try:
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
-                print(f"\nwarning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
+                progress.write(f"warning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
             progress.update(count)
     finally:
         # A Ctrl-C in the middle of terminate() left a worker running for ever, and the parent's stderr
         # open with it: the interruption waits until the workers are gone.
         with stop_at_a_safe_point(lambda: None):
             pool.terminate()
-    progress.done()
+    progress.close()
     for name, rows in splits.items():
         done = [(row, ready[str(file)]) for row, (file, *_) in enumerate(rows) if str(file) in ready]
         if done:  # written as the workers write, not through a memory map: 96,000 boxes are not all held
@@ -136,24 +138,6 @@ def drop_failed_rows(arrays_dir, split, keep):
     new.flush()
     del old, new
     os.replace(new_path, old_path)
-
-
-class Progress:
-    """A one-line progress counter on stderr (data_prep does not load TensorFlow for Keras' Progbar)."""
-
-    def __init__(self, total, what):
-        self.total, self.what, self.count, self.start, self.shown = total, what, 0, time.time(), 0.0
-
-    def update(self, n=1):
-        self.count += n
-        now = time.time()
-        if now - self.shown > 0.5 or self.count == self.total:
-            rate = self.count / max(now - self.start, 1e-9)
-            print(f"\r{self.what} {self.count}/{self.total} images ({rate:.0f}/s)", end="", file=sys.stderr)
-            self.shown = now
-
-    def done(self):
-        print(file=sys.stderr)
 
 
 def load_cache(folder):
