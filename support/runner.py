@@ -55,7 +55,7 @@ def run_script(main, interrupted):
         sys.exit("error: out of memory: give fewer or smaller images at once (e.g. a smaller --batch-size)")
     except SystemExit as exit_:
         if exit_.code != 130 or not _INTERRUPTED:
-            raise SystemExit(printable(exit_.code) if isinstance(exit_.code, str) else exit_.code) from None
+            raise
         ignore_interrupts()
         print(f"\ninterrupted: {interrupted() if callable(interrupted) else interrupted}", file=sys.stderr)
         release()
