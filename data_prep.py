@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from model import INPUT_SIZE, MIN_INPUT_SIZE  # the sizes the network takes (model.py imports no TensorFlow)
-from support import cache, labels, notes, safe_io
+from support import cache, labels, notes, output_folders, runner
+from support.errors import InputError
 from support.images import IMAGE_EXTENSIONS, list_images
 from support.model_files import CRACK_CLASSES
 from model import SEED  # train.py's too (the knobs stand in model.py)
@@ -71,19 +72,19 @@ def parse_split(text):
 def find_class_folders(src, classes=None):
     """{class name: folder} for the class sub-folders of src, names matched in any letter case."""
     if src.is_file():
-        raise SystemExit(f"error: --src {src} is a file; give the folder that holds one sub-folder per class")
+        raise InputError(f"--src {src} is a file; give the folder that holds one sub-folder per class")
     if not src.is_dir():
         what = "labels file" if labels.is_labels_file(src) else "source folder"  # e.g. saved as "labels (1).csv"
-        raise SystemExit(f"error: {what} {src} does not exist")
-    folders = safe_io.folders_not_ours(src)  # e.g. train.py --out dataset/models: its figures are no class
+        raise InputError(f"{what} {src} does not exist")
+    folders = output_folders.folders_not_ours(src)  # e.g. train.py --out dataset/models: its figures are no class
     by_lower = {name.lower(): folder for name, folder in folders.items()}
     if len(by_lower) < len(folders):  # cat/ and Cat/
         twins = ", ".join(sorted(name for name in folders if [n.lower() for n in folders].count(name.lower()) > 1))
-        raise SystemExit(f"error: {src} has folders whose names differ only in letter case ({twins}): "
+        raise InputError(f"{src} has folders whose names differ only in letter case ({twins}): "
                          "merge or rename them")
     typed = classes is not None
     if typed and len(classes) < 2:
-        raise SystemExit(f"error: --classes {','.join(classes)} names one class, a model needs at least two "
+        raise InputError(f"--classes {','.join(classes)} names one class, a model needs at least two "
                          f"(sub-folders of {src}: {', '.join(sorted(folders)) or 'none'})")
     if not typed:
         classes = sorted(folders, key=lambda name: (name.lower(), name))
@@ -95,7 +96,7 @@ def find_class_folders(src, classes=None):
         hint = f"; did you mean --src '{inner[0]}'?" if len(folders) == 1 and inner else ""
         found = ", ".join(sorted(folders)) or "none"
         wanted = f"no {' or '.join(missing)} folder" if missing else "fewer than two class folders"
-        raise SystemExit(f"error: {src} has {wanted} (sub-folders found: {found}; a class is a sub-folder "
+        raise InputError(f"{src} has {wanted} (sub-folders found: {found}; a class is a sub-folder "
                          f"of images, e.g. Negative/ and Positive/){hint}")
     ignored = sorted(name for name in folders if name.lower() not in {c.lower() for c in classes})
     if ignored:
@@ -129,15 +130,15 @@ def find_images(sources, classes, out, size):
         files_by_class = [list_images(folder) for folder in folders.values()]
         for (name, folder), files in zip(folders.items(), files_by_class):
             if not files:
-                raise SystemExit(f"error: {folder} has no image files "
+                raise InputError(f"{folder} has no image files "
                                  f"({', '.join(sorted(IMAGE_EXTENSIONS))}, in any letter case)")
             print(f"{name}: {len(files)} files in {folder} (sub-folders included)")
         if out.resolve().is_relative_to(src.resolve()):  # it would be read back: a class, or training images
-            raise SystemExit(f"error: --out {out} is inside the image folder {src}; write it elsewhere")
+            raise InputError(f"--out {out} is inside the image folder {src}; write it elsewhere")
         files_by_source.append(files_by_class)
     for label, name in enumerate(classes):  # e.g. a labels file of crack boxes alone
         if not any(files[label] for files in files_by_source):
-            raise SystemExit(f"error: no {name} image in any --src: a model needs examples of every class")
+            raise InputError(f"no {name} image in any --src: a model needs examples of every class")
     return classes, files_by_source, cut, reviewed
 
 
@@ -183,17 +184,17 @@ def main(argv=None):
     splits = split_sources(files_by_source, args.split, args.seed, fixed=reviewed.split_of(args.split[1], args.seed))
 
     start = time.time()
-    tmp = safe_io.new_folder_beside(args.out, "data_prep cache")
+    tmp = output_folders.new_folder_beside(args.out, "data_prep cache")
     try:
         splits, skipped = decode_into(tmp, splits, args.size, max(1, args.workers), cut)
         for label, name in enumerate(classes):
             if not any(row[1] == label for rows in splits.values() for row in rows):
-                raise SystemExit(f"error: no usable image in any {name} folder")
+                raise InputError(f"no usable image in any {name} folder")
         meta = write_labels_and_meta(tmp, splits, classes, skipped, args, labels.common_tile(cut), reviewed)
         save_examples(tmp, classes, args.seed)
-        safe_io.replace_folder(tmp, args.out)
+        output_folders.replace_folder(tmp, args.out)
     finally:
-        safe_io.remove_folder(tmp)
+        output_folders.remove_folder(tmp)
 
     seconds = time.time() - start
     cache.warn_about_small_classes(meta)
@@ -206,4 +207,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no cache was written")
+    runner.run_script(main, "no cache was written")

@@ -31,9 +31,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import figures, inspection, photos, results, run_report, safe_io, verdicts
+from support import atomic_files, figures, inspection, output_folders, photos, results, run_report, runner, verdicts
+from support.errors import InputError
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
 from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier, predicted_classes
+from support.safe_text import printable
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
 FIGURES = Path("predictions")  # never beside the inputs: a figure must not become an input
@@ -113,12 +115,12 @@ def find_inputs(inputs):
     for path, reason in failures.items():
         error(f"{path}: {reason}")
     if not found:
-        raise SystemExit(f"error: no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise InputError(f"no images to classify (reads {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return found, failures
 
 
 def error(message):
-    tqdm.write(f"error: {safe_io.printable(message)}", file=sys.stderr)
+    tqdm.write(f"error: {printable(message)}", file=sys.stderr)
 
 
 def check_outputs(args):
@@ -130,12 +132,12 @@ def check_outputs(args):
     models = {args.model: "the model", args.compare_with: "the --compare-with model"}
     taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): name for model, name in
                                                           models.items() if model for suffix in (".keras", ".tflite")}
-    safe_io.check_output_file("--csv", args.csv, taken, verdicts.is_predict_header)
-    safe_io.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"},
+    results.check_output_file("--csv", args.csv, taken, verdicts.is_predict_header)
+    results.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"},
                               verdicts.is_predict_header)
-    safe_io.check_output_folder("--out", args.out)
+    output_folders.check_output_folder("--out", args.out)
     figures_drawn = args.figures or (args.figures is None and any(path.is_file() for path in args.inputs))
-    safe_io.check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
+    results.check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
                                                "--save-tiles": args.save_tiles, "--report": args.report})
 
 
@@ -154,10 +156,10 @@ def load_model(args, path):
         if args.save_tiles:  # a class name from a model becomes a folder: never ../x or /x
             figures.check_folder_names(names, "--save-tiles")
     elif names != args.class_names:  # every verdict would seem "changed"
-        raise SystemExit(f"error: --compare-with {path} tells {', '.join(names)} apart, --model "
+        raise InputError(f"--compare-with {path} tells {', '.join(names)} apart, --model "
                          f"{', '.join(args.class_names)}: compare two models of the same classes")
     if args.map_class is not None and args.map_class not in names:
-        raise SystemExit(f"error: --map-class {args.map_class}: the model's classes are {', '.join(names)}")
+        raise InputError(f"--map-class {args.map_class}: the model's classes are {', '.join(names)}")
     which = ("the bundled model" if path.resolve() == BUNDLED_MODEL else
              "--compare-with" if path == args.compare_with else "--model")
     bundled = model_path.parent == BUNDLED_MODEL.parent  # shown relative: the README's line has no machine path
@@ -282,7 +284,7 @@ def main(argv=None):
     stems, rule = figures.output_stems(images), model.rule
 
     done, report_rows, start = [], {}, time.time()  # done: (path, result, figure) of each input, repeats too
-    with safe_io.csv_lines(args.tiles_csv, rule.tile_columns()) as tiles_csv, \
+    with atomic_files.csv_lines(args.tiles_csv, rule.tile_columns()) as tiles_csv, \
             tqdm(total=len(images), unit="image", disable=None, leave=False) as progress:
         for item in classify_images(images, model, args, older):
             progress.update()
@@ -310,7 +312,7 @@ def main(argv=None):
     in_order = dict.fromkeys([path for path, _, _ in images] + list(failures))  # each input once
     if args.csv:
         table = results.csv_rows(in_order, done, failures, rule, bool(older))
-        safe_io.write_csv(args.csv, rule.csv_columns(bool(older)), table)
+        atomic_files.write_csv(args.csv, rule.csv_columns(bool(older)), table)
     if args.report:
         lines = [model.line] + ([older.line] if older else [])
         page = run_report.write_run_report(args, in_order, lines, model.info, report_rows, failures, rule)
@@ -321,10 +323,10 @@ def main(argv=None):
 
 def interrupted():
     """The line after a Ctrl-C: which of the CSVs and the report were written whole, as it is then."""
-    written = [str(path) for path in safe_io.finished() if path.suffix == ".csv" or path.name == "index.html"]
+    written = [str(path) for path in atomic_files.finished() if path.suffix == ".csv" or path.name == "index.html"]
     return (f"{', '.join(written)} written whole" if written else "no CSV or report was written") + \
         "; figures and tiles already saved are complete"
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, interrupted)
+    runner.run_script(main, interrupted)

@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from model import INPUT_SIZE, LEARNING_RATE, MIN_INPUT_SIZE, THRESHOLD, build_model, compile_model
-from support import bags, batches, cache, distribute, evaluation, safe_io, training_summary, unfamiliar
+from support import (atomic_files, bags, batches, cache, distribute, evaluation, output_folders, runner,
+                     training_summary, unfamiliar)
+from support.errors import InputError
 from support.images import check_not_among_images
 from model import BATCH_SIZE, EPOCHS, SEED  # the knobs every run turns stand in model.py
 from support.calibration import texture_floor
@@ -142,7 +144,7 @@ def choose_recipe(args, meta, rule):
     """
     crack_model = rule.draws_cracks  # only a crack model's images are given hairlines
     if args.thin_cracks and not crack_model:
-        raise SystemExit(f"error: --thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
+        raise InputError(f"--thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
     site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first
     steps_per_epoch = -(-train_images // args.batch_size)
@@ -175,7 +177,7 @@ def build_or_load_model(args, meta, recipe):
     try:
         model = keras.models.load_model(args.init_from, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged or foreign file
-        raise SystemExit(f"error: cannot load --init-from {args.init_from}: {str(exc).splitlines()[0]}")
+        raise InputError(f"cannot load --init-from {args.init_from}: {str(exc).splitlines()[0]}")
     print(f"fine-tuning {args.init_from}")
     return compile_model(model, learning_rate)
 
@@ -184,12 +186,12 @@ def check_inputs(args, meta):
     """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
     made for other classes or images; then say what the cache holds. Returns its VerdictRule: what kind of
     model (Özgenel's classes)."""
-    safe_io.check_ours("--out", args.out, "train.py output")
+    output_folders.check_ours("--out", args.out, "train.py output")
     check_not_among_images("--out", args.out)
     if args.init_from:
         check_starting_model(args.init_from, meta)
     elif meta["image_size"] < MIN_INPUT_SIZE:  # a cache made for a network with fewer blocks
-        raise SystemExit(f"error: {args.cache} holds {meta['image_size']} px images but the network takes "
+        raise InputError(f"{args.cache} holds {meta['image_size']} px images but the network takes "
                          f"{MIN_INPUT_SIZE} px or more (model.py); run data_prep.py with --size {INPUT_SIZE}")
     print(cache.describe_cache(args.cache, meta))
     return verdict_rule(meta)
@@ -203,7 +205,7 @@ def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos
     def log_learning_rate_and_time(epoch, logs):  # into history.csv, for the curves and the time to accuracy
         logs.update(learning_rate=float(model.optimizer.learning_rate), seconds=round(time.time() - start, 1))
 
-    with safe_io.writing(folder / "history.csv") as history_csv:
+    with atomic_files.writing(folder / "history.csv") as history_csv:
         guard = [bags.guard(model, crack_photos, bags.sure_threshold(recipe.init_from))] if crack_photos else []
         callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=log_learning_rate_and_time), *guard,
                      keras.callbacks.EarlyStopping(monitor="guarded_val_loss" if guard else "val_loss",
@@ -214,7 +216,7 @@ def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / "logs")))
         # Ctrl-C stops fit after the batch at hand: an exception raised in the middle of fit, with
         # tf.data's threads at work, crashed the interpreter now and then.
-        with safe_io.stop_at_a_safe_point(lambda: setattr(model, "stop_training", True)):
+        with runner.stop_at_a_safe_point(lambda: setattr(model, "stop_training", True)):
             history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=callbacks,
                                 shuffle=False, verbose=2)  # the pipeline shuffles each epoch itself
     return history.history, time.time() - start
@@ -268,7 +270,7 @@ def main(argv=None):
 
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
     # Everything is written aside and swapped in whole at the end: model and reports of one run.
-    work = (safe_io.new_folder_beside(args.out, "train.py output") if is_chief
+    work = (output_folders.new_folder_beside(args.out, "train.py output") if is_chief
             else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
     keras.utils.set_random_seed(recipe.seed)
     if args.mixed_precision:
@@ -296,16 +298,16 @@ def main(argv=None):
         report["marks"] = evaluation.how_marks_read(marks[1], before, after, meta, report["threshold"], args.init_from)
     if crack_photos:
         report["crack_photos"] = kept
-    safe_io.write_json(report, work / "metrics.json")
+    atomic_files.write_json(report, work / "metrics.json")
     training_summary.print_summary(held, report, data, meta)
     if not is_chief:
         shutil.rmtree(work)
         return print(f"trained {report['epochs_run']} epochs; worker 0 wrote the model")
-    safe_io.replace_folder(work, args.out)
+    output_folders.replace_folder(work, args.out)
     print(f"trained {report['epochs_run']} epochs in {seconds:.0f} s; best epoch {report['best_epoch']}; "
           f"wrote {args.out / MODEL_NAME} and reports to {args.out}/\n"
           f"use it: python predict.py PHOTO --model {args.out / MODEL_NAME}")
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no model was written; --out is as it was")
+    runner.run_script(main, "no model was written; --out is as it was")

@@ -19,6 +19,7 @@ import numpy as np
 from common import REPO, machine, median_seconds, run_measured
 
 import data_prep
+from support import runner
 from support.images import list_images
 
 
@@ -31,6 +32,7 @@ def plain_loop(files, size):
 
 
 def main():
+    start = time.time()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, default=REPO / "sample_data")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
@@ -54,9 +56,8 @@ def main():
         print(f"{size:>5} {len(files) / loop_seconds:>11.0f} "
               f"{len(files) / prep_seconds:>16.0f} {loop_seconds / prep_seconds:>8.2f}x "
               f"{peak / 2**20:>12.0f} {cache_bytes / 2**20:>9.0f} {peak / cache_bytes:>10.2f}")
+    print(f"\n({time.time() - start:.0f} s)")
 
 
 if __name__ == "__main__":
-    start = time.time()
-    main()
-    print(f"\n({time.time() - start:.0f} s)")
+    runner.run_script(main, "nothing more was measured")

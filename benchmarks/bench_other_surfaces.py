@@ -22,6 +22,8 @@ from common import REPO, machine
 
 from data_prep import find_class_folders
 from predict import BUNDLED_MODEL
+from support import runner
+from support.errors import InputError
 from support.evaluation import test_report
 from support.images import list_images
 from support.model_files import CRACK_CLASSES, read_model_info
@@ -90,7 +92,7 @@ def main():
             raise SystemExit(f"error: {folder} is not a folder")
     try:
         threshold = read_model_info(args.model)["threshold"]
-    except (OSError, ValueError) as exc:
+    except (OSError, InputError) as exc:
         raise SystemExit(f"error: cannot read {args.model}: {exc}")
     print(f"{machine()}\nmodel: {args.model}\n")
     if args.patches:
@@ -100,7 +102,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted")
+    runner.run_script(main, "nothing more was measured")

@@ -23,7 +23,7 @@ import numpy as np
 from common import REPO, machine, run_measured
 
 import predict
-from support import figures, photos, verdicts
+from support import figures, photos, runner, verdicts
 from support.images import IMAGE_EXTENSIONS, decode_image
 from support.model_files import choose_backend, litert_installed, load_classifier
 
@@ -130,4 +130,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    runner.run_script(main, "nothing more was measured")

@@ -30,7 +30,7 @@ import numpy as np
 from common import REPO, machine
 
 from predict import BUNDLED_MODEL
-from support import masks
+from support import masks, runner
 from support.evaluation import roc_curve
 from support.images import list_images
 from support.labels import cut_boxes
@@ -131,4 +131,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    runner.run_script(main, "nothing more was measured")

@@ -16,6 +16,7 @@ import numpy as np
 from common import REPO, machine, run_measured
 
 from model import build_model
+from support import runner
 from support.batches import make_dataset
 from support.cache import load_cache
 from support.tf_import import keras
@@ -69,4 +70,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    runner.run_script(main, "nothing more was measured")

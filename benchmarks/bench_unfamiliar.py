@@ -22,7 +22,6 @@ import argparse
 import itertools
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import cv2
 import numpy as np
 from common import machine
 
-from support import unfamiliar
+from support import runner, unfamiliar
 from support.calibration import texture_floor
 from support.images import fit_to_model, smoother_than
 from support.model_files import predicted_classes, read_model_info
@@ -208,7 +207,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted")
+    runner.run_script(main, "nothing more was measured")

@@ -6,8 +6,11 @@ take on trust:
     images.py       an image file to RGB pixels, resized so thin cracks stay dark (data_prep and predict);
                     every file sized from its header and refused over the limits before it is decoded
     opencv.py       OpenCV, imported once its own pixel limit is set (every module takes cv2 from it)
-    safe_io.py      outputs that are whole or absent, never over a user's file, locked while written;
-                    a clean stop on Ctrl-C at any moment
+    errors.py       InputError: what a user gave cannot be used; the one error the modules raise
+    runner.py       a script run as a command: one line and an exit status however it ends (Ctrl-C too)
+    atomic_files.py files that are whole or absent: written under a temporary name, then renamed
+    output_folders.py  output folders replaced whole, never over a user's, locked while written
+    safe_text.py    names shown safely on a terminal, cells in a spreadsheet (no formulas)
     cache.py        the .npy cache: written in parallel by data_prep, read back by train
     tf_import.py    TensorFlow and Keras, imported without their start-up chatter
     model_files.py  what a saved model's output means, its LiteRT copy, and what runs it in predict
@@ -29,7 +32,8 @@ take on trust:
     inspection.py   the inspector's notes.csv in the report: read, matched to photos, paths shown
     training_summary.py  what train prints by default; the details with --verbose
     masks.py        a labels file from crack masks, on predict's tile grid (python -m support.masks)
-    results.py      predict's records of a model and an input; a line per input, CSV rows, changes
+    results.py      predict's records of a model and an input; a line per input, CSV rows, changes;
+                    the files and folders it may write them to
 """
 
 import signal
@@ -39,7 +43,7 @@ from pathlib import Path
 # Importing TensorFlow takes seconds. A Ctrl-C meanwhile should end like one at any other moment
 # (one line, status 130), not with a traceback, so when one of the scripts is running, a quiet
 # handler is in place from its first import of this package until it installs its own
-# (safe_io.run_script).
+# (runner.run_script).
 _main = getattr(sys.modules.get("__main__"), "__file__", None)
 
 

@@ -11,13 +11,15 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 
 import numpy as np
+from tqdm import tqdm
 
+from support.errors import InputError
 from support.images import ImageError, load_image
 from support.opencv import cv2
-from support.safe_io import printable, quiet_stderr, stop_at_a_safe_point
+from support.runner import quiet_stderr, stop_at_a_safe_point
+from support.safe_text import printable
 
 SPLITS = ["train", "val", "test"]
 FEW_IMAGES = 50  # fewer per class, and the validation and test figures rest on a handful of images
@@ -67,7 +69,6 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
     failures = {}
     total = sum(len(rows) for rows in splits.values())
     print(f"decoding {total} images with {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
-    progress = Progress(total, "decoding")
     # "spawn": a forked copy of a parent that has TensorFlow's threads running (as in a test or a
     # notebook) can deadlock; spawned workers start clean, on every operating system alike.
     # The workers are started with stderr pointed at /dev/null: they report through their results,
@@ -83,18 +84,21 @@ def write_images(splits, arrays_dir, size, workers, ready=None, rows_per_task=64
         signal.signal(signal.SIGINT, previous)
     if held:
         signal.raise_signal(signal.SIGINT)
+    # Shown on a pipe too (unlike predict's bar): the log of a long run says how far it got.
+    progress = tqdm(total=total, desc="decoding", unit=" images", unit_scale=True, mininterval=0.5, file=sys.stderr,
+                    bar_format="{desc} {n}/{total} images ({rate_noinv_fmt}, {remaining} left)")
     try:
         for split, count, errors in pool.imap_unordered(_load_rows, tasks):
             for row, error in errors:
                 failures[(split, row)] = error
-                print(f"\nwarning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
+                progress.write(f"warning: skipping {printable(splits[split][row][0])}: {error}", file=sys.stderr)
             progress.update(count)
     finally:
         # A Ctrl-C in the middle of terminate() left a worker running for ever, and the parent's stderr
         # open with it: the interruption waits until the workers are gone.
         with stop_at_a_safe_point(lambda: None):
             pool.terminate()
-    progress.done()
+    progress.close()
     for name, rows in splits.items():
         done = [(row, ready[str(file)]) for row, (file, *_) in enumerate(rows) if str(file) in ready]
         if done:  # written as the workers write, not through a memory map: 96,000 boxes are not all held
@@ -136,74 +140,55 @@ def drop_failed_rows(arrays_dir, split, keep):
     os.replace(new_path, old_path)
 
 
-class Progress:
-    """A one-line progress counter on stderr (data_prep does not load TensorFlow for Keras' Progbar)."""
-
-    def __init__(self, total, what):
-        self.total, self.what, self.count, self.start, self.shown = total, what, 0, time.time(), 0.0
-
-    def update(self, n=1):
-        self.count += n
-        now = time.time()
-        if now - self.shown > 0.5 or self.count == self.total:
-            rate = self.count / max(now - self.start, 1e-9)
-            print(f"\r{self.what} {self.count}/{self.total} images ({rate:.0f}/s)", end="", file=sys.stderr)
-            self.shown = now
-
-    def done(self):
-        print(file=sys.stderr)
-
-
 def load_cache(folder):
-    """The cached splits as (memory-mapped) arrays plus meta.json; exits clearly if incomplete."""
+    """The cached splits as (memory-mapped) arrays plus meta.json; InputError if incomplete or damaged."""
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
-        raise SystemExit(f"error: no complete cache in {folder}/ (no meta.json); "
+        raise InputError(f"no complete cache in {folder}/ (no meta.json); "
                          f"run: python data_prep.py --src DATASET --out {folder}")
     again = f"run data_prep.py again to rebuild {folder}/"
     try:
         meta = json.loads(meta_path.read_text())
         counts = {split: meta["counts"][split]["total"] for split in SPLITS}
         image_size, class_names = meta["image_size"], meta["class_names"]
-        problem = meta_problem(meta, counts)
+        check_meta(meta, counts)
+    except InputError as problem:
+        raise InputError(f"{meta_path} is damaged ({problem}); {again}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise SystemExit(f"error: {meta_path} is damaged ({type(error).__name__}: {error}); {again}")
-    if problem:
-        raise SystemExit(f"error: {meta_path} is damaged ({problem}); {again}")
+        raise InputError(f"{meta_path} is damaged ({type(error).__name__}: {error}); {again}")
     data = {}
     for split in SPLITS:
         try:
             x = np.load(folder / f"{split}_x.npy", mmap_mode="r")  # paged in as needed, never copied
             y = np.load(folder / f"{split}_y.npy")
         except (OSError, ValueError) as error:
-            raise SystemExit(f"error: cache {folder}/ is damaged ({error}); {again}")
+            raise InputError(f"cache {folder}/ is damaged ({error}); {again}")
         if (len(x) != len(y) or len(x) != counts[split] or x.shape[1:] != (image_size, image_size, 3)
                 or y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= len(class_names)))):
-            raise SystemExit(f"error: cache {folder}/ is inconsistent ({split}); {again}")
+            raise InputError(f"cache {folder}/ is inconsistent ({split}); {again}")
         data[split] = (x, y)
     if len(data["train"][0]) == 0 or len(data["val"][0]) == 0:
-        raise SystemExit(f"error: cache {folder}/ has an empty train or validation split")
+        raise InputError(f"cache {folder}/ has an empty train or validation split")
     return data, meta
 
 
-def meta_problem(meta, counts):
-    """What is wrong with a meta.json that parsed, or None: names, size and sources train relies on."""
+def check_meta(meta, counts):
+    """Raise InputError naming what is wrong in a parsed meta.json: the names, size and sources train relies on."""
     names = meta["class_names"]
     if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
-        return f"class_names must be a list of names, not {names!r:.80}"
+        raise InputError(f"class_names must be a list of names, not {names!r:.80}")
     if len(names) < 2 or len({n.lower() for n in names}) < len(names):
-        return "class_names must name two classes or more, each once"
+        raise InputError("class_names must name two classes or more, each once")
     size = meta["image_size"]
     if type(size) is not int or size < 1:  # train.py checks it against what the network accepts
-        return f"image_size must be a whole number of pixels, not {size!r:.80}"
+        raise InputError(f"image_size must be a whole number of pixels, not {size!r:.80}")
     if len(meta.get("sources") or []) > 1 and any(len(meta["file_sources"][s]) != counts[s] for s in SPLITS):
-        return "file_sources does not match the counts"
+        raise InputError("file_sources does not match the counts")
     bags = meta.get("bags")
     if bags is not None and (not isinstance(bags, dict) or any(
             len(bags.get(s, [])) != counts[s] or max(bags.get(s, []), default=-1) >= len(meta.get("bag_photos", []))
             for s in ("train", "val"))):  # a cache of an older data_prep listed the training rows' alone
-        return "bags does not match the training and validation splits"
-    return None
+        raise InputError("bags does not match the training and validation splits")
 
 
 def describe_cache(folder, meta):

@@ -14,6 +14,7 @@ import os
 import socket
 import time
 
+from support.errors import InputError
 from support.tf_import import tf
 
 WAIT_FOR_WORKERS = 300  # seconds; machines of a cluster are rarely started in the same minute
@@ -27,7 +28,7 @@ def read_tf_config():
         workers, index = config["cluster"]["worker"], int(config["task"]["index"])
         assert config["task"]["type"] == "worker" and 0 <= index < len(workers)
     except (ValueError, KeyError, TypeError, AssertionError):
-        raise SystemExit('error: TF_CONFIG must look like {"cluster": {"worker": ["host:port", ...]}, '
+        raise InputError('TF_CONFIG must look like {"cluster": {"worker": ["host:port", ...]}, '
                          '"task": {"type": "worker", "index": N}} with N one of the workers')
     return index, workers
 
@@ -45,7 +46,7 @@ def join_workers(wait_seconds):
     try:
         server = socket.create_server(("", port))
     except OSError as error:
-        raise SystemExit(f"error: worker {index} cannot listen on port {port} ({error.strerror})")
+        raise InputError(f"worker {index} cannot listen on port {port} ({error.strerror})")
     server.setblocking(False)
     start = time.time()
     shown = start - POLL_SECONDS
@@ -53,7 +54,7 @@ def join_workers(wait_seconds):
         while silent := [address for i, address in enumerate(workers) if i != index and not listening(address)]:
             waited = time.time() - start
             if waited >= wait_seconds:
-                raise SystemExit(f"error: no worker listening at {', '.join(silent)} after {wait_seconds} s; "
+                raise InputError(f"no worker listening at {', '.join(silent)} after {wait_seconds} s; "
                                  "start train.py on each machine of TF_CONFIG, or raise --wait-for-workers")
             if time.time() - shown >= POLL_SECONDS:
                 print(f"worker {index}: waiting for {', '.join(silent)} ({waited:.0f} of {wait_seconds} s)", flush=True)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from support.atomic_files import writing
+from support.errors import InputError
 from support.images import ImageError
 from support.opencv import cv2
-from support.safe_io import writing
 
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
 FIGURE_MIN_SIDE = 480  # smaller images are enlarged by a whole factor, pixels kept sharp
@@ -227,7 +228,7 @@ def check_folder_names(names, option):
     or a labels file such as ../../x or /x would send tiles outside it."""
     for name in names:
         if name in ("", ".", "..") or any(c in name for c in "/\\\0:") or name != name.strip():
-            raise SystemExit(f"error: {option}: the class name {name!r} cannot be a folder's name (it holds a "
+            raise InputError(f"{option}: the class name {name!r} cannot be a folder's name (it holds a "
                              "path separator, or is . or ..); retrain with plain class names")
 
 

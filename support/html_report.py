@@ -25,8 +25,9 @@ from string import Template
 from urllib.parse import quote
 
 from support import figures, verdicts
+from support.atomic_files import write_json, writing
 from support.model_files import CRACK_CLASSES
-from support.safe_io import MARKER, write_json, writing
+from support.output_folders import MARKER
 
 FINAL_COPY = " &middot; final copy: the inspector's verdicts and notes written in"
 HEADER_FIELDS = ("title", "site", "inspector", "notes")  # predict's --title ..., or --report-info FILE

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
+from support.errors import InputError
 from support.opencv import MAX_PIXELS, cv2
-from support.safe_io import MARKER, printable
+from support.output_folders import MARKER
+from support.safe_text import printable
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # an iPhone's photos
@@ -37,7 +39,12 @@ Image.MAX_IMAGE_PIXELS = None  # Pillow's own warning (two lines naming site-pac
 
 
 class ImageError(Exception):
-    """A file that cannot be used as an image; the message says why."""
+    """A file that cannot be used as an image; the message says why, not which file.
+
+    Not an errors.InputError: an unreadable image among many is reported and the run goes on (predict
+    names it on stderr and in its CSV, data_prep skips it), so each caller catches it where it reads the
+    image; one that cannot go on without it (a photo a labels file names) raises InputError naming the file.
+    """
 
 
 class ReducedImage(np.ndarray):
@@ -337,7 +344,7 @@ def check_not_among_images(option, out, enough=10):
         return
     images = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if len(list(itertools.islice(images, enough))) == enough:  # counting stops there: a folder may hold 100,000
-        raise SystemExit(f"error: {option} {out} is inside {folder}, a folder of images: its files would "
+        raise InputError(f"{option} {out} is inside {folder}, a folder of images: its files would "
                          "be read as images; choose another")
 
 
@@ -345,7 +352,7 @@ def list_images(folder, others=None):
     """Image files below folder, recursively, in a stable order (os.walk: fast on 100,000 files).
 
     Hidden files (such as a temporary .partial- file), the figures predict.py writes and the folders
-    this project wrote (a report: safe_io.MARKER in it) are left out, so an output that lands in an
+    this project wrote (a report: output_folders.MARKER in it) are left out, so an output that lands in an
     input folder is never read back as an image. Symbolic links to folders are followed, each folder
     read once (a link back up would loop). The other files found are appended to `others`, if
     given, so that none is dropped silently.

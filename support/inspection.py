@@ -17,26 +17,28 @@ import os
 import re
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
+from support.errors import InputError
+
 NOTES_COLUMNS = ["path", "model_verdict", "inspector_verdict", "note", "marked_tiles", "tile"]
 NEEDED = ["path", "inspector_verdict", "note"]  # what a final copy reads; the others are for data_prep and people
 FORMULA_START = tuple("=+-@\t\r")  # a cell saved with a leading ' so that a spreadsheet shows it as text
 
 
 def read_notes(path):
-    """[(photo path as written, inspector verdict, note)] of a notes.csv; exits with one line if it is bad."""
+    """[(photo path as written, inspector verdict, note)] of a notes.csv; InputError if it is bad."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing = [column for column in NEEDED if column not in (reader.fieldnames or [])]
             if missing:
-                raise SystemExit(f"error: --final-copy {path} is not a notes.csv (Save notes.csv in the report): "
+                raise InputError(f"--final-copy {path} is not a notes.csv (Save notes.csv in the report): "
                                  f"it has no {', '.join(missing)} column")
             rows = [(row["path"] or "", unquoted(row["inspector_verdict"]).strip(), unquoted(row["note"]))
                     for row in reader]
     except UnicodeDecodeError:
-        raise SystemExit(f"error: --final-copy {path} is not a notes.csv: not UTF-8 text") from None
+        raise InputError(f"--final-copy {path} is not a notes.csv: not UTF-8 text") from None
     except (OSError, csv.Error) as error:
-        raise SystemExit(f"error: --final-copy {path}: {getattr(error, 'strerror', None) or error}")
+        raise InputError(f"--final-copy {path}: {getattr(error, 'strerror', None) or error}")
     return [(unquoted(photo), verdict, note) for photo, verdict, note in rows]
 
 
@@ -47,10 +49,10 @@ def unquoted(cell):
 
 
 def check_verdicts(notes, labels, path):
-    """Exit with one line if a verdict of notes.csv is none of the report's labels (another model's file)."""
+    """Raise InputError if a verdict of notes.csv is none of the report's labels (another model's file)."""
     for photo, verdict, _ in notes:
         if verdict and verdict not in labels:
-            raise SystemExit(f"error: --final-copy {path}: {photo}: the inspector's verdict {verdict!r} is not one "
+            raise InputError(f"--final-copy {path}: {photo}: the inspector's verdict {verdict!r} is not one "
                              f"of this model's ({', '.join(labels)})")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from support.errors import InputError
 from support.images import ImageError, decode_image, fit_to_model
 from support.crack_rules import ALIASES, classes_named
 from support.model_files import CRACK_CLASSES
@@ -36,35 +37,35 @@ def is_labels_file(path):
 
 
 def read_labels(path):
-    """[(photo path, (x, y, width, height), label)] from a labels CSV; exits with one line if it is bad."""
+    """[(photo path, (x, y, width, height), label)] from a labels CSV; InputError if it is bad."""
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:  # names as predict wrote
             reader = csv.DictReader(f)
             if not set(COLUMNS) <= set(reader.fieldnames or []):
-                raise SystemExit(f"error: {path} is not a labels file: it needs the columns {','.join(COLUMNS)}")
+                raise InputError(f"{path} is not a labels file: it needs the columns {','.join(COLUMNS)}")
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:  # csv.Error: e.g. a cell beyond csv's field limit
-        raise SystemExit(f"error: cannot read labels {path}: {getattr(error, 'strerror', None) or error}")
+        raise InputError(f"cannot read labels {path}: {getattr(error, 'strerror', None) or error}")
     labels, there = [], set()
     for line, row in enumerate(rows, start=2):
         try:
             box = tuple(int(float(row[key])) for key in ("x", "y", "width", "height"))
         except (TypeError, ValueError, OverflowError):  # OverflowError: inf, 1e400
-            raise SystemExit(f"error: {path}, line {line}: x, y, width and height must be numbers") from None
+            raise InputError(f"{path}, line {line}: x, y, width and height must be numbers") from None
         photo, label = Path(row["path"] or ""), (row["label"] or "").strip()
         if not label or not (row["path"] or "").strip():
-            raise SystemExit(f"error: {path}, line {line}: the {'label' if not label else 'path'} is blank")
+            raise InputError(f"{path}, line {line}: the {'label' if not label else 'path'} is blank")
         found = photo if photo.is_absolute() else path.parent / photo
         if found not in there:  # a photo of many boxes looked for once
             if not found.is_file():
                 where = "" if photo.is_absolute() else \
                     f" (read relative to the labels file's folder {Path(os.path.abspath(path.parent))})"
                 missing = "is not a file" if found.exists() else "does not exist"
-                raise SystemExit(f"error: {path}, line {line}: photo {photo}{where} {missing}")
+                raise InputError(f"{path}, line {line}: photo {photo}{where} {missing}")
             there.add(found)
         labels.append((found, box, label))
     if not labels:
-        raise SystemExit(f"error: {path} holds no labelled boxes")
+        raise InputError(f"{path} holds no labelled boxes")
     return labels
 
 
@@ -77,25 +78,25 @@ def class_names(labels):
 
 def cut_boxes(path, classes, size):
     """(class names, {class name: [(name for meta.json, size x size x 3 uint8)]}) for a labels file,
-    every photo decoded once; classes None: the ones the file names. Exits with one line, before
+    every photo decoded once; classes None: the ones the file names. Raises InputError, before
     anything is written, on an unknown label, a missing or unreadable photo, or a box outside it."""
     labels = read_labels(path)
     classes = classes or class_names(labels)
     known = {name.lower(): name for name in classes} | {alias: target for alias, target in ALIASES.items()
                                                          if target in classes}
     if len(classes) < 2:
-        raise SystemExit(f"error: {path} labels boxes of one class only ({', '.join(classes)}); a model needs two")
+        raise InputError(f"{path} labels boxes of one class only ({', '.join(classes)}); a model needs two")
     by_photo, seen = {}, {}
     for photo, box, label in labels:
         if min(box[2:]) < MIN_BOX:
-            raise SystemExit(f"error: {path}: box {','.join(map(str, box))} of {photo} is smaller than {MIN_BOX} px "
+            raise InputError(f"{path}: box {','.join(map(str, box))} of {photo} is smaller than {MIN_BOX} px "
                              "a side, predict's smallest tile: too little of the photo for the model")
         if label.lower() not in known:
-            raise SystemExit(f"error: {path}: unknown label {label!r} for {photo} (the classes are "
+            raise InputError(f"{path}: unknown label {label!r} for {photo} (the classes are "
                              f"{', '.join(classes)}{'; crack and no crack also work' if classes == CRACK_CLASSES else ''})")
         name = seen.setdefault((photo.resolve(), box), known[label.lower()])
         if name != known[label.lower()]:
-            raise SystemExit(f"error: {path}: box {','.join(map(str, box))} of {photo} is labelled both {name} "
+            raise InputError(f"{path}: box {','.join(map(str, box))} of {photo} is labelled both {name} "
                              f"and {known[label.lower()]}")
         by_photo.setdefault(photo, []).append((box, name))
     cut, store = {name: [] for name in classes}, StoredTiles()
@@ -103,17 +104,17 @@ def cut_boxes(path, classes, size):
         try:
             image = decode_image(photo)
         except ImageError as error:
-            raise SystemExit(f"error: {path}: photo {photo}: {error}")
+            raise InputError(f"{path}: photo {photo}: {error}")
         height, width = image.shape[:2]
         for (x, y, w, h), name in boxes:
             if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
-                raise SystemExit(f"error: {path}: box {x},{y},{w},{h} is outside {photo} ({width}x{height} px)")
+                raise InputError(f"{path}: box {x},{y},{w},{h} is outside {photo} ({width}x{height} px)")
         stored = [None] * len(boxes)
         try:
             for i, tile in model_inputs(image, [box for box, _ in boxes], size):
                 stored[i] = store.add(tile)
         except ImageError as error:  # e.g. enlarged over the pixel limit
-            raise SystemExit(f"error: {path}: photo {photo}: {error}")
+            raise InputError(f"{path}: photo {photo}: {error}")
         del image
         for ((box, name), tile) in zip(boxes, stored):
             cut[name].append((f"{photo}#{','.join(map(str, box))}", tile))

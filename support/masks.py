@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from support import safe_io
+from support import atomic_files, runner
+from support.errors import InputError
 from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, list_images
 from support.labels import COLUMNS
 from support.model_files import PATCH_SIZE
@@ -114,19 +115,19 @@ def main(argv=None):
     args = parse_args(argv)
     for folder in (args.images, args.masks):
         if not folder.is_dir():
-            raise SystemExit(f"error: {folder} is not a folder")
+            raise InputError(f"{folder} is not a folder")
     if args.out.exists():  # labels marked by hand look just the same: never replaced
-        raise SystemExit(f"error: --out {args.out} exists; give a new file name")
+        raise InputError(f"--out {args.out} exists; give a new file name")
     rows, skipped = labels_from_masks(args.images, args.masks, args.tile, args.stride, args.out)
     for photo, reason in skipped:
         print(f"skipped {photo}: {reason}", file=sys.stderr)
     if not rows:
-        raise SystemExit(f"error: no tile of any photo in {args.images} could be labelled")
-    safe_io.write_csv(args.out, COLUMNS, rows)
+        raise InputError(f"no tile of any photo in {args.images} could be labelled")
+    atomic_files.write_csv(args.out, COLUMNS, rows)
     cracked = sum(row[-1] == "crack" for row in rows)
     print(f"wrote {args.out}: {cracked} crack and {len(rows) - cracked} no crack tiles of {args.tile} px "
           f"from {len({row[0] for row in rows})} photos")
 
 
 if __name__ == "__main__":
-    safe_io.run_script(main, "no labels file was written")
+    runner.run_script(main, "no labels file was written")

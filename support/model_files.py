@@ -21,7 +21,9 @@ import zipfile
 import numpy as np
 
 from support import unfamiliar
-from support.safe_io import quiet_stderr, writing
+from support.atomic_files import writing
+from support.errors import InputError
+from support.runner import quiet_stderr
 
 INFO_NAME = "crack_classifier.json"  # kept for every kind of model: models saved before still load
 PATCH_SIZE = 227  # the dataset's patch side in photo pixels: a crack model's tile when its info names none
@@ -109,12 +111,12 @@ def export_litert(model, path, info, int8_from=None, seed=0):
 
 
 def read_model_info(path):
-    """The info a .keras or .tflite model was saved with; raises ValueError if it has none.
+    """The info a .keras or .tflite model was saved with; raises InputError if it has none.
 
     Reads the file only: no TensorFlow is imported.
     """
     if os.stat(path).st_size > MAX_MODEL_BYTES:
-        raise ValueError(f"larger than {MAX_MODEL_BYTES // 2 ** 20} MB: no model of train.py's; not read")
+        raise InputError(f"larger than {MAX_MODEL_BYTES // 2 ** 20} MB: no model of train.py's; not read")
     try:
         if str(path).endswith(".tflite"):
             info = json.loads(read_tflite_metadata(path)[INFO_NAME])
@@ -123,11 +125,11 @@ def read_model_info(path):
                 check_unpacked_sizes(archive)
                 info = json.loads(archive.read(INFO_NAME))
         problem = info_problem(info)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError, AttributeError) as error:
-        raise ValueError(f"it does not say what its output means ({INFO_NAME} inside it: {error}); "
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError) as error:  # ValueError: JSON, UTF-8
+        raise InputError(f"it does not say what its output means ({INFO_NAME} inside it: {error}); "
                          "save it with train.py") from None
     if problem:
-        raise ValueError(f"what it says its output means is damaged ({problem}); save it again with train.py")
+        raise InputError(f"what it says its output means is damaged ({problem}); save it again with train.py")
     return info
 
 
@@ -135,25 +137,25 @@ def check_unpacked_sizes(archive):
     """Refuse a .keras archive from the sizes its members declare, before unpacking any: Python's zipfile
     stops at the declared size, so no member yields more than it says."""
     if archive.getinfo(INFO_NAME).file_size > MAX_INFO_BYTES:
-        raise ValueError(f"its {INFO_NAME} says it unpacks to more than {MAX_INFO_BYTES // 2 ** 20} MB")
+        raise InputError(f"its {INFO_NAME} says it unpacks to more than {MAX_INFO_BYTES // 2 ** 20} MB")
     if sum(member.file_size for member in archive.infolist()) > MAX_MODEL_BYTES:
-        raise ValueError(f"it unpacks to more than {MAX_MODEL_BYTES // 2 ** 20} MB: no model of train.py's")
+        raise InputError(f"it unpacks to more than {MAX_MODEL_BYTES // 2 ** 20} MB: no model of train.py's")
 
 
 def check_starting_model(path, meta):
     """Refuse, before any work, a model to fine-tune that was made for other classes or images."""
     try:
         info = read_model_info(path)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"error: cannot use --init-from {path}: {error}")
+    except (OSError, InputError) as error:
+        raise InputError(f"cannot use --init-from {path}: {error}")
     theirs, ours = ([c.lower() for c in names] for names in (info["class_names"], meta["class_names"]))
     if theirs != ours:  # the same classes in another order would swap the model's outputs
         remedy = (f"data_prep.py --classes {','.join(info['class_names'])}" if sorted(theirs) == sorted(ours)
                   else "those class folders")
-        raise SystemExit(f"error: {path} tells {', '.join(info['class_names'])} apart, but the cache holds "
+        raise InputError(f"{path} tells {', '.join(info['class_names'])} apart, but the cache holds "
                          f"{', '.join(meta['class_names'])}: make the cache with {remedy}")
     if info["image_size"] != meta["image_size"]:
-        raise SystemExit(f"error: {path} takes {info['image_size']} px images but the cache holds "
+        raise InputError(f"{path} takes {info['image_size']} px images but the cache holds "
                          f"{meta['image_size']} px; run data_prep.py with --size {info['image_size']}")
 
 
@@ -181,7 +183,7 @@ def info_problem(info):
 
 def read_tflite_metadata(path):
     """{name: bytes} of a .tflite file's metadata, read with the flat buffer schema that comes with
-    the LiteRT runtime (or TensorFlow's copy of it); raises ValueError if it is not a flat buffer."""
+    the LiteRT runtime (or TensorFlow's copy of it); raises InputError if it is not a flat buffer."""
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:
@@ -193,7 +195,7 @@ def read_tflite_metadata(path):
         entries = [flat.Metadata(i) for i in range(flat.MetadataLength())]
         return {m.Name().decode(): flat.Buffers(m.Buffer()).DataAsNumpy().tobytes() for m in entries}
     except (struct.error, IndexError, AttributeError, UnicodeDecodeError):  # offsets pointing nowhere
-        raise ValueError("it is not a LiteRT flat buffer (damaged, or another format)") from None
+        raise InputError("it is not a LiteRT flat buffer (damaged, or another format)") from None
 
 
 def find_model(path):
@@ -201,9 +203,9 @@ def find_model(path):
     if path.is_dir() and (path / "model.keras").is_file():
         return path / "model.keras"
     if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO would wait for a writer forever
-        raise SystemExit(f"error: model file {path} is not a regular file (a pipe, socket or device)")
+        raise InputError(f"model file {path} is not a regular file (a pipe, socket or device)")
     if not path.is_file():
-        raise SystemExit(f"error: model file {path} does not exist" + (
+        raise InputError(f"model file {path} does not exist" + (
             " (a folder without model.keras)" if path.is_dir() else "" if path.suffix in (".keras", ".tflite")
             else " (expected a .keras or .tflite from train.py)"))
     return path
@@ -221,17 +223,17 @@ def choose_backend(model_path, backend):
     keras_path = model_path.with_suffix(".keras") if model_path.suffix == ".tflite" else model_path
     if backend == "tensorflow":
         if not keras_path.is_file():
-            raise SystemExit(f"error: --backend tensorflow needs {keras_path}, which does not exist")
+            raise InputError(f"--backend tensorflow needs {keras_path}, which does not exist")
         return keras_path, "tensorflow", ""
     has_runtime = litert_installed()
     if backend == "litert" or model_path.suffix == ".tflite":
         if has_runtime and tflite_path.is_file():
             return tflite_path, "litert", ""
         if not tflite_path.is_file():
-            raise SystemExit(f"error: --backend litert needs {tflite_path}, which does not exist")
+            raise InputError(f"--backend litert needs {tflite_path}, which does not exist")
         if model_path.suffix == ".tflite" and backend == "auto" and keras_path.is_file():
             return keras_path, "tensorflow", f"note: the LiteRT runtime is not installed; using {keras_path} with TensorFlow"
-        raise SystemExit(f"error: {tflite_path} needs the LiteRT runtime: pip install ai-edge-litert "
+        raise InputError(f"{tflite_path} needs the LiteRT runtime: pip install ai-edge-litert "
                          "(wheels for Linux x86_64/aarch64, macOS arm64, Windows x86_64)")
     if not tflite_path.is_file():
         return keras_path, "tensorflow", ""
@@ -240,7 +242,7 @@ def choose_backend(model_path, backend):
                                           "so TensorFlow runs the model: slower to start")
     try:
         same = read_model_info(keras_path) == read_model_info(tflite_path)
-    except (OSError, ValueError) as error:
+    except (OSError, InputError) as error:
         return keras_path, "tensorflow", f"note: {tflite_path} is not used: {error}"
     if same:
         return tflite_path, "litert", ""
@@ -263,12 +265,12 @@ def load_classifier(model_path, backend):
         if info.get("features"):  # features as wide as the statistics describe
             unfamiliar.check_width(run_model(np.zeros((1, size, size, 3), np.uint8))[1], info["features"])
     except Exception as exc:  # Keras and LiteRT raise many types for a damaged or foreign file
-        raise SystemExit(f"error: cannot load model {model_path}: {str(exc).splitlines()[0]}")
+        raise InputError(f"cannot load model {model_path}: {str(exc).splitlines()[0]}")
     if tuple(input_shape[1:]) != (size, size, 3):
-        raise SystemExit(f"error: {model_path} takes input {tuple(input_shape[1:])} but its info says "
+        raise InputError(f"{model_path} takes input {tuple(input_shape[1:])} but its info says "
                          f"{size}x{size} RGB; save it again with train.py")
     if len(names) < 2 or width != output_width(names):
-        raise SystemExit(f"error: {model_path} gives {width} outputs per image but its info names "
+        raise InputError(f"{model_path} gives {width} outputs per image but its info names "
                          f"{len(names)} classes ({', '.join(map(str, names))}); save it again with train.py")
 
     def classify(batch):
@@ -303,7 +305,7 @@ def litert_classifier(path, features=False):
     outputs = runner.get_output_details()
     first = "output_0" if len(outputs) > 1 else next(iter(outputs))
     if features and len(outputs) != 2:
-        raise ValueError(f"its info holds feature statistics but it has {len(outputs)} outputs, not 2")
+        raise InputError(f"its info holds feature statistics but it has {len(outputs)} outputs, not 2")
 
     def run(batch):
         result = runner(**{name: np.asarray(batch, np.uint8)})

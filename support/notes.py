@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from support.errors import InputError
 from support.images import ImageError, decode_image
 from support.labels import StoredTiles, model_inputs
 from support.model_files import CRACK_CLASSES, PATCH_SIZE
@@ -48,35 +49,35 @@ def is_notes_file(path):
 
 
 def read_notes(path):
-    """[(photo path, class name, tile)] for the photos given a verdict; exits with one line if it is bad."""
+    """[(photo path, class name, tile)] for the photos given a verdict; InputError if it is bad."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if not set(COLUMNS) <= set(reader.fieldnames or []):
-                raise SystemExit(f"error: {path} is not a notes file: it needs the columns {','.join(COLUMNS)}")
+                raise InputError(f"{path} is not a notes file: it needs the columns {','.join(COLUMNS)}")
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise SystemExit(f"error: cannot read notes {path}: {getattr(error, 'strerror', None) or error}")
+        raise InputError(f"cannot read notes {path}: {getattr(error, 'strerror', None) or error}")
     reviewed = {}
     for line, row in enumerate(rows, start=2):
         verdict = (row["inspector_verdict"] or "").strip().lower()
         if not verdict:
             continue
         if verdict not in VERDICTS:
-            raise SystemExit(f"error: {path}, line {line}: inspector_verdict must be crack, no crack or blank, "
+            raise InputError(f"{path}, line {line}: inspector_verdict must be crack, no crack or blank, "
                              f"not {verdict!r:.40}")
         try:
             tile = int(float(row.get("tile") or PATCH_SIZE))
         except (TypeError, ValueError, OverflowError):
-            raise SystemExit(f"error: {path}, line {line}: tile must be a number of pixels") from None
+            raise InputError(f"{path}, line {line}: tile must be a number of pixels") from None
         if tile != 0 and tile < MIN_TILE:  # 0: predict read its images whole (--tile 0)
-            raise SystemExit(f"error: {path}, line {line}: tile must be 0 (images whole) or at least {MIN_TILE} px")
+            raise InputError(f"{path}, line {line}: tile must be 0 (images whole) or at least {MIN_TILE} px")
         photo = Path(row["path"] or "")
         photo = photo if photo.is_absolute() else path.parent / photo
         if reviewed.setdefault(photo.resolve(), (photo, VERDICTS[verdict], tile)) != (photo, VERDICTS[verdict], tile):
-            raise SystemExit(f"error: {path}, line {line}: {photo} is given two verdicts or tiles")
+            raise InputError(f"{path}, line {line}: {photo} is given two verdicts or tiles")
     if not reviewed:
-        raise SystemExit(f"error: {path} gives no photo a verdict (inspector_verdict is blank on every row)")
+        raise InputError(f"{path} gives no photo a verdict (inspector_verdict is blank on every row)")
     return list(reviewed.values())
 
 
@@ -99,10 +100,10 @@ class Reviewed:
 
 def cut_photos(path, classes, size, reviewed):
     """{class name: [(name for meta.json, size x size x 3 uint8)]}: every photo given a verdict cut
-    into predict's tiles, and added to reviewed. Exits with one line, before anything is written, on a
+    into predict's tiles, and added to reviewed. Raises InputError, before anything is written, on a
     missing or unreadable photo, or classes other than a crack model's."""
     if list(classes or CRACK_CLASSES) != CRACK_CLASSES:
-        raise SystemExit(f"error: {path} gives crack / no crack verdicts; the classes are {', '.join(classes)}")
+        raise InputError(f"{path} gives crack / no crack verdicts; the classes are {', '.join(classes)}")
     cut, store = {name: [] for name in CRACK_CLASSES}, StoredTiles()  # 100 phone photos: 85,000 tiles
     for photo, name, tile in read_notes(path):
         try:
@@ -113,7 +114,7 @@ def cut_photos(path, classes, size, reviewed):
                      if is_photo(image, tile) else [(0, 0, width, height)])
             stored = dict((i, store.add(pixels)) for i, pixels in model_inputs(image, boxes, size))
         except ImageError as error:
-            raise SystemExit(f"error: {path}: photo {photo}: {error}")
+            raise InputError(f"{path}: photo {photo}: {error}")
         del image
         for i, box in enumerate(boxes):
             key = f"{photo}#{','.join(map(str, box))}"

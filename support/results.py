@@ -1,17 +1,21 @@
 """predict.py's results: the records it passes along, a line per input, a CSV row per input and per
 tile, and the verdicts that changed between two models (--compare-with). Probabilities are cut, never
 rounded (verdicts.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
-the report show.
+the report show. Where predict may write them is checked before any work: never over a file of the
+user's, an input, a model, a report, or inside an input folder.
 """
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from support.errors import InputError
+from support.output_folders import check_output_folder, lock
 from support.photos import PhotoTiles
-from support.safe_io import printable
+from support.safe_text import printable
 from support.verdicts import VerdictRule, change_rank, cut, summary, verdict_change
 
 
@@ -80,3 +84,55 @@ def print_changes(results):
     for path, result in changed:
         print(f"  {verdict_change(result)}: {printable(path)} ({cut(result['before']['probability'])} -> "
               f"{cut(result['probability'])})")
+
+
+def check_output_file(option, path, taken, ours):
+    """Refuse to write `path` over a file of `taken` ({path: what it is}, e.g. an input or the model) or
+    over any file that is not empty and whose header `ours(header)` does not know for its own (predict:
+    verdicts.is_predict_header, the exact columns it writes)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file name")
+    for other, what in taken.items():
+        if other is not None and path.resolve() == other.resolve():
+            raise InputError(f"{option} {path} is {what}: it would be overwritten; give another file name")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():  # a FIFO: opening it would wait for a reader
+            raise InputError(f"{option} {path} is not a regular file; give another file name")
+        if not replaceable(path, ours):
+            raise InputError(f"{option} {path} exists and is not a CSV that predict wrote; give another file name")
+
+
+def replaceable(path, ours):
+    """Whether a file is empty, or a CSV whose header `ours` knows for exactly one it writes."""
+    return path.stat().st_size == 0 or ours(csv_header(path))
+
+
+def csv_header(path):
+    """The cells of a CSV file's first line ([] when it is blank, or longer than any header)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        line = f.readline(65536)
+    if not line.endswith("\n"):
+        return []
+    return next(csv.reader([line.rstrip("\r\n")]), [])
+
+
+def check_output_folders(inputs, folders):
+    """Refuse predict's output folders ({option: folder or None}) of the wrong kind, a report folder that
+    holds a report already (two runs' rows and figures would mix), and folders inside an input folder
+    (their images would be read back); then lock them against a second run at once."""
+    for option, folder in folders.items():
+        check_output_folder(option, folder)
+    report = folders.get("--report")
+    if report and (report / "index.html").exists():
+        raise InputError(f"--report {report} already holds a report (index.html); choose another folder, "
+                         "or remove it to replace that report")
+    for path in inputs:
+        source = path if path.is_dir() else path.parent  # a named photo's folder is an input folder too
+        for option, out in folders.items():
+            if option != "--out" and out and out.resolve().is_relative_to(source.resolve()):
+                raise InputError(f"{option} {out} is inside the input folder {source}; choose another")
+    for folder in folders.values():
+        if folder:
+            lock(folder)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from support import figures, html_report, inspection, verdicts
+from support.errors import InputError
 from support.html_report import HEADER_FIELDS, badge, href
 from support.images import ImageError, read_exif
 from support.opencv import cv2
@@ -21,7 +22,7 @@ def read_header(args):
     """{field: text} for the report's header: --report-info's file, then the options, which win."""
     given = {field: getattr(args, field) for field in HEADER_FIELDS if getattr(args, field) is not None}
     if (given or args.report_info) and not args.report:
-        raise SystemExit(f"error: --{', --'.join(HEADER_FIELDS)} and --report-info fill the report's header: "
+        raise InputError(f"--{', --'.join(HEADER_FIELDS)} and --report-info fill the report's header: "
                          "add --report DIR")
     return (read_info_file(args.report_info) if args.report_info else {}) | given
 
@@ -29,7 +30,7 @@ def read_header(args):
 def read_final_copy(args):
     """The rows of --final-copy's notes.csv (inspection.read_notes), or None without it."""
     if args.final_copy and not args.report:
-        raise SystemExit("error: --final-copy writes the inspector's notes into a report: add --report DIR")
+        raise InputError("--final-copy writes the inspector's notes into a report: add --report DIR")
     return inspection.read_notes(args.final_copy) if args.final_copy else None
 
 
@@ -41,26 +42,26 @@ def check_final_copy(args, rule):
 
 def read_info_file(path):
     """A header file: a JSON object, or lines `field: value` (a line without a field continues the
-    one above, for notes of several lines; # starts a comment). Exits with one line if it is bad."""
+    one above, for notes of several lines; # starts a comment). Raises InputError if it is bad."""
     if not Path(path).is_file():  # a FIFO would wait for a writer forever
-        raise SystemExit(f"error: --report-info {path}: not a regular file; give a text or JSON file")
+        raise InputError(f"--report-info {path}: not a regular file; give a text or JSON file")
     if Path(path).stat().st_size > MAX_INFO_BYTES:
-        raise SystemExit(f"error: --report-info {path}: larger than {MAX_INFO_BYTES // 2 ** 20} MB; not read")
+        raise InputError(f"--report-info {path}: larger than {MAX_INFO_BYTES // 2 ** 20} MB; not read")
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise SystemExit(f"error: --report-info {path}: {getattr(error, 'strerror', None) or error}")
+        raise InputError(f"--report-info {path}: {getattr(error, 'strerror', None) or error}")
     fields = f"the fields are {', '.join(HEADER_FIELDS)}"
     if text.lstrip().startswith("{"):
         try:
             info = json.loads(text)
         except ValueError as error:
-            raise SystemExit(f"error: --report-info {path} is not valid JSON: {error}")
+            raise InputError(f"--report-info {path} is not valid JSON: {error}")
         if not isinstance(info, dict):
-            raise SystemExit(f"error: --report-info {path} holds JSON but not an object of fields ({fields})")
+            raise InputError(f"--report-info {path} holds JSON but not an object of fields ({fields})")
         wrong = [key for key, value in info.items() if key not in HEADER_FIELDS or not isinstance(value, str)]
         if wrong:
-            raise SystemExit(f"error: --report-info {path}: {wrong[0]!r} is not a text field ({fields})")
+            raise InputError(f"--report-info {path}: {wrong[0]!r} is not a text field ({fields})")
         return info
     info, field = {}, None
     for number, line in enumerate(text.splitlines(), start=1):
@@ -70,7 +71,7 @@ def read_info_file(path):
             info[field] = value.strip()
         elif line.strip() and not line.lstrip().startswith("#"):
             if field is None:
-                raise SystemExit(f"error: --report-info {path}, line {number}: expected 'field: value' ({fields})")
+                raise InputError(f"--report-info {path}, line {number}: expected 'field: value' ({fields})")
             info[field] += "\n" + line.strip()
     return info
 

@@ -10,7 +10,7 @@ Modules that can work without TensorFlow (predict.py with LiteRT) import this on
 
 import os
 
-from support.safe_io import quiet_stderr
+from support.runner import quiet_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own info and warning lines
 

@@ -17,6 +17,8 @@ import base64
 
 import numpy as np
 
+from support.errors import InputError
+
 CUTOFF_PERCENTILE = 99.5  # of the validation images' distances: about 1 in 200 of the classes' own is set aside
 SHRINK = 1e-3  # added to the covariance's diagonal (times its mean variance): units that never fire stay finite
 
@@ -66,9 +68,9 @@ def far_from_training(features, info, rows):
 
 
 def check_width(features, stats):
-    """Raise ValueError unless the model gives as many features as its statistics describe."""
+    """Raise InputError unless the model gives as many features as its statistics describe."""
     if np.shape(features)[-1] != stats["width"]:
-        raise ValueError(f"it gives {np.shape(features)[-1]} features but its info describes {stats['width']}")
+        raise InputError(f"it gives {np.shape(features)[-1]} features but its info describes {stats['width']}")
 
 
 def statistics_problem(stats):

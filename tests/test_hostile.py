@@ -14,7 +14,9 @@ import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, run, sample_files
 
 from model import MIN_INPUT_SIZE
-from support import cache, html_report, images, model_files, photos, safe_io, verdicts
+from support import (atomic_files, cache, html_report, images, model_files, output_folders, photos, results, runner,
+                     safe_text, verdicts)
+from support.errors import InputError
 
 PATCH = sample_files("Positive")[0]
 
@@ -57,24 +59,24 @@ def test_data_prep_keeps_a_users_file_beside_a_meta_json(tmp_path):
 
 def test_a_folder_a_run_wrote_is_replaced_but_not_once_a_user_added_to_it(tmp_path):
     out = tmp_path / "cache"
-    tmp = safe_io.new_folder_beside(out, "data_prep cache")
+    tmp = output_folders.new_folder_beside(out, "data_prep cache")
     (tmp / "extra_from_a_newer_version.npy").write_text("")
-    safe_io.replace_folder(tmp, out)
-    safe_io.release()
-    safe_io.check_ours("--out", out, "data_prep cache")  # all of it written by the run: fine
-    with pytest.raises(SystemExit, match="not a train.py output"):  # e.g. train.py --out CACHE
-        safe_io.check_ours("--out", out, "train.py output")
+    output_folders.replace_folder(tmp, out)
+    runner.release()
+    output_folders.check_ours("--out", out, "data_prep cache")  # all of it written by the run: fine
+    with pytest.raises(InputError, match="not a train.py output"):  # e.g. train.py --out CACHE
+        output_folders.check_ours("--out", out, "train.py output")
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(SystemExit, match="notes.txt"):
-        safe_io.check_ours("--out", out, "data_prep cache")
+    with pytest.raises(InputError, match="notes.txt"):
+        output_folders.check_ours("--out", out, "data_prep cache")
     mine = tmp_path / "results"  # only names a run writes, but no run wrote them
     mine.mkdir()
     (mine / "metrics.json").write_text("{}")
-    with pytest.raises(SystemExit, match="metrics.json"):
-        safe_io.check_ours("--out", mine, "train.py output")
-    safe_io.check_ours("--out", tmp_path / "empty", "train.py output")  # missing or empty: fine
+    with pytest.raises(InputError, match="metrics.json"):
+        output_folders.check_ours("--out", mine, "train.py output")
+    output_folders.check_ours("--out", tmp_path / "empty", "train.py output")  # missing or empty: fine
     (tmp_path / "empty").mkdir()
-    safe_io.check_ours("--out", tmp_path / "empty", "train.py output")
+    output_folders.check_ours("--out", tmp_path / "empty", "train.py output")
 
 
 @pytest.mark.slow
@@ -102,7 +104,7 @@ def test_train_writes_no_figures_where_images_are_read(tmp_path, sample_cache):
     images.check_not_among_images("--out", tmp_path / "models")
     # a train.py output beside the class folders (it holds a marker) is not taken for a class
     (src / "models").mkdir()
-    (src / "models" / safe_io.MARKER).write_text('{"kind": "train.py output", "written": ["training_curves.png"]}')
+    (src / "models" / output_folders.MARKER).write_text('{"kind": "train.py output", "written": ["training_curves.png"]}')
     shutil.copy(PATCH, src / "models" / "training_curves.png")
     result = run("data_prep.py", "--src", src, "--out", tmp_path / "cache", "--workers", "1", timeout=120)
     assert result.returncode == 0, result.stderr
@@ -231,7 +233,7 @@ def test_csv_cells_cannot_be_formulas_and_names_cannot_forge_lines(tmp_path):
     assert cells == [name if name[0] not in "=+-@" else f"'{name}" for name in names]
     assert "a\\nb.jpg: no crack\\x1b[0m.jpg: crack" in result.stdout
     assert not [line for line in result.stdout.splitlines() if line.startswith("b.jpg")]
-    assert safe_io.neutral_cell("\tx") == "'\tx" and safe_io.neutral_cell(0.5) == 0.5
+    assert safe_text.neutral_cell("\tx") == "'\tx" and safe_text.neutral_cell(0.5) == 0.5
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,7 +295,7 @@ def test_a_damaged_meta_json_is_one_line(tmp_path, sample_cache, change, fragmen
     shutil.copytree(sample_cache, folder)
     meta = json.loads((folder / "meta.json").read_text()) | change
     (folder / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(SystemExit, match=re.escape(fragment)):
+    with pytest.raises(InputError, match=re.escape(fragment)):
         cache.load_cache(folder)
 
 
@@ -304,7 +306,7 @@ def test_a_cache_label_out_of_range_is_refused(tmp_path, sample_cache):
     y = np.load(folder / "val_y.npy").astype(np.int64)
     y[0] = -1
     np.save(folder / "val_y.npy", y)
-    with pytest.raises(SystemExit, match="inconsistent"):
+    with pytest.raises(InputError, match="inconsistent"):
         cache.load_cache(folder)
 
 
@@ -327,7 +329,7 @@ def test_a_model_with_damaged_info_is_one_line(tmp_path, change, fragment):
             if item.filename == model_files.INFO_NAME:
                 data = json.dumps(json.loads(data) | change)
             new.writestr(item, data)
-    with pytest.raises(ValueError, match=fragment):
+    with pytest.raises(InputError, match=fragment):
         model_files.read_model_info(model)
     assert_clean_failure(run("predict.py", PATCH, "--model", model, "--backend", "tensorflow", timeout=120),
                          "cannot load model", fragment)
@@ -397,15 +399,15 @@ def test_predict_may_replace_each_csv_it_writes_and_nothing_else(tmp_path, info)
     rule = verdicts.verdict_rule(info)
     for header in (rule.csv_columns(), rule.csv_columns(compared=True), rule.tile_columns()):
         ours = tmp_path / "ours.csv"
-        safe_io.write_csv(ours, header, [])
-        assert safe_io.replaceable(ours, verdicts.is_predict_header), header
+        atomic_files.write_csv(ours, header, [])
+        assert results.replaceable(ours, verdicts.is_predict_header), header
     (tmp_path / "empty.csv").write_text("")
-    assert safe_io.replaceable(tmp_path / "empty.csv", verdicts.is_predict_header)
+    assert results.replaceable(tmp_path / "empty.csv", verdicts.is_predict_header)
     for header in ("path,x,y,width,height,label", "path,model_verdict,inspector_verdict,note,marked_tiles", "path,",
                    "", "image,x,y,width,height,label", "image,x,y,width,height", "path,figure,error"):
         for newline in ("\n", "\r\n"):  # issue 37: a blank first line was taken for predict's header
             (tmp_path / "theirs.csv").write_text(header + newline + "My field notes" + newline, newline="")
-            assert not safe_io.replaceable(tmp_path / "theirs.csv", verdicts.is_predict_header), header
+            assert not results.replaceable(tmp_path / "theirs.csv", verdicts.is_predict_header), header
 
 
 def test_a_photo_opencv_cannot_scale_takes_no_other_down(tmp_path, monkeypatch, capsys):

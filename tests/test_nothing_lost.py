@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from conftest import PRETRAINED, REPO, assert_clean_failure, run, sample_files
 
-from support import cache, figures, images, labels, masks, model_files, safe_io
+from support import atomic_files, cache, figures, images, labels, masks, model_files
+from support.errors import InputError
 
 PATCH = sample_files("Positive")[0]
 ODD_NAME = os.fsdecode(b"caf\xe9 \xff.jpg")  # Latin-1 bytes from a zip archive: not UTF-8
@@ -88,7 +89,7 @@ def test_a_users_file_is_never_taken_for_one_of_predicts_csvs(tmp_path):
 
 def test_two_runs_writing_one_file_never_share_a_partial_file(tmp_path):
     path = tmp_path / "tiles.csv"
-    with safe_io.writing(path) as first, safe_io.writing(path) as second:
+    with atomic_files.writing(path) as first, atomic_files.writing(path) as second:
         assert first != second and first.parent == second.parent == tmp_path
         first.write_text("first run\n")
         second.write_text("second run\n")
@@ -169,7 +170,7 @@ def test_a_zip_bomb_model_is_refused_from_its_declared_sizes(tmp_path):
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:  # the info padded to 2 MB of spaces
         archive.writestr(model_files.INFO_NAME, json.dumps(info) + " " * (2 * model_files.MAX_INFO_BYTES))
     assert bomb.stat().st_size < 20_000
-    with pytest.raises(ValueError, match="unpacks to more than 1 MB"):
+    with pytest.raises(InputError, match="unpacks to more than 1 MB"):
         model_files.read_model_info(bomb)
     assert_clean_failure(run("predict.py", PATCH, "--model", bomb, "--backend", "tensorflow", timeout=60),
                          "unpacks to more than")
@@ -200,7 +201,7 @@ def test_a_labels_box_smaller_than_a_tile_is_refused_in_one_line(tmp_path):
     with open(tmp_path / "labels.csv", "w", newline="") as f:
         csv.writer(f).writerows([labels.COLUMNS, ("wall.jpg", 0, 0, 64, 64, "crack"),
                                  ("wall.jpg", 5, 5, 1, 1, "crack")])
-    with pytest.raises(SystemExit, match="box 5,5,1,1 of .*wall.jpg is smaller than 32 px a side"):
+    with pytest.raises(InputError, match="box 5,5,1,1 of .*wall.jpg is smaller than 32 px a side"):
         labels.cut_boxes(tmp_path / "labels.csv", None, 64)
 
 
@@ -281,7 +282,7 @@ def test_a_class_name_never_becomes_a_path_unchecked(monkeypatch, tmp_path):
         info = {"class_names": names, "image_size": 64, "crack_model": False}
         monkeypatch.setattr(predict, "load_classifier", lambda *_: (None, info))
         args = predict.parse_args([str(PATCH), "--save-tiles", str(tmp_path / "tiles")])
-        with pytest.raises(SystemExit, match="cannot be a folder's name"):
+        with pytest.raises(InputError, match="cannot be a folder's name"):
             predict.load_model(args, args.model)
     assert not (tmp_path / "tiles").exists()
 
@@ -303,15 +304,15 @@ def test_a_fifo_given_as_report_info_or_model_is_refused_unopened(tmp_path):
 INTERRUPTED_AT_THE_REPORT = """
 import signal, sys
 import predict
-from support import run_report, safe_io
+from support import run_report, runner
 run_report.write_run_report = lambda *_: signal.raise_signal(signal.SIGINT)
 sys.argv = ["predict.py", *sys.argv[1:]]
-safe_io.run_script(predict.main, predict.interrupted)
+runner.run_script(predict.main, predict.interrupted)
 """
 
 INTERRUPTED_IN_A_DEL = """
 import signal
-from support import safe_io
+from support import runner
 
 class Bar:  # as tqdm's: an exception raised in __del__ is printed and swallowed
     def __del__(self):
@@ -321,7 +322,7 @@ def main():
     Bar()
     print("went on")
 
-safe_io.run_script(main, "nothing was written")
+runner.run_script(main, "nothing was written")
 """
 
 
@@ -430,5 +431,5 @@ def test_small_refusals_of_a_model_are_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(predict, "load_classifier", lambda *_: (None, crack))
     predict.load_model(args, args.model)
     monkeypatch.setattr(predict, "load_classifier", lambda *_: (None, other))
-    with pytest.raises(SystemExit, match="tells a, b apart, --model Negative, Positive: compare two models"):
+    with pytest.raises(InputError, match="tells a, b apart, --model Negative, Positive: compare two models"):
         predict.load_model(args, args.compare_with)

@@ -8,6 +8,7 @@ import data_prep
 import train
 from model import MIN_INPUT_SIZE
 from predict import BUNDLED_MODEL
+from support.errors import InputError
 from support.model_files import check_starting_model
 
 
@@ -22,7 +23,7 @@ def folders(root, counts):
 
 def test_one_class_in_classes_says_two_are_needed_and_lists_the_folders(tmp_path):
     src = folders(tmp_path / "src", {"concrete": 1, "brick": 1, "tile": 1})
-    with pytest.raises(SystemExit, match=r"^error: --classes concrete names one class, a model needs at least two "
+    with pytest.raises(InputError, match=r"^--classes concrete names one class, a model needs at least two "
                                          r"\(sub-folders of .*src: brick, concrete, tile\)$"):
         data_prep.find_class_folders(src, ["concrete"])
 
@@ -52,10 +53,10 @@ def test_patience_below_one_is_refused(value, capsys):
 
 def test_a_model_of_the_same_classes_in_another_order_says_which_order():
     meta = {"class_names": ["Positive", "Negative"], "image_size": 64}
-    with pytest.raises(SystemExit, match=r"holds Positive, Negative: make the cache with data_prep.py "
+    with pytest.raises(InputError, match=r"holds Positive, Negative: make the cache with data_prep.py "
                                          r"--classes Negative,Positive$"):
         check_starting_model(BUNDLED_MODEL, meta)
-    with pytest.raises(SystemExit, match="make the cache with those class folders$"):
+    with pytest.raises(InputError, match="make the cache with those class folders$"):
         check_starting_model(BUNDLED_MODEL, meta | {"class_names": ["brick", "Negative"]})
 
 
@@ -65,7 +66,7 @@ def test_a_cache_of_images_smaller_than_the_network_takes_is_one_line(tmp_path, 
     data_prep.main(["--src", str(src), "--out", str(tmp_path / "cache"), "--size", str(MIN_INPUT_SIZE),
                     "--workers", "1"])
     monkeypatch.setattr(train, "MIN_INPUT_SIZE", MIN_INPUT_SIZE + 1)  # as if the network had grown
-    with pytest.raises(SystemExit, match=rf"holds {MIN_INPUT_SIZE} px images but the network takes "
+    with pytest.raises(InputError, match=rf"holds {MIN_INPUT_SIZE} px images but the network takes "
                                          rf"{MIN_INPUT_SIZE + 1} px or more \(model.py\); run data_prep.py"):
         train.main(["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "model")])
     assert not (tmp_path / "model").exists()

@@ -282,7 +282,7 @@ document.getElementById("load").addEventListener("change", async event => {
   document.getElementById("loaded").textContent = said.join("; ");
   event.target.value = "";
 });
-// A cell a spreadsheet would run as a formula gets a leading ' (OWASP), as in predict's CSVs (safe_io.neutral_cell).
+// A cell a spreadsheet would run as a formula gets a leading ' (OWASP), as in predict's CSVs (safe_text.neutral_cell).
 const neutral = text => /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 const quoted = text => /[",\n\r]/.test(text = neutral(String(text))) ? `"${text.replace(/"/g, '""')}"` : text;
 const download = (name, lines) => {
