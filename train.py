@@ -142,8 +142,7 @@ def choose_recipe(args, meta, rule):
     The model's kind (`rule`, verdicts.VerdictRule) says whether it draws hairlines and trains at least
     MIN_STEPS steps.
     """
-    crack_model = rule.draws_cracks  # only a crack model's images are given hairlines
-    if args.thin_cracks and not crack_model:
+    if args.thin_cracks and not rule.draws_cracks:  # only a crack model's images are given hairlines
         raise InputError(f"--thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
     site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first

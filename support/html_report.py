@@ -114,13 +114,7 @@ def summary_section(rows, order, counts, rule):
     found = ", ".join(f'<span class="{badge(v, class_names)}"><span class="dot"></span>{counts[v]} {esc(v)}</span>'
                       for v in order if counts[v] or v != "error")
     scored = [i for i, r in enumerate(rows) if r.get("probability") is not None]
-    if rule.crack_model:
-        look = ("Look first at (the strongest evidence first: the highest tile probability, then the fewest flagged "
-                "tiles, as a photo flagged all over is more often joints or texture)")
-        ranked = sorted((i for i in scored if rows[i]["verdict"] != "no crack"),  # as shown: beyond 3 decimals is noise
-                        key=lambda i: (-float(verdicts.cut(rows[i]["probability"])), rows[i].get("share") or 0))
-    else:  # a class is no alarm: the least sure verdicts are where a person is needed
-        look, ranked = "Least sure, to look at first", sorted(scored, key=lambda i: rows[i]["probability"])
+    look, ranked = rule.look_first(rows, scored)
     first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
                     f'probability {verdicts.cut(rows[i]["probability"])}'
                     + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
@@ -152,7 +146,7 @@ def comparison_line(rows, flagged):
 def figure_legend(rule):
     """What the figures show: the heat map, and every kind of line they draw (figures.FIGURE_LINES; the
     straight lines set aside only by a crack model)."""
-    lines = figures.FIGURE_LINES if rule.crack_model else figures.FIGURE_LINES[:1]
+    lines = figures.FIGURE_LINES[:rule.figure_lines]
     named = "".join(f'; <span class="line" style="--c:rgb{colour}"></span>a {name}: '
                     f'{html.escape(what.format(flagged=rule.flagged[0].lower()))}' for colour, name, what in lines)
     return (f'<p class="legend"><b>In the figures</b>: the heat map colours each tile by its probability, blue (0) '
@@ -184,7 +178,7 @@ def href(relative):
 def counts_tiles(rows, rule):
     """Whether the report counts flagged tiles: always for a crack model (a patch is one tile), for another
     only when some image was cut into tiles (an image it classified whole has none: report_row)."""
-    return rule.crack_model or any(row.get("share") is not None for row in rows)
+    return rule.counts_patches or any(row.get("share") is not None for row in rows)
 
 
 def shown_columns(rows, rule=CRACK_RULE):

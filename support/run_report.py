@@ -99,7 +99,7 @@ def report_row(item, figure, layout, stem, args, rule):
     if item.before_tiles is not None and layout:
         before_figure = older_heat_map(item, rule, args, folder / "before", stem, shown_path)
     taken, camera, place = read_exif(path)
-    counted = photo or rule.crack_model  # another model's image classified whole has no tiles to count
+    counted = photo or rule.counts_patches  # another model's image classified whole has no tiles to count
     compared = {"before": result["before"], "changed": verdicts.verdict_change(result) or None} if "before" in result else {}
     return compared | {"path": shown_path, "source": str(source), "verdict": result["verdict"], "reason": result["reason"],
             "probability": result["probability"], "share": result["share"] if counted else None,
@@ -155,11 +155,7 @@ def write_run_report(args, inputs, model_lines, info, rows, failures, rule):
     if info.get("init_from"):
         trained += f", fine-tuned from {inspection.last_part(info['init_from'])}"
     size = info["image_size"]
-    fades = (f": a crack under {args.tile / size:.1f} px wide fades; for finer cracks, a smaller --tile (about 32 "
-             "times their width)" if rule.crack_model and args.tile > size else "")
-    scale = (f"photos cut into tiles of {args.tile} px, each shrunk to {size} px for the model{fades}" if args.tile
-             else "images classified whole" if rule.crack_model
-             else f"images classified whole, each shrunk to {size} px as data_prep shrank the training images")
+    scale = rule.scale(args.tile, size)
     model_lines = [inspection.without_folders(line, [args.model, args.compare_with]) for line in model_lines]
     notes = None
     if args.final_copy:
