@@ -22,7 +22,7 @@ too (the one fine-tuned from, say) and lists each whose verdict changed, lost cr
 """
 
 import argparse
-import collections
+import dataclasses
 import errno
 import sys
 import time
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import atomic_files, figures, inspection, output_folders, photos, results, run_report, runner, verdicts
+from support import atomic_files, figures, output_folders, photos, results, run_report, runner, verdicts
 from support.errors import InputError
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
-from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier, predicted_classes
+from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier
 from support.safe_text import printable
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
@@ -177,7 +177,7 @@ def classify_images(items, model, args, older=None):
 
     Images classified whole go in batches, holding no more pixels than are read ahead; a photo is cut
     into tiles (photos.classify_photo). With `older` (--compare-with's model), each result also holds
-    the older model's, under "before": the same batches, the same tiles.
+    the older model's (Result.before): the same batches, the same tiles.
     """
     pending = []  # (Classified, its image fitted to the model)
 
@@ -186,8 +186,8 @@ def classify_images(items, model, args, older=None):
             found = photos.patch_results(np.stack([x for _, x in pending]), model.classify, model.rule)
             if older:
                 batch = np.stack([fit_to_model(item.image, older.info["image_size"]) for item, _ in pending])
-                for result, before in zip(found, photos.patch_results(batch, older.classify, older.rule)):
-                    result["before"] = before
+                olds = photos.patch_results(batch, older.classify, older.rule)
+                found = [dataclasses.replace(result, before=before) for result, before in zip(found, olds)]
             for (item, _), result in zip(pending, found):
                 item.result = result
                 yield item
@@ -215,63 +215,14 @@ def classify_tiles(item, model, args, older=None):
     try:
         item.tiles = photos.classify_photo(item.image, model.classify, model.info["image_size"], tile, stride,
                                            args.batch_size, model.rule)
+        item.result = item.tiles.result
         if older:
             item.before_tiles = photos.classify_photo(item.image, older.classify, older.info["image_size"], tile,
                                                       stride, args.batch_size, older.rule)
-            item.tiles.result["before"] = item.before_tiles.result
+            item.result = dataclasses.replace(item.result, before=item.before_tiles.result)
     except ImageError as failure:  # OpenCV cannot scale it to the model's tiles
         return results.Classified(item.path, item.named, error=str(failure))
-    item.result = item.tiles.result
     return item
-
-
-def save_outputs(item, rule, args, stem):
-    """An input's figure (for named files, or with --figures or --report) and saved tiles (--save-tiles);
-    returns the figure's path and where the photo is in it, or (None, None)."""
-    image, result, tiles, source = item.image, item.result, item.tiles, item.path.resolve()
-    if tiles:
-        grid, counted, lines = tiles.grid, tiles.counted, tiles.lines
-        boxes = [(x, y, s, s) for x, y, s in grid]
-    else:  # an image classified whole: one tile
-        grid, counted, lines = None, np.array([list(result["probabilities"].values())]), ()
-        boxes = [(0, 0, image.shape[1], image.shape[0])]
-    if args.save_tiles:
-        folders = [rule.class_names[p] for p in predicted_classes(counted, rule.threshold)]
-        figures.save_tiles(image, boxes, folders, args.save_tiles, stem, source, rule.class_names)
-    if not (args.figures or args.report or (args.figures is None and item.named)):
-        return None, None
-    mapped = rule.mapped_class(args.map_class, result)
-    banner = verdicts.banner((stem.parent / item.path.name).as_posix(), result)
-    column = rule.class_names.index(mapped)  # outlined where that class is called: the threshold is the second's
-    outline = (rule.threshold if column == 1 else 1 - rule.threshold) if len(rule.class_names) == 2 else 0.5
-    try:  # one image's figure never takes the others down
-        figure = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], rule.class_names), grid,
-                                     counted[:, column], outline, lines, rule.probability_label(mapped))
-    except ImageError as failure:
-        error(f"{item.path}: no figure: {failure}")
-        return None, None
-    if args.report:  # JPEG, small enough to send; marked with the path the page shows, not this computer's
-        source = inspection.shown_path(item.path, stem)
-    figure_path = figures.free_path(args.report / "figures" if args.report else args.out, stem,
-                                    "_prediction.jpg" if args.report else "_prediction.png", source)
-    figures.save_figure(figure, figure_path, source, args.show)
-    return figure_path, figures.photo_area(figure, image.shape, grid is not None)
-
-
-def print_summary(done, failures, seconds, rule, args, images):
-    counts = collections.Counter(result["verdict"] for _, result, _ in done)
-    count = len(done)
-    if count > 1:
-        rate = count / max(seconds, 1e-9)
-        print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
-              ", ".join(f"{counts[v]} {v}" for v in rule.verdicts) + (f", {len(failures)} failed" if failures else ""),
-              sep="")
-    in_folders = sum(not named for _, named, _ in images)
-    if in_folders and args.figures is None and not args.report:
-        print(f"no figures for the {in_folders} images found in folders: --figures draws them, "
-              "--report makes a page of them all")
-    if args.compare_with:
-        results.print_changes({path: result for path, result, _ in done})
 
 
 def main(argv=None):
@@ -294,7 +245,7 @@ def main(argv=None):
                 continue
             tqdm.write(results.describe(item.path, item.result))
             try:
-                figure, layout = save_outputs(item, rule, args, stems[item.path])
+                figure, layout = figures.save_outputs(item, rule, args, stems[item.path], error)
                 if args.report:
                     report_rows[item.path] = run_report.report_row(item, figure, layout, stems[item.path], args, rule)
             except OSError as failure:  # a name too long for its figure's: that image's error, not the run's
@@ -317,7 +268,7 @@ def main(argv=None):
         lines = [model.line] + ([older.line] if older else [])
         page = run_report.write_run_report(args, in_order, lines, model.info, report_rows, failures, rule)
         print(f"report: {page} ({len(in_order)} inputs; open it in a browser, or zip {args.report}/ and send it)")
-    print_summary(done, failures, time.time() - start, rule, args, images)
+    results.print_summary(done, failures, time.time() - start, rule, args, images)
     return 1 if failures else 0
 
 

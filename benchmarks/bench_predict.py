@@ -66,8 +66,8 @@ def whole_photo_and_model(photo, backend, model, runs, work):
             image, classify, size, predict.PATCH_SIZE, predict.PATCH_SIZE // 2, predict.BATCH_SIZE,
             verdicts.verdict_rule(info))
         if figure:
-            banner = [result["verdict"].upper(), *verdicts.summary(result)[1]]
-            drawn = figures.draw_figure(image, banner, figures.verdict_colour(result["verdict"], []), grid,
+            banner = [result.verdict.upper(), *result.summary[1]]
+            drawn = figures.draw_figure(image, banner, figures.verdict_colour(result.verdict, []), grid,
                                         probabilities[:, 1], lines=lines)
             figures.save_figure(drawn, work / "photo_prediction.png", photo)
         return len(grid)

@@ -93,8 +93,8 @@ def judge(probs, smooth, rule, far, set_aside):
 
 
 def csv_values(result):
-    return [cut(result["probability"], 5), result["verdict"], result["reason"], result["tiles"],
-            result["flagged"], f"{result['share']:.4f}", result["straight_line_tiles"]]
+    return [cut(result.probability, 5), result.verdict, result.reason, result.tiles,
+            result.flagged, f"{result.share:.4f}", result.straight_line_tiles]
 
 
 def tile_values(counted, seen):
@@ -102,13 +102,13 @@ def tile_values(counted, seen):
 
 
 def summary(result):
-    if result["tiles"] == 1:
-        return f"crack probability {cut(result['probability'])}", []
-    more = [f"flagged tiles: {result['flagged']} of {result['tiles']} ({percent(result['share'])} of the photo)"]
-    if result["straight_line_tiles"]:
-        more.append(f"{result['straight_line_tiles']} more fired only on long straight lines (joints, "
+    if result.tiles == 1:
+        return f"crack probability {cut(result.probability)}", []
+    more = [f"flagged tiles: {result.flagged} of {result.tiles} ({percent(result.share)} of the photo)"]
+    if result.straight_line_tiles:
+        more.append(f"{result.straight_line_tiles} more fired only on long straight lines (joints, "
                     "edges): not counted")
-    return f"highest tile probability {cut(result['probability'])}", more
+    return f"highest tile probability {cut(result.probability)}", more
 
 
 def look_first(rows, scored):

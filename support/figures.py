@@ -1,7 +1,7 @@
 """The figure predict.py draws for an image: the verdict above it and, for a photo, a heat map of
 one class's probability over its tiles, the areas at or above the threshold outlined, and the
 straight lines whose alarms were not counted drawn white. Also the tiles saved to sort
-(--save-tiles).
+(--save-tiles), and which of these an input gets (save_outputs).
 
 Drawn with OpenCV rather than matplotlib: for a 12 MP photo that is tens of milliseconds instead
 of more than a second, less than classifying the tiles.
@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from support import verdicts
 from support.atomic_files import writing
 from support.errors import InputError
 from support.images import ImageError
+from support.inspection import shown_path
+from support.model_files import predicted_classes
 from support.opencv import cv2
 
 FIGURE_MAX_SIDE = 1200  # photos are drawn at most this wide: readable on any screen, quick to write
@@ -221,6 +224,41 @@ def save_tiles(image, boxes, folders, folder, stem, source, all_folders):
         ok, data = cv2.imencode(".jpg", image[y:y + height, x:x + width], [cv2.IMWRITE_JPEG_QUALITY, 95])
         with writing(free_path(folder / name, stem, ending, source)) as tmp:
             tmp.write_bytes(with_source(data.tobytes(), source))
+
+
+def save_outputs(item, rule, args, stem, error):
+    """An input's figure (for named files, or with --figures or --report) and saved tiles (--save-tiles),
+    as predict's options ask; returns the figure's path and where the photo is in it, or (None, None).
+    item: a results.Classified; stem: where its outputs go (output_stems); error: what tells a figure
+    that cannot be drawn (predict's error line): one image's figure never takes the others down."""
+    image, result, tiles, source = item.image, item.result, item.tiles, item.path.resolve()
+    if tiles:
+        grid, counted, lines = tiles.grid, tiles.counted, tiles.lines
+        boxes = [(x, y, s, s) for x, y, s in grid]
+    else:  # an image classified whole: one tile
+        grid, counted, lines = None, np.array([list(result.probabilities.values())]), ()
+        boxes = [(0, 0, image.shape[1], image.shape[0])]
+    if args.save_tiles:
+        folders = [rule.class_names[p] for p in predicted_classes(counted, rule.threshold)]
+        save_tiles(image, boxes, folders, args.save_tiles, stem, source, rule.class_names)
+    if not (args.figures or args.report or (args.figures is None and item.named)):
+        return None, None
+    mapped = rule.mapped_class(args.map_class, result)
+    banner = verdicts.banner((stem.parent / item.path.name).as_posix(), result)
+    column = rule.class_names.index(mapped)  # outlined where that class is called: the threshold is the second's
+    outline = (rule.threshold if column == 1 else 1 - rule.threshold) if len(rule.class_names) == 2 else 0.5
+    try:
+        figure = draw_figure(image, banner, verdict_colour(result.verdict, rule.class_names), grid,
+                             counted[:, column], outline, lines, rule.probability_label(mapped))
+    except ImageError as failure:
+        error(f"{item.path}: no figure: {failure}")
+        return None, None
+    if args.report:  # JPEG, small enough to send; marked with the path the page shows, not this computer's
+        source = shown_path(item.path, stem)
+    figure_path = free_path(args.report / "figures" if args.report else args.out, stem,
+                            "_prediction.jpg" if args.report else "_prediction.png", source)
+    save_figure(figure, figure_path, source, args.show)
+    return figure_path, photo_area(figure, image.shape, grid is not None)
 
 
 def check_folder_names(names, option):

@@ -134,7 +134,7 @@ def comparison_line(rows, flagged):
         return ""
     changes = collections.Counter(row["changed"] for row in compared if row.get("changed"))
     said = ", ".join(f"{n} {html.escape(change)}" for change, n in sorted(
-        changes.items(), key=lambda item: verdicts.LOSSES.index(item[0]) if item[0] in verdicts.LOSSES else 9))
+        changes.items(), key=lambda item: verdicts.change_rank(item[0])))
     moved = [(row["before"].get("flagged"), row.get("flagged")) for row in compared]
     fewer = sum(old is not None and new is not None and new < old for old, new in moved)
     more = sum(old is not None and new is not None and new > old for old, new in moved)
@@ -260,7 +260,7 @@ def changed_cell(row, *_):
     shown = f'{html.escape(before["verdict"])} <span class="more">{verdicts.cut(before["probability"])}</span>'
     if before.get("flagged") is not None and row.get("flagged") is not None and row.get("tiles", 1) > 1:
         shown += f'<span class="more nowrap">flagged {before["flagged"]} &rarr; {row["flagged"]}</span>'
-    rank = verdicts.change_rank(row) if change else len(verdicts.LOSSES) + 1  # lost cracks first, unchanged last
+    rank = verdicts.change_rank(change) if change else len(verdicts.LOSSES) + 1  # lost cracks first, unchanged last
     return (f'<b class="nowrap">{html.escape(change)}</b><br>' if change else "") + shown + \
         '<span class="callout"></span>', rank
 

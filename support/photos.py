@@ -15,7 +15,7 @@ import numpy as np
 
 from support.images import MAX_PIXELS, ImageError, laplacian_magnitude, resize, smoother_than
 from support.opencv import cv2
-from support.verdicts import image_result
+from support.verdicts import Result, image_result
 
 # A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
 # than 4x for any; a crack needs no more (README, "Correct it on your site").
@@ -25,7 +25,7 @@ MIN_TILE = 32
 class PhotoTiles(NamedTuple):
     """A photo as classify_photo cut it: its verdict, each tile's box (x, y, side) in photo pixels, the
     tiles' probabilities that count and as the model saw them (tiles x classes), the straight lines."""
-    result: dict
+    result: Result
     grid: list
     counted: np.ndarray
     seen: np.ndarray

@@ -1,10 +1,11 @@
 """predict.py's results: the records it passes along, a line per input, a CSV row per input and per
-tile, and the verdicts that changed between two models (--compare-with). Probabilities are cut, never
+tile, the run's last lines, and the verdicts that changed between two models (--compare-with). Probabilities are cut, never
 rounded (verdicts.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
 the report show. Where predict may write them is checked before any work: never over a file of the
 user's, an input, a model, a report, or inside an input folder.
 """
 
+import collections
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from support.errors import InputError
 from support.output_folders import check_output_folder, lock
 from support.photos import PhotoTiles
 from support.safe_text import printable
-from support.verdicts import VerdictRule, change_rank, cut, summary, verdict_change
+from support.verdicts import Result, VerdictRule, change_rank, cut, verdict_change
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Classified:
     path: Path
     named: bool  # named on the command line, not found in a folder: it gets a figure
     image: np.ndarray = None
-    result: dict = None  # verdicts.image_result; with --compare-with, the older model's under "before"
+    result: Result = None  # with --compare-with, the older model's in it (Result.before)
     tiles: PhotoTiles = None  # an image cut into tiles; None for one classified whole
     before_tiles: PhotoTiles = None  # with --compare-with, the same tiles as the older model saw them
     error: str = ""
@@ -43,11 +44,10 @@ class Classified:
 
 def describe(path, result):
     """The terminal's line for an input: its verdict, why, and what the older model said if it differs."""
-    main_measure, more = summary(result)
-    before = result.get("before") or {}
-    was = verdict_change(result) and f"was {before['verdict']} at {cut(before['probability'])}"
-    details = "; ".join(filter(None, [result["reason"], main_measure, *more, was]))
-    return f"{printable(path)}: {result['verdict']} ({details})"
+    main_measure, more = result.summary
+    was = verdict_change(result) and f"was {result.before.verdict} at {cut(result.before.probability)}"
+    details = "; ".join(filter(None, [result.reason, main_measure, *more, was]))
+    return f"{printable(path)}: {result.verdict} ({details})"
 
 
 def csv_row(path, result, figure, failure, rule, compared=False):
@@ -55,8 +55,8 @@ def csv_row(path, result, figure, failure, rule, compared=False):
     if result is None:
         return [str(path) if c == "path" else "error" if c == "verdict" else failure if c == "error" else ""
                 for c in rule.csv_columns(compared)]
-    before = result.get("before")
-    before = [before["verdict"], cut(before["probability"], 5), verdict_change(result)] if before else []
+    before = result.before
+    before = [before.verdict, cut(before.probability, 5), verdict_change(result)] if before else []
     return [str(path), *rule.csv_values(result), *before, "" if figure is None else str(figure), ""]
 
 
@@ -73,17 +73,37 @@ def tile_rows(path, tiles, rule):
                                                                                          tiles.seen)]
 
 
+def print_summary(done, failures, seconds, rule, args, images):
+    """The run's last lines: how many images in how long and their verdicts, the images found in folders
+    that got no figure, and (--compare-with) the verdicts that changed. done: [(path, result, figure)];
+    images: predict's inputs found, [(path, named, folder)]."""
+    counts = collections.Counter(result.verdict for _, result, _ in done)
+    count = len(done)
+    if count > 1:
+        rate = count / max(seconds, 1e-9)
+        print(f"{count} images classified in {seconds:.1f} s ({rate:.{0 if rate >= 10 else 2}f} images/s): ",
+              ", ".join(f"{counts[v]} {v}" for v in rule.verdicts) + (f", {len(failures)} failed" if failures else ""),
+              sep="")
+    in_folders = sum(not named for _, named, _ in images)
+    if in_folders and args.figures is None and not args.report:
+        print(f"no figures for the {in_folders} images found in folders: --figures draws them, "
+              "--report makes a page of them all")
+    if args.compare_with:
+        print_changes({path: result for path, result, _ in done})
+
+
 def print_changes(results):
     """Every input whose verdict changed from the older model's, lost cracks first: none goes without a
-    line. results: {path: result with "before"}."""
-    changed = sorted(((path, r) for path, r in results.items() if verdict_change(r)), key=lambda i: change_rank(i[1]))
+    line. results: {path: Result with its before}."""
+    changed = sorted(((path, r) for path, r in results.items() if verdict_change(r)),
+                     key=lambda i: change_rank(verdict_change(i[1])))
     if not changed:
         return print(f"no verdict changed on the {len(results)} images (--model against --compare-with)")
     print(f"verdicts changed on {len(changed)} of {len(results)} images (--model against --compare-with), "
           "lost cracks first:")
     for path, result in changed:
-        print(f"  {verdict_change(result)}: {printable(path)} ({cut(result['before']['probability'])} -> "
-              f"{cut(result['probability'])})")
+        print(f"  {verdict_change(result)}: {printable(path)} ({cut(result.before.probability)} -> "
+              f"{cut(result.probability)})")
 
 
 def check_output_file(option, path, taken, ours):

@@ -80,7 +80,11 @@ def report_row(item, figure, layout, stem, args, rule):
     """A row of the report for a results.Classified, with the photo's thumbnail and (a photo cut into
     tiles) its plain picture at the figure's size, both written now; when, with what and where it was
     taken; and how a click on its figure finds a tile (to mark it): layout is where the photo is in the
-    figure (figures.photo_area); with --compare-with, the older model's heat map over the photo too."""
+    figure (figures.photo_area); with --compare-with, the older model's heat map over the photo too.
+
+    A row stays a dict of plain values, unlike the verdicts.Result it tells: it is what html_report
+    reads, by key, and an input that failed, or a test's row, has only some of its keys; its "mark"
+    goes into the page as JSON as it is."""
     path, image, result = item.path, item.image, item.result
     folder, (top, scale), source = args.report, layout or (0, 1.0), path.resolve()  # no layout: no figure
     shown_path = inspection.shown_path(path, stem)  # all the page names: no folder of this computer
@@ -100,14 +104,16 @@ def report_row(item, figure, layout, stem, args, rule):
         before_figure = older_heat_map(item, rule, args, folder / "before", stem, shown_path)
     taken, camera, place = read_exif(path)
     counted = photo or rule.counts_patches  # another model's image classified whole has no tiles to count
-    compared = {"before": result["before"], "changed": verdicts.verdict_change(result) or None} if "before" in result else {}
-    return compared | {"path": shown_path, "source": str(source), "verdict": result["verdict"], "reason": result["reason"],
-            "probability": result["probability"], "share": result["share"] if counted else None,
-            "flagged": result["flagged"] if counted else None, "tiles": result["tiles"],
+    before = result.before
+    compared = {"before": {"verdict": before.verdict, "probability": before.probability, "flagged": before.flagged},
+                "changed": verdicts.verdict_change(result) or None} if before else {}
+    return compared | {"path": shown_path, "source": str(source), "verdict": result.verdict, "reason": result.reason,
+            "probability": result.probability, "share": result.share if counted else None,
+            "flagged": result.flagged if counted else None, "tiles": result.tiles,
             "figure": figure.relative_to(folder) if figure else None, "thumbnail": thumbnail.relative_to(folder),
             "taken": taken, "camera": camera, "place": place, "error": "",
             "mark": {"source": inspection.from_report(source, folder), "tile": side if photo else args.tile,
-                     "before": result["before"]["verdict"] if "before" in result else None,
+                     "before": before.verdict if before else None,
                      "older": href(before_figure.relative_to(folder)) if before_figure else None,
                      "w": width, "h": height, "tw": side if photo else width,
                      "th": side if photo else height, "xs": xs, "ys": ys,

@@ -1,6 +1,6 @@
 """What a verdict is and how it is told: a model's kind (VerdictRule, built once from its info by
-verdict_rule), the verdict an image's tiles give (image_result), and the words, columns and cut
-probabilities that tell it.
+verdict_rule), the verdict an image's tiles give (image_result, a Result), and the words, columns and
+cut probabilities that tell it.
 
 Written for a model of any classes: its verdict is the class most of its sure tiles show, or
 uncertain (judge_classes), told by its class names. A crack model's rules (crack / uncertain / no
@@ -45,9 +45,10 @@ class VerdictRule:
     mapped: str | None  # the class whose probability a figure maps unless --map-class says; None: the verdict's
     probability_labels: dict  # {class: its probability's name on a figure}, where not p(class)
     judge: Callable  # (probs, smooth, rule, far, set_aside) -> (verdict, reason, its column, flagged tiles, more)
-    csv_values: Callable  # result -> the values of `columns`
+    #   more: {field: value} of Result's fields for this kind of model (tile_classes, straight_line_tiles)
+    csv_values: Callable  # Result -> the values of `columns`
     tile_values: Callable  # (counted, seen) -> a tile's values of `tile_probabilities`
-    summary: Callable  # result -> (the main measure, [further phrases]): predict's line, a figure's banner
+    summary: Callable  # Result -> (the main measure, [further phrases]): predict's line, a figure's banner
     # How predict reads a photo, and the report tells it
     set_aside: Callable  # (photo at model scale, tile corners, size, seen, rule, classify) -> (counted, lines, count)
     counts_patches: bool  # whether an image classified whole is one tile counted (flagged, share)
@@ -71,10 +72,29 @@ class VerdictRule:
 
     def mapped_class(self, chosen, result):
         """The class whose probability a figure maps: --map-class, else the model's, else the verdict's class."""
-        return chosen or self.mapped or result["class"]
+        return chosen or self.mapped or result.flagged_class
 
     def probability_label(self, mapped):
         return self.probability_labels.get(mapped, f"p({mapped})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """An image's verdict and the figures that explain it (image_result): all that the terminal, the
+    CSVs, a figure's banner and the report tell of it. Its probabilities are the highest of its tiles;
+    a patch, or an image classified whole, is one tile."""
+    verdict: str  # a class or "uncertain"; a crack model's own words (VerdictRule.verdicts)
+    reason: str  # why it is uncertain; "" otherwise
+    probability: float  # flagged_class's
+    probabilities: dict  # {class: its probability}
+    tiles: int
+    flagged_class: str  # the verdict's class (the most common when uncertain); a crack model's Positive
+    flagged: int  # the tiles flagged: those of flagged_class (a crack model's: at or above its threshold)
+    share: float  # the share of the image they cover
+    summary: tuple = None  # (the main measure, [further phrases]) of the fields above: VerdictRule.summary's
+    tile_classes: dict = None  # a model of classes: {class: how many tiles are called it}
+    straight_line_tiles: int = None  # a crack model: how many tiles fired only on long straight lines, not counted
+    before: "Result" = None  # with predict --compare-with: the older model's, on the same image and tiles
 
 
 def verdict_rule(info, threshold=None):
@@ -110,12 +130,12 @@ def judge_by_class(probs, smooth, rule, far, set_aside):
     predicted = predicted_classes(probs, rule.threshold)
     label = names.index(verdict) if verdict in names else int(np.bincount(predicted, minlength=len(names)).argmax())
     return verdict, reason, label, predicted == label, {
-        "class": names[label], "tile_classes": {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}}
+        "tile_classes": {name: int(np.sum(predicted == i)) for i, name in enumerate(names)}}
 
 
 def csv_values(result):
-    return [result["verdict"], result["reason"], cut(result["probability"], 5),
-            *(cut(p, 5) for p in result["probabilities"].values()), result["tiles"], f"{result['share']:.4f}"]
+    return [result.verdict, result.reason, cut(result.probability, 5),
+            *(cut(p, 5) for p in result.probabilities.values()), result.tiles, f"{result.share:.4f}"]
 
 
 def tile_values(counted, seen):
@@ -123,13 +143,13 @@ def tile_values(counted, seen):
 
 
 def summary_by_class(result):
-    ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
-    if result["tiles"] == 1:
+    ranked = sorted(result.probabilities.items(), key=lambda item: -item[1])
+    if result.tiles == 1:
         return ", ".join(f"{name} {cut(p)}" for name, p in ranked), []
-    counts = ", ".join(f"{name} {n}" for name, n in sorted(result["tile_classes"].items(), key=lambda i: -i[1]))
-    return (f"highest {result['class']} tile probability {cut(result['probability'])}",
-            [f"tiles by class: {counts} of {result['tiles']}",
-             f"{result['class']} on {percent(result['share'])} of the photo"])
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(result.tile_classes.items(), key=lambda i: -i[1]))
+    return (f"highest {result.flagged_class} tile probability {cut(result.probability)}",
+            [f"tiles by class: {counts} of {result.tiles}",
+             f"{result.flagged_class} on {percent(result.share)} of the photo"])
 
 
 def keep_every_tile(resized, corners, size, seen, rule, classify):
@@ -183,19 +203,18 @@ def unlike_reason(smooth, far):
 
 
 def image_result(probs, smooth, rule, image_shape=None, grid=None, set_aside=0, far=None):
-    """The verdict and the figures that explain it, for one image from its tiles' probabilities
-    (a patch: one tile, no grid); `smooth` and `far`: which tiles are unlike the training images
-    (judge_classes, crack_rules.judge_cracks); `set_aside`: how many tiles fired only on what the
-    model's rules set aside (photos.classify_photo). "flagged" and "share": the tiles of the image's
-    class, or at or above a crack model's threshold, and the share of the image they cover. Not an area of crack:
-    a tile flagged for a hairline counts whole (README, "Flagged tiles")."""
-    result = {"tiles": len(probs), "probabilities": dict(zip(rule.class_names, probs.max(axis=0).tolist()))}
+    """The Result of one image from its tiles' probabilities (a patch: one tile, no grid); `smooth` and
+    `far`: which tiles are unlike the training images (judge_classes, crack_rules.judge_cracks);
+    `set_aside`: how many tiles fired only on what the model's rules set aside (photos.classify_photo).
+    Its flagged tiles are those of the image's class, or at or above a crack model's threshold, and
+    its share the part of the image they cover. Not an area of crack: a tile flagged for a hairline
+    counts whole (README, "Flagged tiles")."""
     verdict, reason, label, flagged, more = rule.judge(probs, smooth, rule, far, set_aside)
-    result |= more
-    share = covered_share(image_shape, grid, flagged) if grid else float(flagged[0])
-    result |= {"verdict": verdict, "reason": reason, "probability": float(probs[:, label].max()),
-               "flagged": int(flagged.sum()), "share": share}
-    return result | {"summary": rule.summary(result)}
+    result = Result(verdict=verdict, reason=reason, probability=float(probs[:, label].max()),
+                    probabilities=dict(zip(rule.class_names, probs.max(axis=0).tolist())), tiles=len(probs),
+                    flagged_class=rule.class_names[label], flagged=int(flagged.sum()),
+                    share=covered_share(image_shape, grid, flagged) if grid else float(flagged[0]), **more)
+    return dataclasses.replace(result, summary=rule.summary(result))
 
 
 def is_predict_header(header):
@@ -215,14 +234,13 @@ LOSSES = ["crack -> no crack", "crack -> uncertain", "uncertain -> no crack"]
 
 
 def verdict_change(result):
-    """'crack -> no crack' where the older model's verdict (result["before"]) differs, else ''."""
-    before = result.get("before") or result
-    return f"{before['verdict']} -> {result['verdict']}" if before["verdict"] != result["verdict"] else ""
+    """'crack -> no crack' where the older model's verdict (result.before) differs, else ''."""
+    before = result.before or result
+    return f"{before.verdict} -> {result.verdict}" if before.verdict != result.verdict else ""
 
 
-def change_rank(result):
-    """Where a change of verdict sorts: lost cracks first, then any other change."""
-    change = verdict_change(result)
+def change_rank(change):
+    """Where a change of verdict (verdict_change) sorts: lost cracks first, then any other change."""
     return LOSSES.index(change) if change in LOSSES else len(LOSSES)
 
 
@@ -244,13 +262,8 @@ def percent(share, decimals=1):
 
 def banner(name, result):
     """The lines above a figure: the photo's name and verdict, the measure, why, and more."""
-    main_measure, more = summary(result)
-    return [f"{name}: {result['verdict'].upper()}, {main_measure}", *filter(None, [result["reason"]]), *more]
-
-
-def summary(result):
-    """(the main measure, [further phrases]) of a result, as its model's kind words it (VerdictRule.summary)."""
-    return result["summary"]
+    main_measure, more = result.summary
+    return [f"{name}: {result.verdict.upper()}, {main_measure}", *filter(None, [result.reason]), *more]
 
 
 def covered_share(image_shape, grid, chosen):

@@ -444,7 +444,7 @@ def test_a_model_of_other_classes_reads_images_whole_and_words_its_results_by_it
     words = [*other.csv_columns(compared=True), *other.tile_columns(), *other.flagged, other.probability_label("tile")]
     assert not [word for word in words if "crack" in word]
     result = verdicts.image_result(np.array([[0.05, 0.9, 0.05]]), None, other)
-    assert result["verdict"] == "concrete" and result["summary"] == ("concrete 0.900, brick 0.050, tile 0.050", [])
+    assert result.verdict == "concrete" and result.summary == ("concrete 0.900, brick 0.050, tile 0.050", [])
     assert other.csv_values(result) == ["concrete", "", "0.90000", "0.05000", "0.90000", "0.05000", 1, "1.0000"]
 
 

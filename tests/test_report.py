@@ -7,6 +7,7 @@ at /usr/bin/chromium and /usr/bin/chromedriver, so Selenium Manager never downlo
 
 import collections
 import csv
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -126,9 +127,9 @@ def test_a_probability_is_cut_not_rounded(tmp_path):
 
 
 def test_the_figure_names_its_photo_and_verdict():
-    result = {"tiles": 48, "verdict": "crack", "reason": "", "probability": 0.98999996, "flagged": 6,
-              "share": 0.127, "straight_line_tiles": 0}
-    result["summary"] = html_report.CRACK_RULE.summary(result)
+    result = verdicts.Result(tiles=48, verdict="crack", reason="", probability=0.98999996, probabilities={},
+                             flagged_class="Positive", flagged=6, share=0.127, straight_line_tiles=0)
+    result = dataclasses.replace(result, summary=html_report.CRACK_RULE.summary(result))
     assert verdicts.banner("day 1/wall.jpg", result) == [
         "day 1/wall.jpg: CRACK, highest tile probability 0.989", "flagged tiles: 6 of 48 (12.7% of the photo)"]
 
@@ -142,8 +143,8 @@ def test_a_share_is_cut_never_100_percent_nor_0_percent_when_it_is_not(tmp_path)
     for shown in ("97.7% (44 of 45)", "99.9% (44 of 45)", "&lt;0.1% (1 of 45)", "100.0% (45 of 45)", "0.0% (0 of 45)"):
         assert shown in page
     assert "100.0% (44 of 45)" not in page and "0.0% (1 of 45)" not in page  # as they were
-    result = {"tiles": 45, "verdict": "crack", "reason": "", "probability": 0.97, "flagged": 44, "share": 0.99996,
-              "straight_line_tiles": 0}
+    result = verdicts.Result(tiles=45, verdict="crack", reason="", probability=0.97, probabilities={},
+                             flagged_class="Positive", flagged=44, share=0.99996, straight_line_tiles=0)
     assert html_report.CRACK_RULE.summary(result)[1] == ["flagged tiles: 44 of 45 (99.9% of the photo)"]
 
 def test_a_lone_flagged_tile_is_outlined_in_red_and_the_legend_names_every_line_the_figure_draws(tmp_path):

@@ -46,19 +46,19 @@ def test_damaged_statistics_are_named_when_the_model_is_read(statistics, change)
 def test_an_input_unlike_the_training_images_is_uncertain_however_sure():
     rule = verdicts.verdict_rule({"class_names": ["blotch", "clean", "line"], "sure_threshold": 0.9})
     sure_line = np.array([[0.0, 0.0, 1.0]])
-    assert verdicts.image_result(sure_line, np.array([False]), rule, far=np.array([False]))["verdict"] == "line"
+    assert verdicts.image_result(sure_line, np.array([False]), rule, far=np.array([False])).verdict == "line"
     result = verdicts.image_result(sure_line, np.array([False]), rule, far=np.array([True]))
-    assert result["verdict"] == "uncertain" and result["reason"].startswith("unlike the training images: far from")
+    assert result.verdict == "uncertain" and result.reason.startswith("unlike the training images: far from")
     result = verdicts.image_result(sure_line, np.array([True]), rule, far=np.array([False]))
-    assert result["reason"] == "unlike the training images: smoother than 99.5% of them"
+    assert result.reason == "unlike the training images: smoother than 99.5% of them"
     # a photo in tiles: mostly unlike them, it is uncertain; a few such tiles are left out of the count
     tiles = np.repeat(sure_line, 4, axis=0)
     result = verdicts.image_result(tiles, np.zeros(4, bool), rule, (2, 2), [(0, 0, 1)] * 4, far=np.r_[1, 1, 0, 1] > 0)
-    assert result["verdict"] == "uncertain" and "75% of the tiles are far from them" in result["reason"]
+    assert result.verdict == "uncertain" and "75% of the tiles are far from them" in result.reason
     clean_tiles = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     far = np.r_[1, 0, 0, 0] > 0  # the one line tile is unfamiliar: the sure tiles say clean 2, line 1
     assert verdicts.image_result(clean_tiles, np.zeros(4, bool), rule, (2, 2), [(0, 0, 1)] * 4,
-                                 far=far)["verdict"] == "clean"
+                                 far=far).verdict == "clean"
 
 
 def test_the_features_are_found_in_any_network():
