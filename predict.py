@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from support import atomic_files, figures, output_folders, photos, results, run_report, runner, verdicts
+from support import atomic_files, figures, photos, results, run_report, runner, verdicts
 from support.errors import InputError
 from support.images import IMAGE_EXTENSIONS, ImageError, fit_to_model, list_images, read_ahead
-from support.model_files import PATCH_SIZE, choose_backend, find_model, load_classifier
+from support.model_files import PATCH_SIZE, choose_backend, load_classifier
 from support.safe_text import printable
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "crack_cnn.keras"  # trained on all Özgenel
@@ -121,24 +121,6 @@ def find_inputs(inputs):
 
 def error(message):
     tqdm.write(f"error: {printable(message)}", file=sys.stderr)
-
-
-def check_outputs(args):
-    """Refuse outputs of the wrong kind, outputs over inputs, the models or a report, and outputs where
-    they would be read back as inputs; then hold the output folders against a second run at once.
-    args.model and args.compare_with become the files they name (a train.py --out: its model.keras)."""
-    args.model = find_model(args.model)
-    args.compare_with = args.compare_with and find_model(args.compare_with)
-    models = {args.model: "the model", args.compare_with: "the --compare-with model"}
-    taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): name for model, name in
-                                                          models.items() if model for suffix in (".keras", ".tflite")}
-    results.check_output_file("--csv", args.csv, taken, verdicts.is_predict_header)
-    results.check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"},
-                              verdicts.is_predict_header)
-    output_folders.check_output_folder("--out", args.out)
-    figures_drawn = args.figures or (args.figures is None and any(path.is_file() for path in args.inputs))
-    results.check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
-                                               "--save-tiles": args.save_tiles, "--report": args.report})
 
 
 def load_model(args, path):
@@ -228,7 +210,7 @@ def classify_tiles(item, model, args, older=None):
 def main(argv=None):
     args = parse_args(argv)
     images, failures = find_inputs(args.inputs)
-    check_outputs(args)
+    results.check_outputs(args)
     model = load_model(args, args.model)  # after checking the inputs: TensorFlow is slow to start
     older = args.compare_with and load_model(args, args.compare_with)
     run_report.check_final_copy(args, rule=model.rule)

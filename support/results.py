@@ -14,10 +14,11 @@ from typing import Callable
 import numpy as np
 
 from support.errors import InputError
+from support.model_files import find_model
 from support.output_folders import check_output_folder, lock
 from support.photos import PhotoTiles
 from support.safe_text import printable
-from support.verdicts import Result, VerdictRule, change_rank, cut, verdict_change
+from support.verdicts import Result, VerdictRule, change_rank, cut, is_predict_header, verdict_change
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,23 @@ def print_changes(results):
     for path, result in changed:
         print(f"  {verdict_change(result)}: {printable(path)} ({cut(result.before.probability)} -> "
               f"{cut(result.probability)})")
+
+
+def check_outputs(args):
+    """Refuse predict's outputs of the wrong kind, outputs over inputs, the models or a report, and outputs
+    where they would be read back as inputs; then hold the output folders against a second run at once.
+    args.model and args.compare_with become the files they name (a train.py --out: its model.keras)."""
+    args.model = find_model(args.model)
+    args.compare_with = args.compare_with and find_model(args.compare_with)
+    models = {args.model: "the model", args.compare_with: "the --compare-with model"}
+    taken = {path: "an input" for path in args.inputs} | {model.with_suffix(suffix): name for model, name in
+                                                          models.items() if model for suffix in (".keras", ".tflite")}
+    check_output_file("--csv", args.csv, taken, is_predict_header)
+    check_output_file("--tiles-csv", args.tiles_csv, taken | {args.csv: "the --csv file"}, is_predict_header)
+    check_output_folder("--out", args.out)
+    figures_drawn = args.figures or (args.figures is None and any(path.is_file() for path in args.inputs))
+    check_output_folders(args.inputs, {"--out": args.out if figures_drawn and not args.report else None,
+                                       "--save-tiles": args.save_tiles, "--report": args.report})
 
 
 def check_output_file(option, path, taken, ours):
