@@ -20,10 +20,10 @@ take on trust:
     calibration.py  how sure a model can be: its "sure" cut-off and texture floor, saved in its info
     plots.py        train's and data_prep's plots: image grids, training curves, test-split figures
     unfamiliar.py   inputs unlike anything a model learned from: its features' distance to the training images'
-    verdicts.py     a model's kind (VerdictRule): its verdicts, their wording and columns, cut probabilities
+    verdicts.py     a model's kind (VerdictRule), an image's verdict (Result): words, columns, cut probabilities
     crack_rules.py  what only a crack model does (its words, straight lines, hairlines), put in place once
     photos.py       a photo cut into tiles and classified
-    figures.py      the figure predict draws for an image: verdict, heat map, outlines
+    figures.py      the figure predict draws for an image: verdict, heat map, outlines; which outputs an input gets
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks
     run_report.py   predict's run as a report: header options, a row per input (thumbnail, photo, EXIF), the final copy
     labels.py       a labels file of boxes marked in photos, as a data_prep source
@@ -32,7 +32,7 @@ take on trust:
     inspection.py   the inspector's notes.csv in the report: read, matched to photos, paths shown
     training_summary.py  what train prints by default; the details with --verbose
     masks.py        a labels file from crack masks, on predict's tile grid (python -m support.masks)
-    results.py      predict's records of a model and an input; a line per input, CSV rows, changes;
+    results.py      predict's records of a model and an input; a line per input, CSV rows, last lines, changes;
                     the files and folders it may write them to
 """
 

@@ -194,7 +194,8 @@ def table_row(row, order, index=0, class_names=(), columns=None):
     """An input's <tbody>: its row (the cells of COLUMNS) and, for print, its figure below it.
 
     row: path, verdict, reason, probability, share, flagged and tiles (flagged tiles), figure, photo
-    and thumbnail (relative to the report, or None), taken, camera, place (GPS) and error; any
+    and thumbnail (relative to the report, or None), taken, camera, place (GPS) and error; with
+    --compare-with, before (the older model's verdict, probability and flagged) and changed; any
     FILTER_KEYS as data-* attributes to filter by."""
     esc, columns = html.escape, columns or COLUMNS
     figure = row.get("figure")

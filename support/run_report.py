@@ -104,7 +104,7 @@ def report_row(item, figure, layout, stem, args, rule):
         before_figure = older_heat_map(item, rule, args, folder / "before", stem, shown_path)
     taken, camera, place = read_exif(path)
     counted = photo or rule.counts_patches  # another model's image classified whole has no tiles to count
-    before = result.before
+    before = result.before  # the older model's (--compare-with), as its column shows it
     compared = {"before": {"verdict": before.verdict, "probability": before.probability, "flagged": before.flagged},
                 "changed": verdicts.verdict_change(result) or None} if before else {}
     return compared | {"path": shown_path, "source": str(source), "verdict": result.verdict, "reason": result.reason,
