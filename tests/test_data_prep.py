@@ -20,7 +20,6 @@ def load_split(cache, split):
     return np.load(cache / f"{split}_x.npy"), np.load(cache / f"{split}_y.npy")
 
 
-@pytest.mark.slow
 def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     meta = json.loads((sample_cache / "meta.json").read_text())
     assert meta["image_size"] == INPUT_SIZE
@@ -42,7 +41,6 @@ def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     assert meta["skipped"] == []
 
 
-@pytest.mark.slow
 def test_cache_rows_are_the_loaded_images(sample_cache):
     x, _ = load_split(sample_cache, "test")
     meta = json.loads((sample_cache / "meta.json").read_text())
