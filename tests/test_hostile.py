@@ -44,7 +44,6 @@ def copied_model(folder):
 # 1-3: an output never replaces what the project did not write
 
 
-@pytest.mark.slow
 def test_data_prep_keeps_a_users_file_beside_a_meta_json(tmp_path):
     out = tmp_path / "P"
     (out / "chapter").mkdir(parents=True)
@@ -219,7 +218,6 @@ def test_the_saved_labels_quote_a_path_with_a_carriage_return():
     assert re.search(pattern, "site/a\rb.jpg")
 
 
-@pytest.mark.slow
 def test_csv_cells_cannot_be_formulas_and_names_cannot_forge_lines(tmp_path):
     for name in ("=HYPERLINK(1).jpg", "+1.jpg", "-1.jpg", "@SUM.jpg", "a\nb.jpg: no crack\x1b[0m.jpg"):
         shutil.copy(PATCH, tmp_path / name)
@@ -238,7 +236,6 @@ def test_csv_cells_cannot_be_formulas_and_names_cannot_forge_lines(tmp_path):
 # 9-10: one clear line instead of a traceback or a silent wrong result
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cell, fragment", [("1e400", "must be numbers"), ("inf", "must be numbers"),
                                             ("x" * 200_000, "cannot read labels"), (None, "the label is blank")])
 def test_a_bad_labels_file_is_one_line(tmp_path, cell, fragment):
@@ -251,7 +248,6 @@ def test_a_bad_labels_file_is_one_line(tmp_path, cell, fragment):
     assert_clean_failure(run("data_prep.py", "--src", labels, "--out", tmp_path / "c", timeout=60), fragment)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("rows, fragment", [
     ([(0, "crack"), (0, "no crack")], "labelled both Positive and Negative"),
     ([(0, "stain"), (64, "stain")], "one class only"), ([(0, "crack"), (64, "Positive")], "no Negative image")])
@@ -261,7 +257,6 @@ def test_contradicting_or_one_class_labels_are_refused(tmp_path, rows, fragment)
     assert_clean_failure(run("data_prep.py", "--src", labels, "--out", tmp_path / "c", timeout=60), fragment)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("args, fragment", [
     (["--size", str(MIN_INPUT_SIZE - 1)], f"--size must be at least {MIN_INPUT_SIZE}"),
     (["--split", "nan:1:1"], "expected three numbers"),
@@ -273,7 +268,6 @@ def test_data_prep_options_that_would_fail_later_are_refused_at_once(tmp_path, a
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.slow
 def test_folders_differing_only_in_letter_case_are_refused(tmp_path):
     src = small_dataset(tmp_path / "data", ("cat", "Cat", "dog"))
     if len(list(src.iterdir())) < 3:
@@ -314,7 +308,6 @@ def test_train_refuses_a_negative_seed(capsys):
     assert refused.value.code == 2 and "--seed 0 or more" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("change, fragment", [({"class_names": [1, 2]}, "class_names must be a list"),
                                               ({"threshold": "high"}, "threshold must be a probability"),
                                               ({"threshold": float("nan")}, "threshold must be a probability"),
@@ -333,7 +326,6 @@ def test_a_model_with_damaged_info_is_one_line(tmp_path, change, fragment):
                          "cannot load model", fragment)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("threshold", ["nan", "5", "-0.1"])
 def test_a_threshold_that_is_no_probability_is_refused(threshold):
     result = run("predict.py", PATCH, "--threshold", threshold, "--no-figures", timeout=60)
