@@ -145,7 +145,6 @@ def test_a_report_folder_that_holds_a_report_is_refused_and_kept(tmp_path):
     assert not list(tmp_path.glob(".*.lock"))  # released at the end
 
 
-@pytest.mark.slow
 def test_a_folder_written_by_another_run_at_once_is_locked(tmp_path):
     (tmp_path / ".r.lock").write_text(str(os.getpid()))  # this process is alive: a run in progress
     assert_clean_failure(run("predict.py", PATCH, "--report", tmp_path / "r", timeout=60),
@@ -351,7 +350,6 @@ def test_a_half_jpeg_with_its_end_marker_put_back_is_refused(tmp_path):
     assert images.decode_image(tmp_path / "grey.jpg").shape == (64, 64, 3)
 
 
-@pytest.mark.slow
 def test_model_may_name_train_outputs_folder(tmp_path):
     copied_model(tmp_path / "models")
     result = run("predict.py", PATCH, "--model", tmp_path / "models", "--no-figures", timeout=60)
@@ -361,7 +359,6 @@ def test_model_may_name_train_outputs_folder(tmp_path):
                          "a folder without model.keras")
 
 
-@pytest.mark.slow
 def test_no_report_or_tiles_inside_a_named_photos_folder(tmp_path):
     (tmp_path / "few").mkdir()
     shutil.copy(PATCH, tmp_path / "few" / "a.jpg")
