@@ -10,9 +10,8 @@ from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run,
 
 from support.model_files import read_model_info
 
-pytestmark = pytest.mark.slow  # every test here trains or runs a script end to end
 
-
+@pytest.mark.slow
 def test_saved_tiles_sorted_and_merged_fine_tune_a_model_that_predict_uses(tmp_path, negative_patches,
                                                                            positive_patches):
     photo = tmp_path / "site" / "wall.png"

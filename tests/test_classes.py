@@ -30,45 +30,29 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="session")
-def three_classes(tmp_path_factory):
-    """clean / line / blotch patches through data_prep and train, as the README's commands run them: with
-    train.py's own recipe, not a shorter one that only this network gets by with (a network with
-    BatchNorm stayed at chance after 20 epochs, 100 steps; docs/EXPERIMENTS.md)."""
-    work = tmp_path_factory.mktemp("classes")
-    src = make_classes(work / "surfaces", ["clean", "line", "blotch"])
-    prep = run("data_prep.py", "--src", src, "--out", work / "cache")
-    assert prep.returncode == 0, prep.stderr
-    trained = run("train.py", "--cache", work / "cache", "--out", work / "model")
-    assert trained.returncode == 0, trained.stdout + trained.stderr
-    return work, prep, trained
-
-
-def test_every_sub_folder_is_a_class_and_the_model_says_so(three_classes):
-    work, prep, trained = three_classes
-    assert "in 3 classes (blotch, clean, line)" in prep.stdout
-    assert json.loads((work / "cache" / "meta.json").read_text())["class_names"] == CLASSES
-    info = model_files.read_model_info(work / "model" / "model.keras")
+def test_every_sub_folder_is_a_class_and_the_model_says_so(own_classes):
+    assert "in 3 classes (blotch, clean, line)" in own_classes.prep.stdout
+    assert json.loads((own_classes.cache / "meta.json").read_text())["class_names"] == CLASSES
+    info = model_files.read_model_info(own_classes.model / "model.keras")
     assert info["class_names"] == CLASSES and info["crack_model"] is False
     assert info["patch_size"] == 0  # trained on whole images: predict reads them whole too
-    assert model_files.read_model_info(work / "model" / "model.tflite") == info
-    metrics = json.loads((work / "model" / "metrics.json").read_text())
+    assert model_files.read_model_info(own_classes.model / "model.tflite") == info
+    metrics = json.loads((own_classes.model / "metrics.json").read_text())
     assert list(metrics["per_class"]) == CLASSES and len(metrics["confusion_matrix"]["counts"]) == 3
     assert metrics["thin_cracks"] == 0.0 and "roc_auc" not in metrics  # no drawn cracks; ROC is for two classes
     assert metrics["accuracy"] > 0.8  # far above chance (1/3)
-    assert all(name in trained.stdout for name in CLASSES)  # the report names them
+    assert all(name in own_classes.trained.stdout for name in CLASSES)  # the report names them
     for figure in ("confusion_matrix.png", "misclassified.png", "test_predictions.png", "training_curves.png"):
-        assert (work / "model" / figure).stat().st_size > 5000
-    assert not (work / "model" / "roc_curve.png").exists()
+        assert (own_classes.model / figure).stat().st_size > 5000
+    assert not (own_classes.model / "roc_curve.png").exists()
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "litert"])
-def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_path, backend):
+def test_predict_names_the_classes_for_images_and_folders(own_classes, tmp_path, backend):
     if backend == "litert" and not model_files.litert_installed():
         pytest.skip("no ai-edge-litert wheel for this platform")
-    work, _, _ = three_classes
-    image = work / "surfaces" / "line" / "line_000.png"
-    result = run("predict.py", image, "--model", work / "model" / "model.keras", "--backend", backend,
+    image = own_classes.surfaces / "line" / "line_000.png"
+    result = run("predict.py", image, "--model", own_classes.model / "model.keras", "--backend", backend,
                  "--out", tmp_path / "figures", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     line = next(s for s in result.stdout.splitlines() if s.startswith(str(image)))
@@ -76,7 +60,7 @@ def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_pat
     assert "crack" not in line
     assert (tmp_path / "figures" / "line_000_prediction.png").is_file()
 
-    result = run("predict.py", work / "surfaces", "--model", work / "model" / "model.keras", "--backend", backend,
+    result = run("predict.py", own_classes.surfaces, "--model", own_classes.model / "model.keras", "--backend", backend,
                  "--csv", tmp_path / "all.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_csv(tmp_path / "all.csv")
@@ -92,11 +76,10 @@ def test_predict_names_the_classes_for_images_and_folders(three_classes, tmp_pat
     assert all(f" {name}" in summary for name in CLASSES + ["uncertain"])  # counted by class
 
 
-def test_inputs_of_no_class_are_uncertain_as_unlike_the_training_images(three_classes, tmp_path):
+def test_inputs_of_no_class_are_uncertain_as_unlike_the_training_images(own_classes, tmp_path):
     """Noise, a flat grey and a checkerboard were each called `line 1.000`: now each is uncertain, and
     says why; the classes' own images keep their verdicts (test_predict_names_the_classes...)."""
-    work, _, trained = three_classes
-    assert "unlike the training images beyond a feature distance of" in trained.stdout
+    assert "unlike the training images beyond a feature distance of" in own_classes.trained.stdout
     odd = tmp_path / "odd"
     odd.mkdir()
     squares = (np.indices((256, 256)) // 32).sum(axis=0) % 2 * 255
@@ -104,7 +87,7 @@ def test_inputs_of_no_class_are_uncertain_as_unlike_the_training_images(three_cl
                         "grey": np.full((256, 256, 3), 128), "checkerboard": np.dstack([squares] * 3)}.items():
         write_rgb(odd / f"{name}.png", image.astype(np.uint8))
     for backend in ["tensorflow"] + ["litert"] * model_files.litert_installed():
-        result = run("predict.py", odd, "--model", work / "model" / "model.keras", "--backend", backend,
+        result = run("predict.py", odd, "--model", own_classes.model / "model.keras", "--backend", backend,
                      "--csv", tmp_path / f"{backend}.csv", "--no-figures")
         assert result.returncode == 0, result.stderr
         rows = {row["path"].split("/")[-1]: row for row in read_csv(tmp_path / f"{backend}.csv")}
@@ -113,27 +96,25 @@ def test_inputs_of_no_class_are_uncertain_as_unlike_the_training_images(three_cl
             assert row["verdict"] == "uncertain" and row["reason"].startswith("unlike the training images: "), row
 
 
-def test_both_backends_give_the_same_class_probabilities(three_classes):
+def test_both_backends_give_the_same_class_probabilities(own_classes):
     if not model_files.litert_installed():
         pytest.skip("no ai-edge-litert wheel for this platform")
-    work, _, _ = three_classes
-    x = np.load(work / "cache" / "test_x.npy")
-    by_keras, _ = model_files.load_classifier(work / "model" / "model.keras", "tensorflow")
-    by_litert, _ = model_files.load_classifier(work / "model" / "model.tflite", "litert")
+    x = np.load(own_classes.cache / "test_x.npy")
+    by_keras, _ = model_files.load_classifier(own_classes.model / "model.keras", "tensorflow")
+    by_litert, _ = model_files.load_classifier(own_classes.model / "model.tflite", "litert")
     (keras_probs, keras_far), (litert_probs, litert_far) = by_keras(x), by_litert(x)
     assert keras_probs.shape == (len(x), 3)
     np.testing.assert_allclose(litert_probs, keras_probs, atol=1e-4)
     assert list(litert_far) == list(keras_far) and keras_far.mean() < 0.1  # its own test images are familiar
 
 
-def test_a_photo_is_tiled_and_mapped_for_any_model(three_classes, tmp_path):
-    work, _, _ = three_classes
+def test_a_photo_is_tiled_and_mapped_for_any_model(own_classes, tmp_path):
     rng = np.random.default_rng(5)
     photo = np.vstack([np.hstack([make_image("line" if (r, c) == (1, 2) else "clean", rng) for c in range(5)])
                        for r in range(4)])
     (tmp_path / "photos").mkdir()  # tiles saved beside a named photo would be read back as photos
     write_rgb(tmp_path / "photos" / "wall.png", photo)
-    result = run("predict.py", tmp_path / "photos" / "wall.png", "--model", work / "model" / "model.keras",
+    result = run("predict.py", tmp_path / "photos" / "wall.png", "--model", own_classes.model / "model.keras",
                  "--tile", "96",
                  "--map-class", "line", "--tiles-csv", tmp_path / "tiles.csv", "--out", tmp_path / "figures",
                  "--save-tiles", tmp_path / "saved")
@@ -179,9 +160,8 @@ def test_two_classes_with_other_names(tmp_path):
                          "tells Negative, Positive apart, but the cache holds defect, ok")
 
 
-def test_mismatches_are_refused_before_any_work(three_classes, tmp_path, sample_cache):
-    work, _, _ = three_classes
-    model = work / "model" / "model.keras"
+def test_mismatches_are_refused_before_any_work(own_classes, tmp_path, sample_cache):
+    model = own_classes.model / "model.keras"
     assert_clean_failure(run("train.py", "--cache", sample_cache, "--init-from", model, "--out", tmp_path / "m"),
                          "tells blotch, clean, line apart, but the cache holds Negative, Positive")
     assert not (tmp_path / "m").exists()
@@ -197,24 +177,23 @@ def test_mismatches_are_refused_before_any_work(three_classes, tmp_path, sample_
                 info["class_names"] = ["a", "b"]
                 data = json.dumps(info).encode()
             new.writestr(item, data)
-    assert_clean_failure(run("predict.py", work / "surfaces" / "line" / "line_001.png", "--model", lying,
+    assert_clean_failure(run("predict.py", own_classes.surfaces / "line" / "line_001.png", "--model", lying,
                              "--backend", "tensorflow"), "gives 3 outputs per image but its info names 2 classes")
-    assert_clean_failure(run("predict.py", work / "surfaces" / "line" / "line_001.png", "--model", model,
+    assert_clean_failure(run("predict.py", own_classes.surfaces / "line" / "line_001.png", "--model", model,
                              "--map-class", "crack"), "--map-class crack: the model's classes are blotch, clean, line")
-    assert_clean_failure(run("data_prep.py", "--src", work / "surfaces", "--classes", "clean,stain"),
+    assert_clean_failure(run("data_prep.py", "--src", own_classes.surfaces, "--classes", "clean,stain"),
                          "has no stain folder")
 
 
-def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_given(three_classes, tmp_path):
+def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_given(own_classes, tmp_path):
     """data_prep squashes a whole image to the model's size; predict must do the same for such a model,
     not cut a 500 px image into tiles at another scale than training."""
     from support.images import load_image
 
-    work, _, _ = three_classes
     image = tmp_path / "photos" / "large.png"
     image.parent.mkdir()
     write_rgb(image, make_image("line", np.random.default_rng(7), side=500))
-    model = work / "model" / "model.keras"
+    model = own_classes.model / "model.keras"
     result = run("predict.py", image, "--model", model, "--backend", "tensorflow", "--csv", tmp_path / "whole.csv",
                  "--out", tmp_path / "figures")
     assert result.returncode == 0, result.stderr
@@ -234,14 +213,13 @@ def test_a_large_image_is_classified_whole_as_data_prep_read_it_unless_tile_is_g
     assert int(read_csv(tmp_path / "tiled.csv")[0]["tiles"]) > 1
 
 
-def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, tmp_path):
-    work, _, _ = three_classes
+def test_the_report_of_other_classes_speaks_of_its_classes_only(own_classes, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     for name in CLASSES:
-        (site / f"{name}.png").write_bytes((work / "surfaces" / name / f"{name}_000.png").read_bytes())
+        (site / f"{name}.png").write_bytes((own_classes.surfaces / name / f"{name}_000.png").read_bytes())
     write_rgb(site / "large.png", make_image("clean", np.random.default_rng(3), side=500))
-    result = run("predict.py", site, "--model", work / "model" / "model.keras", "--report", tmp_path / "report")
+    result = run("predict.py", site, "--model", own_classes.model / "model.keras", "--report", tmp_path / "report")
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     text = visible_text(page)
@@ -251,11 +229,10 @@ def test_the_report_of_other_classes_speaks_of_its_classes_only(three_classes, t
     assert "Least sure, to look at first" in text
 
 
-def test_large_images_classified_whole_are_batched_by_their_pixels(three_classes, tmp_path, monkeypatch):
+def test_large_images_classified_whole_are_batched_by_their_pixels(own_classes, tmp_path, monkeypatch):
     """A folder of phone photos classified whole must not hold a batch of 128 of them in memory."""
     import predict
 
-    work, _, _ = three_classes
     folder = tmp_path / "photos"
     folder.mkdir()
     rng = np.random.default_rng(2)
@@ -269,7 +246,7 @@ def test_large_images_classified_whole_are_batched_by_their_pixels(three_classes
 
     monkeypatch.setattr(predict, "load_classifier", counting)
     monkeypatch.setattr(predict, "READ_AHEAD_PIXELS", 2 * 500 * 500)
-    assert predict.main([str(folder), "--model", str(work / "model" / "model.keras"), "--backend", "tensorflow",
+    assert predict.main([str(folder), "--model", str(own_classes.model / "model.keras"), "--backend", "tensorflow",
                          "--csv", str(tmp_path / "r.csv")]) == 0
     assert batches == [2, 2, 1]
     assert [row["path"] for row in read_csv(tmp_path / "r.csv")] == [str(folder / f"large_{i}.png") for i in range(5)]

@@ -20,7 +20,6 @@ def load_split(cache, split):
     return np.load(cache / f"{split}_x.npy"), np.load(cache / f"{split}_y.npy")
 
 
-@pytest.mark.slow
 def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     meta = json.loads((sample_cache / "meta.json").read_text())
     assert meta["image_size"] == INPUT_SIZE
@@ -42,7 +41,6 @@ def test_cache_holds_every_sample_image_split_stratified(sample_cache):
     assert meta["skipped"] == []
 
 
-@pytest.mark.slow
 def test_cache_rows_are_the_loaded_images(sample_cache):
     x, _ = load_split(sample_cache, "test")
     meta = json.loads((sample_cache / "meta.json").read_text())
@@ -57,7 +55,6 @@ def test_same_seed_gives_same_split_and_other_seed_does_not(tmp_path):
     assert a != data_prep.split_files(files, (0.7, 0.24, 0.06), seed=2)
 
 
-@pytest.mark.slow
 def test_class_folders_match_in_any_letter_case(tmp_path):
     src = tmp_path / "dataset"
     (src / "positive").mkdir(parents=True)
@@ -70,7 +67,6 @@ def test_class_folders_match_in_any_letter_case(tmp_path):
     assert np.load(tmp_path / "cache" / "train_x.npy").shape[1:] == (MIN_INPUT_SIZE, MIN_INPUT_SIZE, 3)
 
 
-@pytest.mark.slow
 def test_missing_or_empty_class_folder_is_named(tmp_path):
     (tmp_path / "Positive").mkdir()
     assert_clean_failure(run("data_prep.py", "--src", tmp_path, "--out", tmp_path / "c"), "Negative")
@@ -83,7 +79,6 @@ def test_missing_or_empty_class_folder_is_named(tmp_path):
                          "labels file", "labels.csv does not exist")  # e.g. the browser saved "labels (1).csv"
 
 
-@pytest.mark.slow
 def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
     src = tmp_path / "dataset"
     for name in ("Positive", "Negative"):
@@ -108,7 +103,6 @@ def test_bad_files_are_skipped_with_a_warning_each(tmp_path):
         assert x.reshape(len(x), -1).max(axis=1).min(initial=255) > 0  # no blank rows left behind
 
 
-@pytest.mark.slow
 def test_a_class_with_no_readable_image_fails(tmp_path):
     src = tmp_path / "dataset"
     for name in ("Positive", "Negative"):
@@ -122,7 +116,6 @@ def test_a_class_with_no_readable_image_fails(tmp_path):
     assert_clean_failure(run("data_prep.py", "--src", src, "--out", src / "cache"), "is inside the image folder")
 
 
-@pytest.mark.slow
 def test_refuses_to_replace_a_folder_that_is_not_a_cache(tmp_path):
     out = tmp_path / "important"
     out.mkdir()

@@ -104,7 +104,6 @@ def test_a_heic_photo_is_classified(tmp_path, positive_patches):
     assert row["path"].endswith("IMG_0007.HEIC") and row["verdict"] == "crack"
 
 
-@pytest.mark.slow
 def test_without_pillow_heif_a_heic_photo_is_one_line_and_the_rest_is_classified(tmp_path):
     from test_predict import run_without
 
@@ -117,7 +116,6 @@ def test_without_pillow_heif_a_heic_photo_is_one_line_and_the_rest_is_classified
     assert rows["wall.jpg"]["verdict"] == "crack"
 
 
-@pytest.mark.slow
 def test_an_empty_folder_names_the_formats_read(tmp_path):
     (tmp_path / "readme.txt").write_text("nothing here")
     result = run("predict.py", tmp_path, cwd=tmp_path)
@@ -125,7 +123,6 @@ def test_an_empty_folder_names_the_formats_read(tmp_path):
     assert ".heic" in result.stderr and ".jpg" in result.stderr and "no images to classify" in result.stderr
 
 
-@pytest.mark.slow
 def test_repeated_inputs_are_counted_and_printed_in_the_order_given(tmp_path):
     patch, photo = SAMPLE_DATA / "Positive" / "08545.jpg", tmp_path / "wall.png"
     write_rgb(photo, cv2.resize(cv2.imread(str(patch))[..., ::-1], (700, 700)))
@@ -136,7 +133,6 @@ def test_repeated_inputs_are_counted_and_printed_in_the_order_given(tmp_path):
     assert result.stdout.splitlines()[-1].startswith("7 images classified in ")
 
 
-@pytest.mark.slow
 def test_a_probability_just_below_the_threshold_is_not_printed_as_reaching_it(tmp_path):
     from support.verdicts import cut
 
@@ -183,7 +179,6 @@ def read_terminal(fd):
         return b""
 
 
-@pytest.mark.slow
 def test_a_tile_saved_again_under_another_class_moves_rather_than_doubles(tmp_path):
     patch = sample_files("Positive")[0]
     for threshold in ("0.5", "0.999999"):  # crack, then no crack for the same tile

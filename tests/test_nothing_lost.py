@@ -252,7 +252,6 @@ def test_a_name_that_is_not_utf8_goes_through_every_output(tmp_path):
     assert len(list((tmp_path / "figures").iterdir())) == 1
 
 
-@pytest.mark.slow
 def test_a_name_too_long_for_its_figure_is_that_images_error(tmp_path):
     shutil.copy(PATCH, tmp_path / ("a" * 240 + ".jpg"))  # 244 bytes: its figure's name, 255, still fits
     shutil.copy(PATCH, tmp_path / ("b" * 246 + ".jpg"))  # 250 bytes: its figure's cannot be made
@@ -267,7 +266,6 @@ def test_a_name_too_long_for_its_figure_is_that_images_error(tmp_path):
     assert len(list((tmp_path / "f").glob("*_prediction.png"))) == 2
 
 
-@pytest.mark.slow
 def test_an_error_line_prints_a_name_escaped(tmp_path):
     model = tmp_path / "m\n\x1b[31merror: forged.keras"
     result = run("predict.py", PATCH, "--model", model, timeout=60)
@@ -291,7 +289,6 @@ def test_a_class_name_never_becomes_a_path_unchecked(monkeypatch, tmp_path):
 # 5. Hangs, signals, links, full disk
 
 
-@pytest.mark.slow
 def test_a_fifo_given_as_report_info_or_model_is_refused_unopened(tmp_path):
     os.mkfifo(tmp_path / "info")
     os.mkfifo(tmp_path / "model.keras")
@@ -326,7 +323,6 @@ runner.run_script(main, "nothing was written")
 """
 
 
-@pytest.mark.slow
 def test_ctrl_c_near_the_end_says_what_was_written_once_and_fails(tmp_path):
     result = run_python(INTERRUPTED_AT_THE_REPORT, PATCH, "--csv", tmp_path / "t.csv", "--report", tmp_path / "r",
                         cwd=tmp_path)
@@ -354,7 +350,6 @@ runpy.run_path("data_prep.py", run_name="__main__")
 """
 
 
-@pytest.mark.slow
 def test_data_prep_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
     result = run_python(FULL_DISK, "--src", REPO / "sample_data", "--out", tmp_path / "cache", "--workers", "1")
     assert_clean_failure(result, "No space left on device")

@@ -37,7 +37,6 @@ def banner_colour(figure):
     return banner[np.argmax(banner.max(axis=1) - banner.min(axis=1))]
 
 
-@pytest.mark.slow
 def test_named_images_get_a_verdict_and_a_figure_in_the_predictions_folder(tmp_path):
     inputs, work = tmp_path / "inputs", tmp_path / "work"
     inputs.mkdir(), work.mkdir()
@@ -62,7 +61,6 @@ def predict_figure(path):
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-@pytest.mark.slow
 def test_outputs_are_never_read_back_as_inputs(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -76,7 +74,6 @@ def test_outputs_are_never_read_back_as_inputs(tmp_path):
     assert len(read_csv(tmp_path / "out.csv")) == 3
 
 
-@pytest.mark.slow
 def test_a_folder_is_classified_in_batches_into_a_csv(tmp_path):
     out_csv = tmp_path / "results.csv"
     result = run("predict.py", SAMPLE_DATA, "--model", PRETRAINED, "--csv", out_csv)
@@ -89,7 +86,6 @@ def test_a_folder_is_classified_in_batches_into_a_csv(tmp_path):
     assert not list(SAMPLE_DATA.rglob("*_prediction.png"))  # folders get no figure per image by default
 
 
-@pytest.mark.slow
 def test_bad_inputs_are_reported_and_the_rest_still_classified(tmp_path, positive_patches):
     good = copy_sample("Positive", 0, tmp_path, "good.jpg")
     broken = tmp_path / "broken.jpg"
@@ -253,7 +249,6 @@ def photo_run(photos, tmp_path_factory):
         read_csv(out / "tiles.csv"), out / "figures"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["planted.png", "rotated.jpg", "wide.png", "odd_size.png"])
 def test_tiles_flagged_are_the_planted_cracks(photos, photo_run, name):
     folder, cases = photos
@@ -264,7 +259,6 @@ def test_tiles_flagged_are_the_planted_cracks(photos, photo_run, name):
     assert_flags_only_planted(tiles, folder / name, planted)
 
 
-@pytest.mark.slow
 def test_a_clean_photo_raises_no_alarm(photos, photo_run):
     folder, _ = photos
     _, rows, tiles, _ = photo_run
@@ -272,7 +266,6 @@ def test_a_clean_photo_raises_no_alarm(photos, photo_run):
     assert int(rows["clean.png"]["cracked_tiles"]) == 0 and not flagged_tiles(tiles, folder / "clean.png")
 
 
-@pytest.mark.slow
 def test_tiles_cover_the_whole_photo_whatever_its_size(photos, photo_run):
     folder, cases = photos
     _, _, tiles, _ = photo_run
@@ -284,14 +277,12 @@ def test_tiles_cover_the_whole_photo_whatever_its_size(photos, photo_run):
         assert max(int(t["y"]) + int(t["height"]) for t in mine) == height, name
 
 
-@pytest.mark.slow
 def test_a_tiny_image_is_classified_whole(photo_run):
     _, rows, tiles, _ = photo_run
     assert rows["tiny.png"]["tiles"] == "1" and rows["tiny.png"]["verdict"] in ("crack", "no crack")
     assert not [t for t in tiles if t["image"].endswith("tiny.png")]
 
 
-@pytest.mark.slow
 def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
     result, _, _, figures = photo_run
     folder, cases = photos
@@ -317,7 +308,6 @@ def test_photo_output_gives_verdict_tiles_and_heat_map(photos, photo_run):
             assert differs[:, round(3 * CELL * scale):round(3.5 * CELL * scale)].mean() < 0.05  # column 3 is clean
 
 
-@pytest.mark.slow
 def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     result, rows, tiles, figures = photo_run
     folder, cases = photos
@@ -344,7 +334,6 @@ def test_straight_joints_and_a_border_band_give_no_alarm(photos, photo_run):
     assert not drawn[round(330 * scale):round(570 * scale), round(630 * scale):round(870 * scale)].any()  # a slab
 
 
-@pytest.mark.slow
 def test_cracks_between_joints_are_still_found(photos, photo_run):
     folder, cases = photos
     _, rows, tiles, _ = photo_run
@@ -373,7 +362,6 @@ def test_straight_lines_are_found_on_joints_not_on_cracks(positive_patches, nega
             assert covered.mean() > 0.8, k
 
 
-@pytest.mark.slow
 def test_tiling_can_be_turned_off(photos, tmp_path):
     folder, _ = photos
     result = run("predict.py", folder / "planted.png", "--model", PRETRAINED, "--tile", "0",
@@ -463,7 +451,6 @@ def test_tile_smoothness_counts_what_smoother_than_finds_in_each_cut_tile():
     assert 0 < np.mean(tiling.tile_smoothness(photo, corners, 64, 2.587)) < 1
 
 
-@pytest.mark.slow
 def test_a_smooth_wall_with_a_cable_is_uncertain_and_says_why(tmp_path):
     rng = np.random.default_rng(0)
     wall = np.full((1200, 1600, 3), (205, 200, 170), np.float64) + rng.normal(0, 1.0, (1200, 1600, 3))
@@ -481,7 +468,6 @@ def test_a_smooth_wall_with_a_cable_is_uncertain_and_says_why(tmp_path):
     assert tuple(banner_colour(predict_figure(tmp_path / "painted_prediction.png"))[:2]) == (200, 110)
 
 
-@pytest.mark.slow
 def test_weak_evidence_is_uncertain(photos, tmp_path):
     folder, _ = photos
     # a threshold far below the model's sure threshold: the clean photo's faint tiles count, weakly
@@ -586,7 +572,6 @@ def test_with_litert_predict_never_imports_tensorflow(photos, tmp_path):
     assert "planted.png: crack" in result.stdout and (tmp_path / "planted_prediction.png").is_file()
 
 
-@pytest.mark.slow
 @needs_litert
 def test_a_tflite_file_alone_is_a_whole_model(tmp_path):
     alone = tmp_path / "phone.tflite"  # e.g. copied to a Raspberry Pi without the .keras
