@@ -20,8 +20,9 @@ take on trust:
     calibration.py  how sure a model can be: its "sure" cut-off and texture floor, saved in its info
     plots.py        train's and data_prep's plots: image grids, training curves, test-split figures
     unfamiliar.py   inputs unlike anything a model learned from: its features' distance to the training images'
-    verdicts.py     a model's kind (VerdictRule), an image's verdict (Result): words, columns, cut probabilities
+    verdicts.py     a model's kind (VerdictRule), an image's verdict (Result): its words and columns
     crack_rules.py  what only a crack model does (its words, straight lines, hairlines), put in place once
+    wording.py      probabilities and shares cut, never rounded; how photos reach the model, in words
     photos.py       a photo cut into tiles and classified
     figures.py      the figure predict draws for an image: verdict, heat map, outlines; which outputs an input gets
     html_report.py  the report of a folder of photos (predict --report): header, summary, notes, marks

@@ -5,7 +5,8 @@ training and validation row's photo; some photos of each verdict are set aside f
 fine-tuning learns from its PER_PHOTO tiles that the model finds most crack-like, chosen by the
 starting model and again by the model being trained after every epoch (multiple-instance learning:
 as the clean photos teach what a joint is, a crack photo's most crack-like tiles move from its joints
-to its crack), and leaves the others out, since most tiles of a cracked photo show sound concrete. A
+to its crack), repeated to weigh as much as the clean photos' tiles, and leaves the others out, since
+most tiles of a cracked photo show sound concrete. A
 photo called no crack teaches through all its tiles: learning from the flagged ones alone let a road
 site, where the model missed cracks, call every clean photo crack (docs/EXPERIMENTS.md). A model
 trained from scratch has no guide: it learns from the clean photos and leaves the crack photos out.
@@ -51,7 +52,8 @@ class CrackPhotos:
     def relearn(self, probabilities):
         """Put each learnt photo's most crack-like tiles, by these probabilities, into its training rows."""
         learnt = np.flatnonzero(~self.held[self.photo])
-        self.train_x[self.slots] = self.tiles[learnt[most_crack_like(probabilities[learnt], self.photo[learnt])]]
+        chosen = self.tiles[learnt[most_crack_like(probabilities[learnt], self.photo[learnt])]]
+        self.train_x[self.slots] = np.repeat(chosen, len(self.slots) // len(chosen), axis=0)
 
 
 def most_crack_like(probabilities, photo, count=PER_PHOTO):
@@ -82,18 +84,24 @@ def choose_tiles(data, meta, init_from):
                                         for i in range(0, len(cracked[split]), 256)] or [np.zeros(0)]) for split in rows}
         photo = {split: np.searchsorted(names, rows[split][cracked[split]]) for split in rows}
         learnt = most_crack_like(crack["train"], photo["train"])  # in the order of photo, as relearn() puts them
-        keep["train"] = np.sort(np.concatenate([keep["train"], cracked["train"][learnt]]))
+        # Each learnt tile is repeated so that the crack photos' tiles weigh as much as the clean photos'
+        # (a drone site: 124 against 1,470): fewer crack photos lost, fewer clean ones cleared (EXPERIMENTS.md)
+        clean = np.sum((rows["train"] >= 0) & (data["train"][1] == 0))
+        repeat = max(1, round(clean / max(1, len(learnt))))
+        keep["train"] = np.sort(np.concatenate([keep["train"], np.repeat(cracked["train"][learnt], repeat)]))
         read = {split: np.sort(most_crack_like(crack[split], photo[split], READ_PER_PHOTO)) for split in rows}
         photos = CrackPhotos([meta["bag_photos"][i] for i in names],
                              np.concatenate([x[split][cracked[split][read[split]]] for split in rows]),
                              np.concatenate([photo[split][read[split]] for split in rows]), None,
                              held=~np.isin(names, rows["train"][cracked["train"]]),
-                             slots=np.searchsorted(keep["train"], cracked["train"][learnt]))
+                             slots=(np.searchsorted(keep["train"], cracked["train"][learnt])[:, None]
+                                    + np.arange(repeat)).ravel())
         photos.crack_before = photos.highest(np.concatenate([crack[split][read[split]] for split in rows])) \
             >= sure_threshold(init_from)
         print(f"your verdicts: {len(names)} photos called crack, {int(photos.held.sum())} of them set aside to check "
               f"the fine-tuning on; the others learnt from their {len(learnt)} most crack-like tiles by {init_from} "
-              f"(of {len(cracked['train'])}, chosen again after each epoch)")
+              f"(of {len(cracked['train'])}, chosen again after each epoch; each shown {repeat} times, as many as "
+              f"the {clean} tiles of photos called no crack)")
     data = data | {split: (np.asarray(data[split][0][keep[split]]), data[split][1][keep[split]]) for split in rows}
     if photos:
         photos.train_x = data["train"][0]

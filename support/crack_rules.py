@@ -15,7 +15,8 @@ import numpy as np
 
 from support.model_files import CRACK_CLASSES, PATCH_SIZE
 from support.opencv import cv2
-from support.verdicts import UNFAMILIAR_SHARE, cut, percent, scale_line as any_model_scale_line
+from support.unfamiliar import UNFAMILIAR_SHARE
+from support.wording import cut, percent, scale_line as any_model_scale_line
 
 ALIASES = {"crack": "Positive", "no crack": "Negative", "no_crack": "Negative"}  # words for its classes (labels files)
 THIN_CRACKS = 0.15  # the share of clean training images given a drawn hairline and labelled cracked (batches.py)

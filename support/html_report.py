@@ -24,7 +24,7 @@ from pathlib import Path, PurePath
 from string import Template
 from urllib.parse import quote
 
-from support import figures, verdicts
+from support import figures, verdicts, wording
 from support.atomic_files import write_json, writing
 from support.model_files import CRACK_CLASSES
 from support.output_folders import MARKER
@@ -116,7 +116,7 @@ def summary_section(rows, order, counts, rule):
     scored = [i for i, r in enumerate(rows) if r.get("probability") is not None]
     look, ranked = rule.look_first(rows, scored)
     first = "".join(f'<li><a href="#row-{i}">{esc(str(rows[i]["path"]))}</a>: {esc(rows[i]["verdict"])}, '
-                    f'probability {verdicts.cut(rows[i]["probability"])}'
+                    f'probability {wording.cut(rows[i]["probability"])}'
                     + (f", {flagged.lower()} {flagged_text(rows[i])}" if flagged_text(rows[i]) else "") + "</li>"
                     for i in ranked[:LOOK_FIRST])
     return (f'<section class="summary"><h2>Summary</h2><p>The model: {len(rows)} inputs: {found}.</p>'
@@ -154,11 +154,11 @@ def figure_legend(rule):
 
 
 def flagged_text(row):
-    """The flagged share as HTML, cut (verdicts.percent): "97.7% (44 of 45)", "&lt;0.1% (1 of 2000)"."""
+    """The flagged share as HTML, cut (wording.percent): "97.7% (44 of 45)", "&lt;0.1% (1 of 2000)"."""
     share, count = row.get("share"), row.get("flagged")
     if share is None:
         return ""
-    return html.escape(verdicts.percent(share)) + (f" ({count} of {row['tiles']})" if count is not None else "")
+    return html.escape(wording.percent(share)) + (f" ({count} of {row['tiles']})" if count is not None else "")
 
 
 def marking_data(rows):
@@ -239,7 +239,7 @@ def probability_cell(row, *_):
     probability = row.get("probability")
     if probability is None:
         return "", ""
-    return f'<span title="{verdicts.cut(probability, 5)}">{verdicts.cut(probability)}</span>', repr(float(probability))
+    return f'<span title="{wording.cut(probability, 5)}">{wording.cut(probability)}</span>', repr(float(probability))
 
 
 def flagged_cell(row, *_):
@@ -258,7 +258,7 @@ def changed_cell(row, *_):
     before, change = row.get("before"), row.get("changed")
     if not before:  # an input that failed
         return "", ""
-    shown = f'{html.escape(before["verdict"])} <span class="more">{verdicts.cut(before["probability"])}</span>'
+    shown = f'{html.escape(before["verdict"])} <span class="more">{wording.cut(before["probability"])}</span>'
     if before.get("flagged") is not None and row.get("flagged") is not None and row.get("tiles", 1) > 1:
         shown += f'<span class="more nowrap">flagged {before["flagged"]} &rarr; {row["flagged"]}</span>'
     rank = verdicts.change_rank(change) if change else len(verdicts.LOSSES) + 1  # lost cracks first, unchanged last

@@ -18,7 +18,7 @@ from support.opencv import cv2
 from support.verdicts import Result, image_result
 
 # A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
-# than 4x for any; a crack needs no more (README, "Correct it on your site").
+# than 4x for any; a crack needs no more (docs/GUIDE.md, "Choosing the tile").
 MIN_TILE = 32
 
 

@@ -1,6 +1,6 @@
 """predict.py's results: the records it passes along, a line per input, a CSV row per input and per
 tile, the run's last lines, and the verdicts that changed between two models (--compare-with). Probabilities are cut, never
-rounded (verdicts.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
+rounded (wording.cut): 5 decimals in the CSVs, whose first 3 are what the terminal, the figures and
 the report show. Where predict may write them is checked before any work: never over a file of the
 user's, an input, a model, a report, or inside an input folder.
 """
@@ -18,7 +18,8 @@ from support.model_files import find_model
 from support.output_folders import check_output_folder, lock
 from support.photos import PhotoTiles
 from support.safe_text import printable
-from support.verdicts import Result, VerdictRule, change_rank, cut, is_predict_header, verdict_change
+from support.verdicts import Result, VerdictRule, change_rank, is_predict_header, verdict_change
+from support.wording import cut
 
 
 @dataclass(frozen=True)

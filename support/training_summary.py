@@ -12,7 +12,7 @@ import io
 import numpy as np
 
 from support.inspection import last_part
-from support.verdicts import percent
+from support.wording import percent
 
 KEPT = ("threshold ", "sure from ", "sure threshold ", "unlike the training images ", "your site's ",
         "your verdicts: ")  # lines of the held output said again

@@ -19,6 +19,8 @@ import numpy as np
 
 from support.errors import InputError
 
+UNFAMILIAR_SHARE = 0.5  # an image mostly unlike the training images (smoother, or far) is outside what the model knows
+
 CUTOFF_PERCENTILE = 99.5  # of the validation images' distances: about 1 in 200 of the classes' own is set aside
 SHRINK = 1e-3  # added to the covariance's diagonal (times its mean variance): units that never fire stay finite
 

@@ -15,9 +15,11 @@ from typing import Callable
 import numpy as np
 
 from support import calibration
+from support.crack_rules import crack_rules
 from support.model_files import CRACK_CLASSES, predicted_classes
+from support.unfamiliar import UNFAMILIAR_SHARE
+from support.wording import cut, percent, scale_line
 
-UNFAMILIAR_SHARE = 0.5  # an image mostly smoother than the training images is outside what the model knows
 LIMITS = ("The model points where to look; it does not diagnose: it knows only the classes and surfaces it "
           "was trained on, and a person on site decides.")
 
@@ -99,8 +101,6 @@ class Result:
 
 def verdict_rule(info, threshold=None):
     """The VerdictRule of a model's info (or a cache's meta.json); `threshold` (--threshold) replaces its own."""
-    from support.crack_rules import crack_rules  # here, not above: the crack rules are told with cut() and percent()
-
     names = tuple(info["class_names"])
     threshold = info.get("threshold", 0.5) if threshold is None else threshold
     sure = info.get("sure_threshold", threshold)  # none in a model saved before train.py calibrated its models
@@ -161,13 +161,6 @@ def least_sure_first(rows, scored):
     """The report's photos to look at first: a class is no alarm, the least sure verdicts are where a
     person is needed."""
     return "Least sure, to look at first", sorted(scored, key=lambda i: rows[i]["probability"])
-
-
-def scale_line(tile, size):
-    """VerdictRule.scale: the report's line on how photos reach the model."""
-    if not tile:
-        return f"images classified whole, each shrunk to {size} px as data_prep shrank the training images"
-    return f"photos cut into tiles of {tile} px, each shrunk to {size} px for the model"
 
 
 def judge_classes(probs, rule, smooth=None, far=None):
@@ -242,22 +235,6 @@ def verdict_change(result):
 def change_rank(change):
     """Where a change of verdict (verdict_change) sorts: lost cracks first, then any other change."""
     return LOSSES.index(change) if change in LOSSES else len(LOSSES)
-
-
-def cut(p, decimals=3):
-    """A probability as text, cut rather than rounded: 0.98968 is not shown as 0.990, which would
-    seem to reach a 0.99 threshold that it missed. The one cutting of the terminal, the CSVs (to 5
-    decimals, whose first 3 are then what the figure and the report show), figures and report."""
-    scale = 10 ** decimals
-    return f"{np.floor((p + 1e-9) * scale) / scale:.{decimals}f}"  # 1e-9: 0.29 * 1000 is 289.99999999999997
-
-
-def percent(share, decimals=1):
-    """A share as a percentage, cut rather than rounded, like cut(): 44 tiles of 45 or 99.96% of a photo is
-    not 100.0%; and a share above nothing is not 0.0% either, but "<0.1%"."""
-    if 0 < share < 10 ** -(decimals + 2):
-        return f"<{10 ** -decimals:.{decimals}f}%"
-    return f"{cut(min(share, 1) * 100, decimals)}%"
 
 
 def banner(name, result):

@@ -134,7 +134,7 @@ def test_repeated_inputs_are_counted_and_printed_in_the_order_given(tmp_path):
 
 
 def test_a_probability_just_below_the_threshold_is_not_printed_as_reaching_it(tmp_path):
-    from support.verdicts import cut
+    from support.wording import cut
 
     assert (cut(0.98968), cut(0.99), cut(1.0), cut(0.0)) == ("0.989", "0.990", "1.000", "0.000")
     clean = sample_files("Negative")[1]

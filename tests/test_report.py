@@ -20,7 +20,7 @@ from PIL import Image
 
 from conftest import REPO, assert_clean_failure, run, visible_text
 
-from support import figures, html_report, images, run_report, verdicts
+from support import figures, html_report, images, run_report, verdicts, wording
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.pwned=1">.jpg'  # would run if a name reached the page as markup
@@ -554,7 +554,7 @@ def test_the_page_shows_the_csvs_probabilities_flagged_tiles_and_gps(survey_page
         assert probability.text == row["crack_probability"][:5] and probability.get_attribute("title") == row[
             "crack_probability"]  # the CSV's 5 decimals, cut alike
         assert tr.find_element(By.CSS_SELECTOR, "td:nth-child(6)").text == (
-            f"{verdicts.percent(float(row['cracked_share']))} ({row['cracked_tiles']} of {row['tiles']})")
+            f"{wording.percent(float(row['cracked_share']))} ({row['cracked_tiles']} of {row['tiles']})")
         assert "51.50" in tr.text and "° N, 0.12750° W" in tr.text
     assert survey_page.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").text == "FLAGGED TILES"
 

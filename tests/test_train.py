@@ -16,6 +16,7 @@ from conftest import PRETRAINED, REPO, assert_clean_failure, run
 
 import train
 from model import INPUT_SIZE, MIN_INPUT_SIZE
+from support.errors import InputError
 from support.model_files import read_model_info
 from support.tf_import import keras
 from support.verdicts import verdict_rule
@@ -59,7 +60,7 @@ def test_saved_model_takes_raw_pixels(trained_dir, sample_cache):
 
 
 def test_missing_cache_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="no complete cache in .*data_prep.py"):
+    with pytest.raises(InputError, match="no complete cache in .*data_prep.py"):
         train.main(["--cache", str(tmp_path / "nothing"), "--out", str(tmp_path / "m")])
     assert not (tmp_path / "m").exists()
 

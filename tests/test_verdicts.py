@@ -87,22 +87,24 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     tiles = np.stack([fit_to_model(p, 64) for p in (*negative_patches[:3], positive_patches[0],
                                                       positive_patches[1], *negative_patches[3:6])])
     # photo a: 3 clean tiles and a crack; photo b: a crack and 3 clean; photo c, called no crack: the
-    # crack tile again (a false alarm, for this test) and 3 clean, all learnt; two rows of no photo.
+    # crack tile again (a false alarm, for this test) and 7 clean, all learnt; two rows of no photo.
     # Set aside: photo d, called crack (a clean tile and a crack), photo e called no crack, a row of none
-    x = np.concatenate([tiles, tiles[3:7], tiles[:2]])
+    x = np.concatenate([tiles, tiles[3:7], tiles[4:], tiles[:2]])
     val_x = np.stack([tiles[0], tiles[3], tiles[1], tiles[2]])
     meta = {"class_names": ["Negative", "Positive"], "bag_photos": ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"],
-            "bags": {"train": [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, -1, -1], "val": [3, 3, 4, -1]},
-            "counts": {"train": {"total": 14}, "val": {"total": 4}},
-            "files": {"train": [f"f{i}" for i in range(14)], "val": ["v0", "v1", "v2", "v3"]},
-            "file_sources": {"train": [1] * 12 + [0] * 2, "val": [1, 1, 1, 0]}}
-    y, val_y = np.array([1] * 8 + [0] * 6, np.uint8), np.array([1, 1, 0, 0], np.uint8)
+            "bags": {"train": [0] * 4 + [1] * 4 + [2] * 8 + [-1, -1], "val": [3, 3, 4, -1]},
+            "counts": {"train": {"total": 18}, "val": {"total": 4}},
+            "files": {"train": [f"f{i}" for i in range(18)], "val": ["v0", "v1", "v2", "v3"]},
+            "file_sources": {"train": [1] * 16 + [0] * 2, "val": [1, 1, 1, 0]}}
+    y, val_y = np.array([1] * 8 + [0] * 10, np.uint8), np.array([1, 1, 0, 0], np.uint8)
     data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y), "val": (val_x, val_y)}, meta, PRETRAINED)
     kept = chosen_meta["files"]["train"]
-    assert {"f3", "f4"} <= set(kept) and {f"f{i}" for i in range(8, 14)} <= set(kept)  # the cracks, c's, no photo's
-    assert len(kept) == 2 * bags.PER_PHOTO + 4 + 2 == len(data["train"][0])
-    assert chosen_meta["counts"]["train"] == {"total": 10, "Negative": 6, "Positive": 4}
-    assert chosen_meta["bags"]["train"] == [b for f, b in zip(meta["files"]["train"], meta["bags"]["train"]) if f in kept]
+    assert {"f3", "f4"} <= set(kept) and {f"f{i}" for i in range(8, 18)} <= set(kept)  # the cracks, c's, no photo's
+    # the 4 tiles learnt from crack photos are each shown twice, as many as c's 8 clean tiles
+    assert kept.count("f3") == kept.count("f4") == 2 and kept.count("f8") == 1
+    assert len(kept) == 2 * 2 * bags.PER_PHOTO + 8 + 2 == len(data["train"][0])
+    assert chosen_meta["counts"]["train"] == {"total": 18, "Negative": 10, "Positive": 8}
+    assert chosen_meta["bags"]["train"] == [meta["bags"]["train"][int(f[1:])] for f in kept]
     assert chosen_meta["files"]["val"] == ["v2", "v3"] and chosen_meta["bags"]["val"] == [4, -1]
     assert chosen_meta["counts"]["val"] == {"total": 2, "Negative": 2, "Positive": 0} and len(data["val"][0]) == 2
     assert crack_photos.names == ["a.jpg", "b.jpg", "d.jpg"] and list(crack_photos.held) == [False, False, True]
