@@ -49,11 +49,15 @@ def print_summary(held, report, data, meta):
 
 def marks_lines(data, meta):
     """How many of the site's images (the sources after the first: your marks) were learnt from and how
-    many held back to check the model, per class."""
-    sources, names = meta["sources"], meta["class_names"]
-    site = {split: np.array(meta["file_sources"][split]) > 0 for split in ("train", "val", "test")}
+    many held back to check the model, per class. The tiles of photos given a verdict are not marks:
+    support/bags.py tells of those photos."""
+    sources, names, bags = meta["sources"], meta["class_names"], meta.get("bags", {})
+    site = {split: (np.array(meta["file_sources"][split]) > 0) & (np.array(bags.get(split, -1)) < 0)
+            for split in ("train", "val", "test")}
     count = {split: int(mask.sum()) for split, mask in site.items()}
     total = sum(count.values())
+    if not total:
+        return []
     per_class = ", ".join(
         f"{name} {int(np.sum(np.asarray(data['train'][1])[site['train']] == i))} of "
         f"{sum(int(np.sum(np.asarray(data[split][1])[site[split]] == i)) for split in site)}"
