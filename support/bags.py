@@ -85,7 +85,7 @@ def choose_tiles(data, meta, init_from):
         photo = {split: np.searchsorted(names, rows[split][cracked[split]]) for split in rows}
         learnt = most_crack_like(crack["train"], photo["train"])  # in the order of photo, as relearn() puts them
         # Each learnt tile is repeated so that the crack photos' tiles weigh as much as the clean photos'
-        # (a drone site: 124 against 1,470): fewer crack photos lost, fewer clean ones cleared (EXPERIMENTS.md)
+        # (a drone site: 124 against 1,421): fewer crack photos lost, fewer clean ones cleared (EXPERIMENTS.md)
         clean = np.sum((rows["train"] >= 0) & (data["train"][1] == 0))
         repeat = max(1, round(clean / max(1, len(learnt))))
         keep["train"] = np.sort(np.concatenate([keep["train"], np.repeat(cracked["train"][learnt], repeat)]))
