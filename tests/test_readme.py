@@ -60,6 +60,8 @@ def test_the_quick_start_works_as_written(tmp_path):
     assert summary.fullmatch(printed[2]) and summary.fullmatch(expected[2])  # only the speed may differ
     assert (copy / "predictions" / "08545_prediction.png").is_file()
     assert (copy / "demo" / "model" / "model.keras").is_file()
+    # The network's own quality on the demo (model.py's architecture test, in effect): a network with a
+    # fourth block and BatchNorm reached 0.509 here, uncertain; it needs more epochs or the README another figure
     verdict = outputs[3].splitlines()[1]
     assert verdict.startswith("sample_data/Positive/08545.jpg: crack (crack probability")
     assert float(verdict.rsplit(" ", 1)[1].rstrip(")")) > 0.9
