@@ -23,6 +23,8 @@ import numpy as np
 from bench_memory import peak_mb
 from common import REPO, machine
 
+from support import runner
+
 PATCH = REPO / "sample_data" / "Negative" / "00264.jpg"
 
 
@@ -147,7 +149,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted")
+    runner.run_script(main, "nothing more was measured")

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from common import REPO, machine
 
+from support import runner
+
 MEASURE = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
            "stderr=subprocess.PIPE, text=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
            "code.returncode, repr(code.stderr.strip().splitlines()[-1:]))")
@@ -64,7 +66,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted")
+    runner.run_script(main, "nothing more was measured")
