@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 
 from support.errors import InputError
 from support.safe_text import printable
@@ -17,6 +18,8 @@ from support.safe_text import printable
 _SAFE_POINT = {}  # "stop": what Ctrl-C calls instead of raising, inside stop_at_a_safe_point
 _AT_EXIT = []  # what release() undoes: locks taken, temporary folders made
 _INTERRUPTED = []  # a Ctrl-C came: the script ends with status 130, whatever caught the SystemExit
+_QUIET = {"depth": 0}  # quiet_stderr blocks under way, on any thread, and how to end the silence
+_QUIET_LOCK = threading.Lock()
 
 
 def run_script(main, interrupted):
@@ -36,6 +39,7 @@ def run_script(main, interrupted):
         _INTERRUPTED.append(True)
         raise SystemExit(130)
 
+    stderr_of_its_own()
     # A name that is not UTF-8 (held as surrogates) printed anywhere is its escape, not a traceback.
     for stream in (sys.stdout, sys.stderr):
         getattr(stream, "reconfigure", lambda **_: None)(errors="backslashreplace")
@@ -112,22 +116,60 @@ def release():
         _AT_EXIT.pop()()
 
 
+def stderr_of_its_own():
+    """Point sys.stderr at a copy of file descriptor 2, the same terminal or pipe: quiet_stderr() then
+    silences 2 alone, C libraries' chatter, while every line Python prints still shows, whichever thread
+    prints it (read_ahead decodes on threads while predict reports). Done once, as the script starts:
+    what keeps sys.stderr for later (a progress bar) takes this one."""
+    if not writes_to_fd_2(sys.stderr):  # already elsewhere (a notebook, pytest's capture): nothing to part
+        return
+    sys.stderr.flush()
+    sys.stderr = open(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors)
+
+
+def writes_to_fd_2(stream):
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # no stream, or one with no descriptor
+        return False
+
+
 @contextlib.contextmanager
 def quiet_stderr():
     """Silence file descriptor 2 (C libraries' chatter, child processes started meanwhile).
 
-    Python's own sys.stderr keeps writing to the terminal, so an error or a Ctrl-C message
-    raised meanwhile is still seen.
+    Python's own sys.stderr keeps writing to the terminal (run_script gives it a descriptor of its
+    own; elsewhere it is pointed at a copy of 2 meanwhile), so an error or a Ctrl-C message raised
+    meanwhile is still seen. Safe on threads and nested: 2 comes back when the last block ends
+    (images.decode_image decodes under it on read_ahead's threads while the model loads under it).
     """
-    sys.stderr.flush()
-    python_stderr, saved, devnull = sys.stderr, os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    sys.stderr = open(saved, "w", closefd=False)
-    os.dup2(devnull, 2)
+    with _QUIET_LOCK:
+        if not _QUIET["depth"]:
+            _QUIET["end"] = silence_fd_2()
+        _QUIET["depth"] += 1
     try:
         yield
     finally:
-        sys.stderr.flush()
-        sys.stderr = python_stderr
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if not _QUIET["depth"]:
+                _QUIET.pop("end")()
+
+
+def silence_fd_2():
+    """Point file descriptor 2 at the null device; returns what puts it back (see quiet_stderr)."""
+    sys.stderr.flush()
+    python_stderr, saved, devnull = sys.stderr, os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    parted = writes_to_fd_2(python_stderr)
+    if parted:
+        sys.stderr = open(saved, "w", closefd=False)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+    def end():
+        if parted:
+            sys.stderr.flush()
+            sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
+    return end

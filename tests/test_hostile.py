@@ -352,6 +352,21 @@ def test_a_half_jpeg_with_its_end_marker_put_back_is_refused(tmp_path):
     assert images.decode_image(tmp_path / "grey.jpg").shape == (64, 64, 3)
 
 
+def test_a_jpeg_with_stray_bytes_is_read_with_no_line_but_the_projects(tmp_path):
+    """libjpeg decodes a JPEG with stray bytes before its end marker, and printed its own line for it beside
+    ours ("Corrupt JPEG data: 2 extraneous bytes before marker 0xd9"): in predict, and in data_prep's labels."""
+    data = PATCH.read_bytes()
+    end = data.rindex(b"\xff\xd9")
+    (tmp_path / "stray.jpg").write_bytes(data[:end] + b"\x01\x02\x03" + data[end:])
+    result = run("predict.py", tmp_path / "stray.jpg", tmp_path / "missing.jpg", "--no-figures", timeout=60)
+    assert result.returncode == 1 and "stray.jpg: crack" in result.stdout, result.stderr
+    assert result.stderr.splitlines() == [f"error: {tmp_path / 'missing.jpg'}: no such file or folder"]
+    labels = write_labels(tmp_path / "labels.csv", [("stray.jpg", 0, 0, 227, 227, "crack"),
+                                                    ("stray.jpg", 0, 0, 113, 113, "no crack")])
+    result = run("data_prep.py", "--src", labels, "--out", tmp_path / "cache", "--split", "100:1:0", timeout=120)
+    assert result.returncode == 0 and "Corrupt JPEG" not in result.stderr, result.stderr
+
+
 def test_model_may_name_train_outputs_folder(tmp_path):
     copied_model(tmp_path / "models")
     result = run("predict.py", PATCH, "--model", tmp_path / "models", "--no-figures", timeout=60)

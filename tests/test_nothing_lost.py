@@ -334,6 +334,30 @@ def test_ctrl_c_near_the_end_says_what_was_written_once_and_fails(tmp_path):
     assert result.returncode == 130 and result.stderr.count("interrupted: nothing was written") == 1, result.stderr
 
 
+DECODED_ON_THREADS = """
+import os, sys
+from support import images, runner
+def main():
+    for (path,), image in images.read_ahead([(path,) for path in sys.argv[1:]], 10 ** 9, 8):
+        print(f"read {os.path.basename(path)}: {image.shape}", file=sys.stderr)
+    os.write(2, b"descriptor 2 is back\\n")
+runner.run_script(main, "")
+"""
+
+
+def test_libjpegs_own_line_is_silenced_on_every_thread_and_none_of_ours(tmp_path):
+    """read_ahead decodes on threads (images.DECODER_CHATTER) while the script prints: each of its lines shows."""
+    data = PATCH.read_bytes()
+    end = data.rindex(b"\xff\xd9")
+    paths = [tmp_path / f"stray{i:02}.jpg" for i in range(24)]
+    for path in paths:
+        path.write_bytes(data[:end] + b"\x00\x01" + data[end:])
+    result = run_python(DECODED_ON_THREADS, *paths)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"read {path.name}: (227, 227, 3)" for path in paths] + [
+        "descriptor 2 is back"]
+
+
 def test_cache_files_take_their_disk_blocks_before_they_are_mapped(tmp_path):
     offset = cache.new_array_file(tmp_path / "x.npy", (100, 64, 64, 3))
     status = os.stat(tmp_path / "x.npy")
