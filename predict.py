@@ -74,7 +74,8 @@ def parse_args(argv=None):
     parser.add_argument("--tile", type=int,
                         help=f"tile side in photo pixels, about 32 times a crack's width, at least 64 (default: the "
                              f"crack model's, {PATCH_SIZE} for the bundled one; 0: images whole, as for other classes)")
-    parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile)")
+    parser.add_argument("--stride", type=int, help="step between tiles in photo pixels (default: half a tile; at "
+                                                   "least an eighth of one: denser tiles only repeat each other)")
     parser.add_argument("--figures", action=argparse.BooleanOptionalAction,
                         help="figure for every image (default: only for files named on the command line)")
     parser.add_argument("--save-tiles", type=Path, metavar="DIR",
@@ -132,6 +133,7 @@ def load_model(args, path):
     if path == args.model:  # a crack model's tiles, unless --tile says otherwise; another's images whole
         args.tile = rule.tile if args.tile is None else args.tile
         args.stride = args.stride or max(1, args.tile // 2)
+        check_stride(args.tile, args.stride)
     names = rule.class_names
     if path == args.model:
         args.class_names = names
@@ -152,6 +154,14 @@ def load_model(args, path):
             f"input, {rule.model_line}, sure from {rule.sure_threshold}{tiles})")
     print(line, *filter(None, [note]), sep="\n")
     return results.LoadedModel(classify, info, rule, line)
+
+
+def check_stride(tile, stride):
+    """Refuse tiles denser than every eighth of a tile (photos.MIN_STEP: --stride 1 would take hours a photo)."""
+    densest = photos.densest_stride(tile)
+    if tile and stride < densest:
+        raise InputError(f"--stride {stride} is under an eighth of the {tile} px tile: give {densest} or more (tiles "
+                         f"grow with the square of tile / stride: at --stride 1 a 12 MP photo is 10 million tiles, hours)")
 
 
 def classify_images(items, model, args, older=None):

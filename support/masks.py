@@ -26,14 +26,13 @@ from support.images import IMAGE_EXTENSIONS, ImageError, decode_image, list_imag
 from support.labels import COLUMNS
 from support.model_files import PATCH_SIZE
 from support.opencv import cv2
-from support.photos import MIN_TILE, tile_grid
+from support.photos import MIN_TILE, densest_stride, tile_grid
 
 CRACK_VALUE = 255  # a mask's crack pixels; others (0, or a grey for joints) are not crack
 MIN_CRACK_LENGTH = 0.25  # of a tile's side: a shorter piece of crack in a tile leaves it out
 STEP = 0.25  # between tiles, of a tile's side (predict.py's: 0.5)
-# The densest --stride, of a tile's side: the densest measured (docs/EXPERIMENTS.md, every eighth of a tile).
-# Rows grow with the square of 1/stride: --stride 1 made a 130 MB file and took 718 MB.
-MIN_STEP = 1 / 8
+# The densest --stride is photos.MIN_STEP of a tile's side: the densest measured (docs/EXPERIMENTS.md, every
+# eighth of a tile). Rows grow with the square of 1/stride: --stride 1 made a 130 MB file and took 718 MB.
 
 
 def parse_args(argv=None):
@@ -47,7 +46,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.tile < MIN_TILE or (args.stride is not None and args.stride < 1):
         parser.error(f"--tile must be at least {MIN_TILE} and --stride at least 1")
-    densest = max(1, round(args.tile * MIN_STEP))
+    densest = densest_stride(args.tile)
     if args.stride is not None and args.stride < densest:
         parser.error(f"--stride must be at least an eighth of --tile ({densest} px): denser grids label the same "
                      "cracks again and again")

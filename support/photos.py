@@ -20,6 +20,12 @@ from support.verdicts import Result, image_result
 # A tile smaller than the model's input enlarges the photo: up to 2x for the 64 px model, and no more
 # than 4x for any; a crack needs no more (docs/GUIDE.md, "Choosing the tile").
 MIN_TILE = 32
+# The densest stride, of a tile's side (predict's --stride, and support/masks.py's). Tiles grow with the
+# square of tile / stride. A 12 MP photo (4000 x 3000) in 227 px tiles, whole runs of predict.py on two busy
+# cores: every half tile (the default) 910 tiles in 4.3 s, every eighth 13,736 in 9.5 s, every 8 px 164,604
+# in 104 s; --stride 1 would be 10.5 million, about two hours at that rate and gigabytes of tile boxes, for
+# tiles that only repeat each other (every eighth is the densest docs/EXPERIMENTS.md measured, for masks.py).
+MIN_STEP = 1 / 8
 
 
 class PhotoTiles(NamedTuple):
@@ -37,6 +43,11 @@ def tiling(image, tile, stride):
     (images.ReducedImage), so that a tile still covers the training patches' scale of the photo."""
     reduction = getattr(image, "reduction", 1)
     return max(1, round(tile / reduction)), max(1, round(stride / reduction))
+
+
+def densest_stride(tile):
+    """The smallest stride between tiles of `tile` px (MIN_STEP)."""
+    return max(1, round(tile * MIN_STEP))
 
 
 def is_photo(image, tile):

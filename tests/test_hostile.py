@@ -339,6 +339,24 @@ def test_a_tile_that_would_blow_a_photo_up_is_refused():
     assert result.returncode == 2 and "--tile must be 0 (images whole) or at least 32" in result.stderr, result.stderr
 
 
+def test_a_stride_that_would_cut_a_photo_into_millions_of_tiles_is_refused(tmp_path):
+    """--stride 1 would cut a 12 MP photo into 10 million tiles of 227 px, hours (photos.MIN_STEP)."""
+    (tmp_path / "site").mkdir()
+    shutil.copy(PATCH, tmp_path / "site" / "a.jpg")
+    out = tmp_path / "out"
+    outputs = ["--csv", out / "r.csv", "--tiles-csv", out / "t.csv", "--report", out / "report", "--save-tiles",
+               out / "tiles"]
+    for stride, tile, fragment in (("1", [], "--stride 1 is under an eighth of the 227 px tile: give 28 or more"),
+                                   ("7", ["--tile", "64"], "--stride 7 is under an eighth of the 64 px tile: give 8")):
+        result = run("predict.py", tmp_path / "site" / "a.jpg", "--stride", stride, *tile, *outputs, timeout=60)
+        assert_clean_failure(result, fragment)
+        assert len(result.stderr.splitlines()) == 1 and not result.stdout, result.stdout + result.stderr
+        assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == [tmp_path / "site" / "a.jpg"]
+    result = run("predict.py", tmp_path / "site" / "a.jpg", "--stride", "8", "--tile", "64", "--tiles-csv",
+                 tmp_path / "t.csv", "--no-figures", timeout=60)  # every eighth: (227 - 64) / 8 + 2 tiles a side
+    assert result.returncode == 0 and len((tmp_path / "t.csv").read_text().splitlines()) == 1 + 22 * 22, result.stderr
+
+
 def test_a_half_jpeg_with_its_end_marker_put_back_is_refused(tmp_path):
     photo = cv2.resize(cv2.imread(str(PATCH)), (800, 800))
     data = cv2.imencode(".jpg", photo)[1].tobytes()
