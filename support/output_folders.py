@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from support.atomic_files import process_running
 from support.errors import InputError
 from support.runner import no_interrupts, undo_at_exit
 from support.safe_text import printable
@@ -107,7 +108,7 @@ def lock(folder):
                 holder = int(path.read_text() or 0)
             except (OSError, ValueError):
                 holder = 0
-            if holder and holder != os.getpid() and _running(holder):
+            if holder and holder != os.getpid() and process_running(holder):
                 raise InputError(f"{folder} is being written by another run (process {holder}); wait for "
                                  f"it, or choose another folder (if no run is going, remove {path})") from None
             path.unlink(missing_ok=True)  # its run was killed
@@ -117,16 +118,6 @@ def lock(folder):
         undo_at_exit(lambda: path.unlink(missing_ok=True))
         return
     raise InputError(f"cannot lock {folder}: remove {path}")
-
-
-def _running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
 
 
 def folders_not_ours(src):

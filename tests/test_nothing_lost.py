@@ -97,6 +97,20 @@ def test_two_runs_writing_one_file_never_share_a_partial_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiles.csv"]
 
 
+def test_a_killed_runs_partial_file_goes_with_the_next_write_and_a_live_runs_stays(tmp_path):
+    """SIGKILL (or a power cut) leaves writing()'s temporary file; predict writing beside it removes it."""
+    finished = subprocess.Popen([sys.executable, "-c", ""])
+    finished.wait()  # its process id is no running process's now
+    killed = tmp_path / f".partial-{finished.pid}-0123abcd.csv"
+    live = tmp_path / f".partial-{os.getpid()}-89abcdef.csv"
+    users = tmp_path / ".partial-notes.csv"
+    for path in (killed, live, users):
+        path.write_text("half a file\n")
+    result = run("predict.py", PATCH, "--csv", tmp_path / "r.csv", "--no-figures", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, users.name, "r.csv"])
+
+
 # ----------------------------------------------------------------------------------------------
 # 2. One pixel guard for every format, before any decoding
 
