@@ -221,16 +221,17 @@ def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos
     return history.history, time.time() - start
 
 
-def save_models(model, data, meta, rule, recipe, folder, int8_litert=False, crack_photos=None):
+def save_models(model, data, meta, rule, recipe, folder, int8_litert=False, crack_highest=None):
     """The .keras and .tflite files, each carrying what the model's output means and how it was made
     (its info); returns the calibration: how sure it can be (VerdictRule.calibrate), and the texture
-    below which an image is unlike its training images (calibration.texture_floor)."""
+    below which an image is unlike its training images (calibration.texture_floor). crack_highest:
+    the highest crack probability of each photo you called crack (bags.CrackPhotos.read), or None."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
     calibration = {**rule.calibrate(val_probs, val_y, THRESHOLD, meta["file_sources"]["val"] if recipe.init_from
                                     else None), "smooth_below": texture_floor(train_x)}
-    if crack_photos:  # a tile as crack-like as those of photos you called crack is no weak evidence
-        calibration = bags.sure_for_crack_photos(model, crack_photos, calibration)
+    if crack_highest is not None:  # a tile as crack-like as those of photos you called crack is no weak evidence
+        calibration = bags.sure_for_crack_photos(crack_highest, calibration)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": rule.crack_model,
             **calibration, "patch_size": tile_for(meta, recipe.init_from, rule.tile), "init_from": recipe.init_from,
             "trained_on": meta.get("sources"), "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
@@ -286,9 +287,11 @@ def main(argv=None):
     before = marks and batches.predict_probabilities(model, marks[0])
 
     history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard, crack_photos)
-    calibration = save_models(model, data, meta, rule, recipe, work, args.int8_litert, crack_photos)
+    # the photos you called crack, read once by the model trained: for its sure threshold, then to say which it keeps
+    crack_highest = crack_photos.read(model) if crack_photos else None
+    calibration = save_models(model, data, meta, rule, recipe, work, args.int8_litert, crack_highest)
     if crack_photos:  # still crack at the thresholds chosen, or named
-        kept = bags.check_kept(model, crack_photos, calibration["threshold"], calibration["sure_threshold"])
+        kept = bags.check_kept(crack_photos, crack_highest, calibration["threshold"], calibration["sure_threshold"])
     report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)
               | calibration | evaluation.run_summary(history, seconds, recipe, meta, strategy.num_replicas_in_sync,
                                                      args.mixed_precision))

@@ -49,6 +49,10 @@ class CrackPhotos:
         np.maximum.at(best, self.photo, probabilities)
         return best
 
+    def read(self, model):
+        """Each photo's highest crack probability by the model: how predict would read it."""
+        return self.highest(predict_probabilities(model, self.tiles)[:, -1])
+
     def relearn(self, probabilities):
         """Put each learnt photo's most crack-like tiles, by these probabilities, into its training rows."""
         learnt = np.flatnonzero(~self.held[self.photo])
@@ -135,14 +139,14 @@ def guard(model, photos, sure_threshold):
     return keras.callbacks.LambdaCallback(on_epoch_end=read_photos)
 
 
-def sure_for_crack_photos(model, photos, calibration):
+def sure_for_crack_photos(highest, calibration):
     """The calibration with its sure threshold lowered, if need be, to the highest tile of the least sure
     photo called crack that still reaches the threshold: those photos read as crack, not uncertain.
 
     The sure threshold is where the dataset's validation crack calls are 99.9% right; after fine-tuning
     a few false calls there raised it from 0.5 to 0.7-0.8, and photos you had called crack became
-    uncertain (docs/EXPERIMENTS.md, "Verdicts per photo")."""
-    highest = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
+    uncertain (docs/EXPERIMENTS.md, "Verdicts per photo"). highest: each photo's highest crack
+    probability by the model trained (CrackPhotos.read), as check_kept reads them."""
     reached = highest[highest >= calibration["threshold"]]
     if not len(reached) or reached.min() >= calibration["sure_threshold"]:
         return calibration
@@ -151,13 +155,12 @@ def sure_for_crack_photos(model, photos, calibration):
     return calibration | {"sure_threshold": float(sure)}
 
 
-def check_kept(model, photos, threshold, sure_threshold):
+def check_kept(photos, highest, threshold, sure_threshold):
     """Print, and return for metrics.json, which photos called crack read as crack with the model kept
-    (at its own thresholds) and which it could not keep; apart, those set aside: what to expect of
-    photos it never saw."""
-    after = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
-    lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, after) if p < sure_threshold]
-    held = after[photos.held] >= sure_threshold
+    (at its own thresholds; highest: each photo's highest crack probability by it, CrackPhotos.read)
+    and which it could not keep; apart, those set aside: what to expect of photos it never saw."""
+    lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, highest) if p < sure_threshold]
+    held = highest[photos.held] >= sure_threshold
     print(f"your verdicts: of the {len(photos.names)} photos you called crack, {len(photos.names) - len(lost)} read as crack "
           f"(before fine-tuning {int(photos.crack_before.sum())})"
           + (f"; of the {len(held)} set aside to check it (not learnt from), {int(held.sum())}" if len(held) else "")

@@ -117,13 +117,19 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     from support.tf_import import keras
     model = keras.models.load_model(PRETRAINED, compile=False)
     clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]), np.array([True]))
-    kept = bags.check_kept(model, clean_bag, 0.5, 0.5)  # a photo called crack that shows none: named
+    kept = bags.check_kept(clean_bag, clean_bag.read(model), 0.5, 0.5)  # a photo called crack that shows none: named
     assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.") and kept["set_aside"] == 1
-    # the sure threshold comes down to the least sure photo called crack that reaches the threshold
-    highest = crack_photos.highest(batches.predict_probabilities(model, crack_photos.tiles)[:, 1])
-    calibration = bags.sure_for_crack_photos(model, crack_photos, {"threshold": 0.5, "sure_threshold": 1.0})
+    # the photos read once, by their most crack-like tile, as predict reads a photo...
+    highest = crack_photos.read(model)
+    assert list(highest) == list(crack_photos.highest(batches.predict_probabilities(model, crack_photos.tiles)[:, 1]))
+    # ...the sure threshold comes down to the least sure photo called crack that reaches the threshold...
+    calibration = bags.sure_for_crack_photos(highest, {"threshold": 0.5, "sure_threshold": 1.0})
     assert calibration["sure_threshold"] == np.floor(highest.min() * 100) / 100 < 1.0
-    assert bags.sure_for_crack_photos(model, clean_bag, {"threshold": 0.5, "sure_threshold": 0.9})["sure_threshold"] == 0.9
+    assert bags.sure_for_crack_photos(clean_bag.read(model), {"threshold": 0.5, "sure_threshold": 0.9}) == \
+        {"threshold": 0.5, "sure_threshold": 0.9}
+    # ...and at the threshold so chosen the same reading keeps every one of them, the one set aside too
+    kept = bags.check_kept(crack_photos, highest, **calibration)
+    assert (kept["kept"], kept["lost"], kept["set_aside"], kept["set_aside_kept"]) == (3, [], 1, 1)
 
 
 @pytest.mark.slow
