@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from support.batches import predict_probabilities
-from support.model_files import load_classifier, read_model_info
+from support.model_files import read_model_info
 from support.tf_import import keras
 
 PER_PHOTO = 2  # tiles learnt from each photo reviewed, at least (docs/EXPERIMENTS.md, "Verdicts per photo")
@@ -67,25 +67,33 @@ def most_crack_like(probabilities, photo, count=PER_PHOTO):
     return ranked[np.arange(len(ranked)) - first < count]
 
 
-def choose_tiles(data, meta, init_from):
+def crack_probabilities(model, x, rows, chunk=256):
+    """The model's crack probability of x's rows, a chunk at a time: x is memory-mapped (100 phone
+    photos are 85,000 tiles)."""
+    return np.concatenate([predict_probabilities(model, np.asarray(x[rows[i:i + chunk]]))[:, -1]
+                           for i in range(0, len(rows), chunk)] or [np.zeros(0)])
+
+
+def choose_tiles(data, meta, model, init_from):
     """(data, meta, CrackPhotos or None): the training split with each crack photo's PER_PHOTO most
     crack-like tiles by the starting model, its other tiles left out, and every tile of the photos
     called no crack; the validation split without the tiles of crack photos set aside (most show sound
-    concrete: they are read as photos, by the guard). Unchanged for a cache without reviewed photos."""
+    concrete: they are read as photos, by the guard). Unchanged for a cache without reviewed photos.
+
+    model: the starting model, the very one train.py then fine-tunes (None from scratch); init_from:
+    the file it was loaded from, whose sure threshold says which photos it reads as crack."""
     if "bags" not in meta:
         return data, meta, None
     rows = {split: np.array(meta["bags"][split]) for split in ("train", "val")}
     cracked = {split: np.flatnonzero((rows[split] >= 0) & (data[split][1] == 1)) for split in rows}
     keep = {split: np.setdiff1d(np.arange(len(rows[split])), cracked[split]) for split in rows}
     names, photos = sorted(set(rows["train"][cracked["train"]]) | set(rows["val"][cracked["val"]])), None
-    if not init_from and names:
+    if model is None and names:
         print(f"note: the {len(names)} photos called crack are left out: which of their tiles holds the crack is "
               "read by the model being fine-tuned (--init-from); a model trained from scratch has none")
     elif names:
-        classify, _ = load_classifier(init_from, "tensorflow")
-        x = {split: data[split][0] for split in rows}  # memory-mapped: 100 phone photos are 85,000 tiles
-        crack = {split: np.concatenate([classify(np.asarray(x[split][cracked[split][i:i + 256]]))[0][:, 1]
-                                        for i in range(0, len(cracked[split]), 256)] or [np.zeros(0)]) for split in rows}
+        x = {split: data[split][0] for split in rows}
+        crack = {split: crack_probabilities(model, x[split], cracked[split]) for split in rows}
         photo = {split: np.searchsorted(names, rows[split][cracked[split]]) for split in rows}
         learnt = most_crack_like(crack["train"], photo["train"])  # in the order of photo, as relearn() puts them
         # Each learnt tile is repeated so that the crack photos' tiles weigh as much as the clean photos'

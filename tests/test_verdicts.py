@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
-from test_labels import with_cable
+from test_labels import with_cable, write_labels
 
 from support import bags, batches, photos
 from support.images import decode_image
@@ -83,6 +83,7 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     most crack-like are chosen, the rest left out; rows of no bag stay as they are. A crack photo set
     aside for validation leaves the validation split and is read as a photo, never learnt from."""
     from support.images import fit_to_model
+    from support.tf_import import keras
 
     tiles = np.stack([fit_to_model(p, 64) for p in (*negative_patches[:3], positive_patches[0],
                                                       positive_patches[1], *negative_patches[3:6])])
@@ -97,7 +98,8 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
             "files": {"train": [f"f{i}" for i in range(18)], "val": ["v0", "v1", "v2", "v3"]},
             "file_sources": {"train": [1] * 16 + [0] * 2, "val": [1, 1, 1, 0]}}
     y, val_y = np.array([1] * 8 + [0] * 10, np.uint8), np.array([1, 1, 0, 0], np.uint8)
-    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y), "val": (val_x, val_y)}, meta, PRETRAINED)
+    model = keras.models.load_model(PRETRAINED, compile=False)  # as train.py loads the model it fine-tunes
+    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y), "val": (val_x, val_y)}, meta, model, PRETRAINED)
     kept = chosen_meta["files"]["train"]
     assert {"f3", "f4"} <= set(kept) and {f"f{i}" for i in range(8, 18)} <= set(kept)  # the cracks, c's, no photo's
     # the 4 tiles learnt from crack photos are each shown twice, as many as c's 8 clean tiles
@@ -114,8 +116,6 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     slots = data["train"][0][crack_photos.slots]
     assert [any((slot == tile).all() for slot in slots) for tile in x[:8]] == [1, 1, 0, 0, 0, 0, 1, 1]
 
-    from support.tf_import import keras
-    model = keras.models.load_model(PRETRAINED, compile=False)
     clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]), np.array([True]))
     kept = bags.check_kept(clean_bag, clean_bag.read(model), 0.5, 0.5)  # a photo called crack that shows none: named
     assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.") and kept["set_aside"] == 1
@@ -167,3 +167,37 @@ def test_verdicts_alone_clear_a_false_alarm_and_keep_cracks(tmp_path, negative_p
     with open(tmp_path / "after.csv") as f:
         verdicts = {row["path"].rsplit("/", 1)[1]: (row["verdict_before"], row["verdict"]) for row in csv.DictReader(f)}
     assert verdicts == {"unseen.png": ("crack", "crack"), "cable_only.png": ("crack", "no crack")}
+
+
+@pytest.fixture(scope="module")
+def site_cache(tmp_path_factory, negative_patches, positive_patches):
+    """data_prep.py on sample_data/, a notes.csv of four small photos called crack and four called no crack
+    (one of each set aside for validation) and a labels.csv of marks on another photo."""
+    folder = tmp_path_factory.mktemp("site_cache")
+    (folder / "site").mkdir()
+    rows = []
+    for i in range(4):
+        for name, planted in (("cracked", {(1, 1)}), ("clean", set())):
+            write_rgb(folder / "site" / f"{name}{i}.png", mosaic(negative_patches[40 + i], positive_patches[40 + i],
+                                                                3, 2, planted))
+            rows.append((f"site/{name}{i}.png", "crack" if planted else "no crack"))
+    notes = write_notes(folder / "notes.csv", rows)
+    write_rgb(folder / "site" / "marked.png", mosaic(negative_patches[44], positive_patches[44], 3, 2, {(2, 0)}))
+    labels = write_labels(folder / "labels.csv", [("site/marked.png", 454, 0, CELL, CELL, "crack"),
+                                                  *[("site/marked.png", x, y, CELL, CELL, "no crack")
+                                                    for x, y in ((0, 0), (0, 227), (227, 227))]])
+    result = run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--src", labels, "--out", folder / "cache")
+    assert result.returncode == 0, result.stderr
+    return folder / "cache"
+
+
+@pytest.mark.slow
+def test_verdicts_fine_tune_on_two_replicas(site_cache, tmp_path):
+    """--distribute: the strategy is chosen before the starting model reads the crack photos (two CPU
+    replicas here; TensorFlow refused them, with a traceback, once it had run a model)."""
+    tuned = run("train.py", "--cache", site_cache, "--init-from", PRETRAINED, "--out", tmp_path / "tuned", "--epochs", "1",
+                "--distribute")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "with 2 replicas" in tuned.stdout and "Traceback" not in tuned.stderr
+    assert re.search(r"^your verdicts: of the 4 photos you called crack, \d read as crack", tuned.stdout, re.M)
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["replicas"] == 2
