@@ -11,7 +11,7 @@ import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
 from test_labels import with_cable, write_labels
 
-from support import bags, batches, photos
+from support import bags, batches, photos, training_summary
 from support.images import decode_image
 
 CELL = 227
@@ -201,3 +201,23 @@ def test_verdicts_fine_tune_on_two_replicas(site_cache, tmp_path):
     assert "with 2 replicas" in tuned.stdout and "Traceback" not in tuned.stderr
     assert re.search(r"^your verdicts: of the 4 photos you called crack, \d read as crack", tuned.stdout, re.M)
     assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["replicas"] == 2
+
+
+def test_your_marks_are_named_by_the_sources_that_gave_them():
+    """A cache of the dataset, a notes.csv (verdicts) and a labels.csv (marks): the summary counts and
+    names the labels.csv's rows alone as your marks; support/bags.py tells of the photos given a verdict."""
+    meta = {"sources": ["/data/dataset", "/site/notes.csv", "/site/labels.csv"], "class_names": ["Negative", "Positive"],
+            "file_sources": {"train": [0, 1, 1, 2, 2], "val": [0, 1, 2], "test": [0, 2]},
+            "bags": {"train": [-1, 0, 1, -1, -1], "val": [-1, 2, -1]}}
+    data = {"train": (None, np.array([0, 1, 0, 0, 1])), "val": (None, np.array([1, 0, 0])),
+            "test": (None, np.array([0, 1]))}
+    [line] = training_summary.marks_lines(data, meta)
+    assert line.startswith("your marks (labels.csv): 4 images, 2 learnt from (Negative 1 of 2, Positive 1 of 2); "
+                           "2 held back, never learnt, to check the model on marks it has not seen: 1 to choose")
+    # marks from a folder and a labels file, the notes between them: both named, in the order given
+    meta["sources"] = ["/data/dataset", "/site/folder", "/site/notes.csv", "/site/labels.csv"]
+    meta["file_sources"] = {"train": [0, 2, 2, 3, 1], "val": [0, 2, 3], "test": [0, 3]}
+    assert training_summary.marks_lines(data, meta)[0].startswith("your marks (folder, labels.csv): 4 images, ")
+    # verdicts alone are no marks: no line
+    meta["file_sources"] = {"train": [0, 2, 2, 0, 0], "val": [0, 2, 0], "test": [0, 0]}
+    assert training_summary.marks_lines(data, meta) == []
