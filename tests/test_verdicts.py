@@ -13,6 +13,7 @@ from test_labels import with_cable, write_labels
 
 from support import bags, batches, photos, training_summary
 from support.images import decode_image
+from support.model_files import read_model_info
 
 CELL = 227
 
@@ -189,6 +190,33 @@ def site_cache(tmp_path_factory, negative_patches, positive_patches):
     result = run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--src", labels, "--out", folder / "cache")
     assert result.returncode == 0, result.stderr
     return folder / "cache"
+
+
+@pytest.mark.slow
+def test_a_crack_photo_set_aside_checks_the_fine_tuning(site_cache, tmp_path):
+    """Of four photos called crack, one is set aside (data_prep): never learnt from, it is read after
+    fine-tuning, and the summary says how many of those set aside still read as crack."""
+    meta = json.loads((site_cache / "meta.json").read_text())
+    crack_photos = {i for i, name in enumerate(meta["bag_photos"]) if "cracked" in name}
+    set_aside = crack_photos & set(meta["bags"]["val"])
+    assert len(set_aside) == 1 and not set_aside & set(meta["bags"]["train"])  # its tiles are none of training's
+
+    tuned = run("train.py", "--cache", site_cache, "--init-from", PRETRAINED, "--out", tmp_path / "tuned", "--epochs", "2")
+    assert tuned.returncode == 0, tuned.stderr
+    assert re.search(r"^your verdicts: 4 photos called crack, 1 of them set aside to check the fine-tuning on; the others "
+                     r"learnt from their 6 most crack-like tiles", tuned.stdout, re.M), tuned.stdout
+    read = re.search(r"^your verdicts: of the 4 photos you called crack, (\d) read as crack \(before fine-tuning 4\); "
+                     r"of the 1 set aside to check it \(not learnt from\), (\d)", tuned.stdout, re.M)
+    assert read, tuned.stdout
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    checked = metrics["crack_photos"]
+    assert (checked["photos"], checked["set_aside"]) == (4, 1)
+    assert (checked["kept"], checked["set_aside_kept"]) == (int(read[1]), int(read[2])) and len(checked["lost"]) == 4 - checked["kept"]
+    # read at the thresholds the saved model carries: what predict will call crack
+    info = read_model_info(tmp_path / "tuned" / "model.keras")
+    assert (checked["threshold"], checked["sure_threshold"]) == (info["threshold"], info["sure_threshold"])
+    # the marks are the labels.csv's alone: the notes.csv gave verdicts
+    assert re.search(r"^your marks \(labels.csv\): 4 images, ", tuned.stdout, re.M), tuned.stdout
 
 
 @pytest.mark.slow
