@@ -142,8 +142,6 @@ def choose_recipe(args, meta, rule):
     The model's kind (`rule`, verdicts.VerdictRule) says whether it draws hairlines and trains at least
     MIN_STEPS steps.
     """
-    if args.thin_cracks and not rule.draws_cracks:  # only a crack model's images are given hairlines
-        raise InputError(f"--thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     fine_tuning, train_images = bool(args.init_from), meta["counts"]["train"]["total"]
     site_images = sum(source > 0 for source in meta["file_sources"]["train"])  # of the --src after the first
     steps_per_epoch = -(-train_images // args.batch_size)
@@ -166,25 +164,31 @@ def choose_recipe(args, meta, rule):
     return recipe
 
 
-def build_or_load_model(args, meta, recipe):
-    """A new network, or the --init-from model, compiled with a learning rate that falls along a cosine
-    to zero at the last step."""
+def load_starting_model(path):
+    """The --init-from model, uncompiled: it chooses the tiles of photos you called crack (bags.choose_tiles),
+    then it is the model fine-tuned."""
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a damaged or foreign file
+        raise InputError(f"cannot load --init-from {path}: {str(exc).splitlines()[0]}")
+    print(f"fine-tuning {path}")
+    return model
+
+
+def build_or_compile_model(starting_model, meta, recipe):
+    """A new network, or the starting model (None: train from scratch), compiled with a learning rate
+    that falls along a cosine to zero at the last step."""
     steps = recipe.epochs * -(-meta["counts"]["train"]["total"] // recipe.batch_size)
     learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
-    if not args.init_from:
+    if starting_model is None:
         return build_model(meta["image_size"], len(meta["class_names"]), learning_rate)
-    try:
-        model = keras.models.load_model(args.init_from, compile=False)
-    except Exception as exc:  # Keras raises many types for a damaged or foreign file
-        raise InputError(f"cannot load --init-from {args.init_from}: {str(exc).splitlines()[0]}")
-    print(f"fine-tuning {args.init_from}")
-    return compile_model(model, learning_rate)
+    return compile_model(starting_model, learning_rate)
 
 
 def check_inputs(args, meta):
-    """Refuse, before any work, an --out holding what train.py did not write, and a model to fine-tune
-    made for other classes or images; then say what the cache holds. Returns its VerdictRule: what kind of
-    model (Özgenel's classes)."""
+    """Refuse, before any work, an --out holding what train.py did not write, a model to fine-tune made
+    for other classes or images, and --thin-cracks for classes that are no cracks; then say what the
+    cache holds. Returns its VerdictRule: what kind of model (Özgenel's classes)."""
     output_folders.check_ours("--out", args.out, "train.py output")
     check_not_among_images("--out", args.out)
     if args.init_from:
@@ -192,8 +196,11 @@ def check_inputs(args, meta):
     elif meta["image_size"] < MIN_INPUT_SIZE:  # a cache made for a network with fewer blocks
         raise InputError(f"{args.cache} holds {meta['image_size']} px images but the network takes "
                          f"{MIN_INPUT_SIZE} px or more (model.py); run data_prep.py with --size {INPUT_SIZE}")
+    rule = verdict_rule(meta)
+    if args.thin_cracks and not rule.draws_cracks:  # only a crack model's images are given hairlines
+        raise InputError(f"--thin-cracks draws cracks, but the classes are {', '.join(meta['class_names'])}")
     print(cache.describe_cache(args.cache, meta))
-    return verdict_rule(meta)
+    return rule
 
 
 def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos=None):
@@ -221,16 +228,17 @@ def fit(model, train_ds, val_ds, recipe, folder, tensorboard=False, crack_photos
     return history.history, time.time() - start
 
 
-def save_models(model, data, meta, rule, recipe, folder, int8_litert=False, crack_photos=None):
+def save_models(model, data, meta, rule, recipe, folder, int8_litert=False, crack_highest=None):
     """The .keras and .tflite files, each carrying what the model's output means and how it was made
     (its info); returns the calibration: how sure it can be (VerdictRule.calibrate), and the texture
-    below which an image is unlike its training images (calibration.texture_floor)."""
+    below which an image is unlike its training images (calibration.texture_floor). crack_highest:
+    the highest crack probability of each photo you called crack (bags.CrackPhotos.read), or None."""
     (train_x, _), (val_x, val_y) = data["train"], data["val"]
     val_probs = batches.predict_probabilities(model, val_x)
     calibration = {**rule.calibrate(val_probs, val_y, THRESHOLD, meta["file_sources"]["val"] if recipe.init_from
                                     else None), "smooth_below": texture_floor(train_x)}
-    if crack_photos:  # a tile as crack-like as those of photos you called crack is no weak evidence
-        calibration = bags.sure_for_crack_photos(model, crack_photos, calibration)
+    if crack_highest is not None:  # a tile as crack-like as those of photos you called crack is no weak evidence
+        calibration = bags.sure_for_crack_photos(crack_highest, calibration)
     info = {"class_names": meta["class_names"], "image_size": meta["image_size"], "crack_model": rule.crack_model,
             **calibration, "patch_size": tile_for(meta, recipe.init_from, rule.tile), "init_from": recipe.init_from,
             "trained_on": meta.get("sources"), "recipe": dataclasses.asdict(recipe), "litert_int8": int8_litert,
@@ -264,10 +272,13 @@ def main(argv=None):
     args = parse_args(argv)
     data, meta = cache.load_cache(args.cache)
     rule = check_inputs(args, meta)
-    data, meta, crack_photos = bags.choose_tiles(data, meta, args.init_from)  # photos you called crack
-    recipe = choose_recipe(args, meta, rule)
-
+    # The strategy comes before TensorFlow makes any tensor (support/distribute.py), so the starting model,
+    # loaded once within it, can choose the tiles of the photos you called crack and then be fine-tuned.
     strategy, is_chief = distribute.choose_strategy(args.distribute, args.wait_for_workers)
+    with strategy.scope():
+        starting_model = load_starting_model(args.init_from) if args.init_from else None
+    data, meta, crack_photos = bags.choose_tiles(data, meta, starting_model, args.init_from)
+    recipe = choose_recipe(args, meta, rule)
     # Everything is written aside and swapped in whole at the end: model and reports of one run.
     work = (output_folders.new_folder_beside(args.out, "train.py output") if is_chief
             else Path(tempfile.mkdtemp(prefix="crack-worker-")))  # worker 0 writes the results
@@ -277,7 +288,7 @@ def main(argv=None):
 
     train_ds, val_ds = batches.make_datasets(data, meta, recipe, work)
     with strategy.scope():
-        model = build_or_load_model(args, meta, recipe)
+        model = build_or_compile_model(starting_model, meta, recipe)
     held = training_summary.hold_details(args.verbose)  # layers, epochs and tables: --verbose; then a summary
     model.summary()
     if distribute.is_multi_worker(strategy):
@@ -286,9 +297,11 @@ def main(argv=None):
     before = marks and batches.predict_probabilities(model, marks[0])
 
     history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard, crack_photos)
-    calibration = save_models(model, data, meta, rule, recipe, work, args.int8_litert, crack_photos)
+    # the photos you called crack, read once by the model trained: for its sure threshold, then to say which it keeps
+    crack_highest = crack_photos.read(model) if crack_photos else None
+    calibration = save_models(model, data, meta, rule, recipe, work, args.int8_litert, crack_highest)
     if crack_photos:  # still crack at the thresholds chosen, or named
-        kept = bags.check_kept(model, crack_photos, calibration["threshold"], calibration["sure_threshold"])
+        kept = bags.check_kept(crack_photos, crack_highest, calibration["threshold"], calibration["sure_threshold"])
     report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)
               | calibration | evaluation.run_summary(history, seconds, recipe, meta, strategy.num_replicas_in_sync,
                                                      args.mixed_precision))

@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from support.batches import predict_probabilities
-from support.model_files import load_classifier, read_model_info
+from support.model_files import read_model_info
 from support.tf_import import keras
 
 PER_PHOTO = 2  # tiles learnt from each photo reviewed, at least (docs/EXPERIMENTS.md, "Verdicts per photo")
@@ -49,6 +49,10 @@ class CrackPhotos:
         np.maximum.at(best, self.photo, probabilities)
         return best
 
+    def read(self, model):
+        """Each photo's highest crack probability by the model: how predict would read it."""
+        return self.highest(predict_probabilities(model, self.tiles)[:, -1])
+
     def relearn(self, probabilities):
         """Put each learnt photo's most crack-like tiles, by these probabilities, into its training rows."""
         learnt = np.flatnonzero(~self.held[self.photo])
@@ -63,25 +67,33 @@ def most_crack_like(probabilities, photo, count=PER_PHOTO):
     return ranked[np.arange(len(ranked)) - first < count]
 
 
-def choose_tiles(data, meta, init_from):
+def crack_probabilities(model, x, rows, chunk=256):
+    """The model's crack probability of x's rows, a chunk at a time: x is memory-mapped (100 phone
+    photos are 85,000 tiles)."""
+    return np.concatenate([predict_probabilities(model, np.asarray(x[rows[i:i + chunk]]))[:, -1]
+                           for i in range(0, len(rows), chunk)] or [np.zeros(0)])
+
+
+def choose_tiles(data, meta, model, init_from):
     """(data, meta, CrackPhotos or None): the training split with each crack photo's PER_PHOTO most
     crack-like tiles by the starting model, its other tiles left out, and every tile of the photos
     called no crack; the validation split without the tiles of crack photos set aside (most show sound
-    concrete: they are read as photos, by the guard). Unchanged for a cache without reviewed photos."""
+    concrete: they are read as photos, by the guard). Unchanged for a cache without reviewed photos.
+
+    model: the starting model, the very one train.py then fine-tunes (None from scratch); init_from:
+    the file it was loaded from, whose sure threshold says which photos it reads as crack."""
     if "bags" not in meta:
         return data, meta, None
     rows = {split: np.array(meta["bags"][split]) for split in ("train", "val")}
     cracked = {split: np.flatnonzero((rows[split] >= 0) & (data[split][1] == 1)) for split in rows}
     keep = {split: np.setdiff1d(np.arange(len(rows[split])), cracked[split]) for split in rows}
     names, photos = sorted(set(rows["train"][cracked["train"]]) | set(rows["val"][cracked["val"]])), None
-    if not init_from and names:
+    if model is None and names:
         print(f"note: the {len(names)} photos called crack are left out: which of their tiles holds the crack is "
               "read by the model being fine-tuned (--init-from); a model trained from scratch has none")
     elif names:
-        classify, _ = load_classifier(init_from, "tensorflow")
-        x = {split: data[split][0] for split in rows}  # memory-mapped: 100 phone photos are 85,000 tiles
-        crack = {split: np.concatenate([classify(np.asarray(x[split][cracked[split][i:i + 256]]))[0][:, 1]
-                                        for i in range(0, len(cracked[split]), 256)] or [np.zeros(0)]) for split in rows}
+        x = {split: data[split][0] for split in rows}
+        crack = {split: crack_probabilities(model, x[split], cracked[split]) for split in rows}
         photo = {split: np.searchsorted(names, rows[split][cracked[split]]) for split in rows}
         learnt = most_crack_like(crack["train"], photo["train"])  # in the order of photo, as relearn() puts them
         # Each learnt tile is repeated so that the crack photos' tiles weigh as much as the clean photos'
@@ -135,14 +147,14 @@ def guard(model, photos, sure_threshold):
     return keras.callbacks.LambdaCallback(on_epoch_end=read_photos)
 
 
-def sure_for_crack_photos(model, photos, calibration):
+def sure_for_crack_photos(highest, calibration):
     """The calibration with its sure threshold lowered, if need be, to the highest tile of the least sure
     photo called crack that still reaches the threshold: those photos read as crack, not uncertain.
 
     The sure threshold is where the dataset's validation crack calls are 99.9% right; after fine-tuning
     a few false calls there raised it from 0.5 to 0.7-0.8, and photos you had called crack became
-    uncertain (docs/EXPERIMENTS.md, "Verdicts per photo")."""
-    highest = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
+    uncertain (docs/EXPERIMENTS.md, "Verdicts per photo"). highest: each photo's highest crack
+    probability by the model trained (CrackPhotos.read), as check_kept reads them."""
     reached = highest[highest >= calibration["threshold"]]
     if not len(reached) or reached.min() >= calibration["sure_threshold"]:
         return calibration
@@ -151,13 +163,12 @@ def sure_for_crack_photos(model, photos, calibration):
     return calibration | {"sure_threshold": float(sure)}
 
 
-def check_kept(model, photos, threshold, sure_threshold):
+def check_kept(photos, highest, threshold, sure_threshold):
     """Print, and return for metrics.json, which photos called crack read as crack with the model kept
-    (at its own thresholds) and which it could not keep; apart, those set aside: what to expect of
-    photos it never saw."""
-    after = photos.highest(predict_probabilities(model, photos.tiles)[:, -1])
-    lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, after) if p < sure_threshold]
-    held = after[photos.held] >= sure_threshold
+    (at its own thresholds; highest: each photo's highest crack probability by it, CrackPhotos.read)
+    and which it could not keep; apart, those set aside: what to expect of photos it never saw."""
+    lost = [f"{name} ({p:.2f})" for name, p in zip(photos.names, highest) if p < sure_threshold]
+    held = highest[photos.held] >= sure_threshold
     print(f"your verdicts: of the {len(photos.names)} photos you called crack, {len(photos.names) - len(lost)} read as crack "
           f"(before fine-tuning {int(photos.crack_before.sum())})"
           + (f"; of the {len(held)} set aside to check it (not learnt from), {int(held.sum())}" if len(held) else "")

@@ -49,20 +49,23 @@ def print_summary(held, report, data, meta):
 
 def marks_lines(data, meta):
     """How many of the site's images (the sources after the first: your marks) were learnt from and how
-    many held back to check the model, per class. The tiles of photos given a verdict are not marks:
-    support/bags.py tells of those photos."""
+    many held back to check the model, per class, naming the sources they came from. The tiles of photos
+    given a verdict are not marks: support/bags.py tells of those photos."""
     sources, names, bags = meta["sources"], meta["class_names"], meta.get("bags", {})
-    site = {split: (np.array(meta["file_sources"][split]) > 0) & (np.array(bags.get(split, -1)) < 0)
-            for split in ("train", "val", "test")}
+    source_of = {split: np.array(meta["file_sources"][split], int) for split in ("train", "val", "test")}
+    site = {split: (source_of[split] > 0) & (np.array(bags.get(split, -1)) < 0) for split in source_of}
     count = {split: int(mask.sum()) for split, mask in site.items()}
     total = sum(count.values())
     if not total:
         return []
+    # named by the sources that gave them: a notes.csv gives verdicts, no marks
+    marked = np.unique(np.concatenate([source_of[split][site[split]] for split in site]))
+    named = ", ".join(last_part(sources[i]) for i in marked)
     per_class = ", ".join(
         f"{name} {int(np.sum(np.asarray(data['train'][1])[site['train']] == i))} of "
         f"{sum(int(np.sum(np.asarray(data[split][1])[site[split]] == i)) for split in site)}"
         for i, name in enumerate(names))
-    return [f"your marks ({', '.join(map(last_part, sources[1:]))}): {total} images, {count['train']} learnt from "
+    return [f"your marks ({named}): {total} images, {count['train']} learnt from "
             f"({per_class}); {count['val'] + count['test']} held back, never learnt, to check the model on marks it "
             f"has not seen: {count['val']} to choose the best epoch (and the threshold), {count['test']} for the final "
             "check (data_prep holds back the same share of every source)"]

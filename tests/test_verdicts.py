@@ -9,10 +9,11 @@ import re
 import numpy as np
 import pytest
 from conftest import PRETRAINED, SAMPLE_DATA, assert_clean_failure, mosaic, run, write_rgb
-from test_labels import with_cable
+from test_labels import with_cable, write_labels
 
-from support import bags, batches, photos
+from support import bags, batches, photos, training_summary
 from support.images import decode_image
+from support.model_files import read_model_info
 
 CELL = 227
 
@@ -83,6 +84,7 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     most crack-like are chosen, the rest left out; rows of no bag stay as they are. A crack photo set
     aside for validation leaves the validation split and is read as a photo, never learnt from."""
     from support.images import fit_to_model
+    from support.tf_import import keras
 
     tiles = np.stack([fit_to_model(p, 64) for p in (*negative_patches[:3], positive_patches[0],
                                                       positive_patches[1], *negative_patches[3:6])])
@@ -97,7 +99,8 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
             "files": {"train": [f"f{i}" for i in range(18)], "val": ["v0", "v1", "v2", "v3"]},
             "file_sources": {"train": [1] * 16 + [0] * 2, "val": [1, 1, 1, 0]}}
     y, val_y = np.array([1] * 8 + [0] * 10, np.uint8), np.array([1, 1, 0, 0], np.uint8)
-    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y), "val": (val_x, val_y)}, meta, PRETRAINED)
+    model = keras.models.load_model(PRETRAINED, compile=False)  # as train.py loads the model it fine-tunes
+    data, chosen_meta, crack_photos = bags.choose_tiles({"train": (x, y), "val": (val_x, val_y)}, meta, model, PRETRAINED)
     kept = chosen_meta["files"]["train"]
     assert {"f3", "f4"} <= set(kept) and {f"f{i}" for i in range(8, 18)} <= set(kept)  # the cracks, c's, no photo's
     # the 4 tiles learnt from crack photos are each shown twice, as many as c's 8 clean tiles
@@ -114,16 +117,20 @@ def test_a_crack_photo_is_learnt_from_its_most_crack_like_tiles(negative_patches
     slots = data["train"][0][crack_photos.slots]
     assert [any((slot == tile).all() for slot in slots) for tile in x[:8]] == [1, 1, 0, 0, 0, 0, 1, 1]
 
-    from support.tf_import import keras
-    model = keras.models.load_model(PRETRAINED, compile=False)
     clean_bag = bags.CrackPhotos(["clean.jpg"], tiles[:3], np.zeros(3, int), np.array([False]), np.array([True]))
-    kept = bags.check_kept(model, clean_bag, 0.5, 0.5)  # a photo called crack that shows none: named
+    kept = bags.check_kept(clean_bag, clean_bag.read(model), 0.5, 0.5)  # a photo called crack that shows none: named
     assert kept["kept"] == 0 and kept["lost"][0].startswith("clean.jpg (0.") and kept["set_aside"] == 1
-    # the sure threshold comes down to the least sure photo called crack that reaches the threshold
-    highest = crack_photos.highest(batches.predict_probabilities(model, crack_photos.tiles)[:, 1])
-    calibration = bags.sure_for_crack_photos(model, crack_photos, {"threshold": 0.5, "sure_threshold": 1.0})
+    # the photos read once, by their most crack-like tile, as predict reads a photo...
+    highest = crack_photos.read(model)
+    assert list(highest) == list(crack_photos.highest(batches.predict_probabilities(model, crack_photos.tiles)[:, 1]))
+    # ...the sure threshold comes down to the least sure photo called crack that reaches the threshold...
+    calibration = bags.sure_for_crack_photos(highest, {"threshold": 0.5, "sure_threshold": 1.0})
     assert calibration["sure_threshold"] == np.floor(highest.min() * 100) / 100 < 1.0
-    assert bags.sure_for_crack_photos(model, clean_bag, {"threshold": 0.5, "sure_threshold": 0.9})["sure_threshold"] == 0.9
+    assert bags.sure_for_crack_photos(clean_bag.read(model), {"threshold": 0.5, "sure_threshold": 0.9}) == \
+        {"threshold": 0.5, "sure_threshold": 0.9}
+    # ...and at the threshold so chosen the same reading keeps every one of them, the one set aside too
+    kept = bags.check_kept(crack_photos, highest, **calibration)
+    assert (kept["kept"], kept["lost"], kept["set_aside"], kept["set_aside_kept"]) == (3, [], 1, 1)
 
 
 @pytest.mark.slow
@@ -161,3 +168,84 @@ def test_verdicts_alone_clear_a_false_alarm_and_keep_cracks(tmp_path, negative_p
     with open(tmp_path / "after.csv") as f:
         verdicts = {row["path"].rsplit("/", 1)[1]: (row["verdict_before"], row["verdict"]) for row in csv.DictReader(f)}
     assert verdicts == {"unseen.png": ("crack", "crack"), "cable_only.png": ("crack", "no crack")}
+
+
+@pytest.fixture(scope="module")
+def site_cache(tmp_path_factory, negative_patches, positive_patches):
+    """data_prep.py on sample_data/, a notes.csv of four small photos called crack and four called no crack
+    (one of each set aside for validation) and a labels.csv of marks on another photo."""
+    folder = tmp_path_factory.mktemp("site_cache")
+    (folder / "site").mkdir()
+    rows = []
+    for i in range(4):
+        for name, planted in (("cracked", {(1, 1)}), ("clean", set())):
+            write_rgb(folder / "site" / f"{name}{i}.png", mosaic(negative_patches[40 + i], positive_patches[40 + i],
+                                                                3, 2, planted))
+            rows.append((f"site/{name}{i}.png", "crack" if planted else "no crack"))
+    notes = write_notes(folder / "notes.csv", rows)
+    write_rgb(folder / "site" / "marked.png", mosaic(negative_patches[44], positive_patches[44], 3, 2, {(2, 0)}))
+    labels = write_labels(folder / "labels.csv", [("site/marked.png", 454, 0, CELL, CELL, "crack"),
+                                                  *[("site/marked.png", x, y, CELL, CELL, "no crack")
+                                                    for x, y in ((0, 0), (0, 227), (227, 227))]])
+    result = run("data_prep.py", "--src", SAMPLE_DATA, "--src", notes, "--src", labels, "--out", folder / "cache")
+    assert result.returncode == 0, result.stderr
+    return folder / "cache"
+
+
+@pytest.mark.slow
+def test_a_crack_photo_set_aside_checks_the_fine_tuning(site_cache, tmp_path):
+    """Of four photos called crack, one is set aside (data_prep): never learnt from, it is read after
+    fine-tuning, and the summary says how many of those set aside still read as crack."""
+    meta = json.loads((site_cache / "meta.json").read_text())
+    crack_photos = {i for i, name in enumerate(meta["bag_photos"]) if "cracked" in name}
+    set_aside = crack_photos & set(meta["bags"]["val"])
+    assert len(set_aside) == 1 and not set_aside & set(meta["bags"]["train"])  # its tiles are none of training's
+
+    tuned = run("train.py", "--cache", site_cache, "--init-from", PRETRAINED, "--out", tmp_path / "tuned", "--epochs", "2")
+    assert tuned.returncode == 0, tuned.stderr
+    assert re.search(r"^your verdicts: 4 photos called crack, 1 of them set aside to check the fine-tuning on; the others "
+                     r"learnt from their 6 most crack-like tiles", tuned.stdout, re.M), tuned.stdout
+    read = re.search(r"^your verdicts: of the 4 photos you called crack, (\d) read as crack \(before fine-tuning 4\); "
+                     r"of the 1 set aside to check it \(not learnt from\), (\d)", tuned.stdout, re.M)
+    assert read, tuned.stdout
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    checked = metrics["crack_photos"]
+    assert (checked["photos"], checked["set_aside"]) == (4, 1)
+    assert (checked["kept"], checked["set_aside_kept"]) == (int(read[1]), int(read[2])) and len(checked["lost"]) == 4 - checked["kept"]
+    # read at the thresholds the saved model carries: what predict will call crack
+    info = read_model_info(tmp_path / "tuned" / "model.keras")
+    assert (checked["threshold"], checked["sure_threshold"]) == (info["threshold"], info["sure_threshold"])
+    # the marks are the labels.csv's alone: the notes.csv gave verdicts
+    assert re.search(r"^your marks \(labels.csv\): 4 images, ", tuned.stdout, re.M), tuned.stdout
+
+
+@pytest.mark.slow
+def test_verdicts_fine_tune_on_two_replicas(site_cache, tmp_path):
+    """--distribute: the strategy is chosen before the starting model reads the crack photos (two CPU
+    replicas here; TensorFlow refused them, with a traceback, once it had run a model)."""
+    tuned = run("train.py", "--cache", site_cache, "--init-from", PRETRAINED, "--out", tmp_path / "tuned", "--epochs", "1",
+                "--distribute")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "with 2 replicas" in tuned.stdout and "Traceback" not in tuned.stderr
+    assert re.search(r"^your verdicts: of the 4 photos you called crack, \d read as crack", tuned.stdout, re.M)
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["replicas"] == 2
+
+
+def test_your_marks_are_named_by_the_sources_that_gave_them():
+    """A cache of the dataset, a notes.csv (verdicts) and a labels.csv (marks): the summary counts and
+    names the labels.csv's rows alone as your marks; support/bags.py tells of the photos given a verdict."""
+    meta = {"sources": ["/data/dataset", "/site/notes.csv", "/site/labels.csv"], "class_names": ["Negative", "Positive"],
+            "file_sources": {"train": [0, 1, 1, 2, 2], "val": [0, 1, 2], "test": [0, 2]},
+            "bags": {"train": [-1, 0, 1, -1, -1], "val": [-1, 2, -1]}}
+    data = {"train": (None, np.array([0, 1, 0, 0, 1])), "val": (None, np.array([1, 0, 0])),
+            "test": (None, np.array([0, 1]))}
+    [line] = training_summary.marks_lines(data, meta)
+    assert line.startswith("your marks (labels.csv): 4 images, 2 learnt from (Negative 1 of 2, Positive 1 of 2); "
+                           "2 held back, never learnt, to check the model on marks it has not seen: 1 to choose")
+    # marks from a folder and a labels file, the notes between them: both named, in the order given
+    meta["sources"] = ["/data/dataset", "/site/folder", "/site/notes.csv", "/site/labels.csv"]
+    meta["file_sources"] = {"train": [0, 2, 2, 3, 1], "val": [0, 2, 3], "test": [0, 3]}
+    assert training_summary.marks_lines(data, meta)[0].startswith("your marks (folder, labels.csv): 4 images, ")
+    # verdicts alone are no marks: no line
+    meta["file_sources"] = {"train": [0, 2, 2, 0, 0], "val": [0, 2, 0], "test": [0, 0]}
+    assert training_summary.marks_lines(data, meta) == []
