@@ -182,6 +182,10 @@ def build_or_compile_model(starting_model, meta, recipe):
     learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
     if starting_model is None:
         return build_model(meta["image_size"], len(meta["class_names"]), learning_rate)
+    policy = keras.mixed_precision.global_policy()
+    if policy.compute_dtype != starting_model.layers[0].compute_dtype:  # --mixed-precision: a loaded model
+        for layer in starting_model.layers[:-1]:  # keeps the policy it was saved with; the output stays float32
+            layer.dtype_policy = policy           # (model.py says why), the weights stay float32 (Keras's rule)
     return compile_model(starting_model, learning_rate)
 
 

@@ -87,6 +87,13 @@ def test_mixed_precision_keeps_a_float32_output(sample_cache, tmp_path):
     model = keras.models.load_model(out / "model.keras", compile=False)
     assert model.layers[-1].compute_dtype == "float32" and model.layers[1].compute_dtype == "float16"
     assert not (out / "augmentation.png").exists()
+    # fine-tuning a float32 model (the bundled one) in mixed precision computes in float16 too
+    tuned = tmp_path / "tuned"
+    result = run("train.py", "--cache", sample_cache, "--out", tuned, "--epochs", "1", "--mixed-precision",
+                 "--no-augment", "--init-from", PRETRAINED)
+    assert result.returncode == 0, result.stderr
+    model = keras.models.load_model(tuned / "model.keras", compile=False)
+    assert model.layers[-1].compute_dtype == "float32" and model.layers[1].compute_dtype == "float16"
 
 
 def free_port():
