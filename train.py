@@ -304,16 +304,15 @@ def main(argv=None):
     # the photos you called crack, read once by the model trained: for its sure threshold, then to say which it keeps
     crack_highest = crack_photos.read(model) if crack_photos else None
     calibration = save_models(model, data, meta, rule, recipe, work, args.int8_litert, crack_highest)
-    if crack_photos:  # still crack at the thresholds chosen, or named
-        kept = bags.check_kept(crack_photos, crack_highest, calibration["threshold"], calibration["sure_threshold"])
     report = (report_on_test_split(model, data, meta, history, calibration["threshold"], work, recipe.seed)
               | calibration | evaluation.run_summary(history, seconds, recipe, meta, strategy.num_replicas_in_sync,
                                                      args.mixed_precision))
     if marks:  # how the site's images (your marks) read now, at the threshold chosen
         after = batches.predict_probabilities(model, marks[0])
         report["marks"] = evaluation.how_marks_read(marks[1], before, after, meta, report["threshold"], args.init_from)
-    if crack_photos:
-        report["crack_photos"] = kept
+    if crack_photos:  # still crack at the thresholds chosen, or named
+        report["crack_photos"] = bags.check_kept(crack_photos, crack_highest, report["threshold"],
+                                                 report["sure_threshold"])
     atomic_files.write_json(report, work / "metrics.json")
     training_summary.print_summary(held, report, data, meta)
     if not is_chief:
