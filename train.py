@@ -299,6 +299,7 @@ def main(argv=None):
         distribute.work_around_keras_multi_worker(model, next(iter(train_ds)))
     marks = args.init_from and evaluation.site_training_images(data, meta)  # your site's, to read before and after
     before = marks and batches.predict_probabilities(model, marks[0])
+    clean_photos = bags.clean_photos_set_aside(data, meta, starting_model, args.init_from)  # read before and after
 
     history, seconds = fit(model, train_ds, val_ds, recipe, work, args.tensorboard, crack_photos)
     # the photos you called crack, read once by the model trained: for its sure threshold, then to say which it keeps
@@ -313,6 +314,8 @@ def main(argv=None):
     if crack_photos:  # still crack at the thresholds chosen, or named
         report["crack_photos"] = bags.check_kept(crack_photos, crack_highest, report["threshold"],
                                                  report["sure_threshold"])
+    if clean_photos:  # what to expect of the false alarms no one reviewed
+        report["clean_photos"] = bags.check_cleared(model, clean_photos, report["threshold"])
     atomic_files.write_json(report, work / "metrics.json")
     training_summary.print_summary(held, report, data, meta)
     if not is_chief:

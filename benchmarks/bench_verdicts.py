@@ -180,7 +180,7 @@ def main():
             dataset = metrics["per_source"][str(args.dataset.resolve())]["accuracy"]
             held, lost, cleared, clean = count(held_out, verdicts, before, after, seen)
             totals.append((lost, cleared, clean))
-            guard = next((line for line in output.splitlines() if "photos you called crack," in line), "")
+            guard = "\n  ".join(line for line in output.splitlines() if line.startswith("your verdicts:") and " read as " in line)
             print(f"seed {seed}: {len(reviewed)} reviewed, {len(held_out)} held out; data_prep {prepared - start:.0f} s, "
                   f"train.py {trained - prepared:.0f} s; dataset test accuracy {dataset:.4f}; threshold "
                   f"{metrics['threshold']}\n  held out: {held}\n  reviewed: {count(reviewed, verdicts, before, after, seen)[0]}"

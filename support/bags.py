@@ -45,9 +45,7 @@ class CrackPhotos:
 
     def highest(self, probabilities):
         """Each photo's highest crack probability, from its tiles' (as predict's verdict reads a photo)."""
-        best = np.zeros(len(self.names))
-        np.maximum.at(best, self.photo, probabilities)
-        return best
+        return highest_per_photo(probabilities, self.photo, len(self.names))
 
     def read(self, model):
         """Each photo's highest crack probability by the model: how predict would read it."""
@@ -58,6 +56,47 @@ class CrackPhotos:
         learnt = np.flatnonzero(~self.held[self.photo])
         chosen = self.tiles[learnt[most_crack_like(probabilities[learnt], self.photo[learnt])]]
         self.train_x[self.slots] = np.repeat(chosen, len(self.slots) // len(chosen), axis=0)
+
+
+@dataclasses.dataclass
+class CleanPhotos:
+    """The photos the inspector called no crack that data_prep set aside for validation (not learnt
+    from), read before and after fine-tuning: how many no longer read as crack is what to expect of the
+    false alarms on photos no one reviewed, as CrackPhotos' set-aside ones are of the cracks."""
+    tiles: np.ndarray  # every tile of those photos (n x size x size x 3 uint8)
+    photo: np.ndarray  # each tile's photo (0 .. photos - 1)
+    before: np.ndarray  # each photo's highest crack probability by the starting model
+    threshold_before: float  # the starting model's threshold: below it, no crack
+
+
+def highest_per_photo(probabilities, photo, photos):
+    """Each photo's highest crack probability, from its tiles' (as predict's verdict reads a photo)."""
+    best = np.zeros(photos)
+    np.maximum.at(best, photo, probabilities)
+    return best
+
+
+def clean_photos_set_aside(data, meta, model, init_from):
+    """The CleanPhotos of a cache with reviewed photos, read by the starting model; None without any."""
+    if "bags" not in meta or model is None:
+        return None
+    rows = np.array(meta["bags"]["val"], dtype=int)
+    clean = np.flatnonzero((rows >= 0) & (np.asarray(data["val"][1]) == 0))
+    if not len(clean):
+        return None
+    tiles, photo = np.asarray(data["val"][0][clean]), np.unique(rows[clean], return_inverse=True)[1]
+    before = highest_per_photo(predict_probabilities(model, tiles)[:, -1], photo, photo.max() + 1)
+    return CleanPhotos(tiles, photo, before, read_model_info(init_from).get("threshold", 0.5))
+
+
+def check_cleared(model, clean, threshold):
+    """Print, and return for metrics.json, how many of the clean photos set aside read as no crack now
+    (no tile at the threshold) and before fine-tuning."""
+    after = highest_per_photo(predict_probabilities(model, clean.tiles)[:, -1], clean.photo, len(clean.before))
+    cleared, before = int(np.sum(after < threshold)), int(np.sum(clean.before < clean.threshold_before))
+    print(f"your verdicts: photos you called no crack, set aside to check it (not learnt from): {cleared} of "
+          f"{len(after)} read as no crack (before fine-tuning {before})")
+    return {"set_aside": len(after), "no_crack": cleared, "no_crack_before": before, "threshold": threshold}
 
 
 def most_crack_like(probabilities, photo, count=PER_PHOTO):

@@ -215,6 +215,13 @@ def test_a_crack_photo_set_aside_checks_the_fine_tuning(site_cache, tmp_path):
     # read at the thresholds the saved model carries: what predict will call crack
     info = read_model_info(tmp_path / "tuned" / "model.keras")
     assert (checked["threshold"], checked["sure_threshold"]) == (info["threshold"], info["sure_threshold"])
+    # one of the four photos called no crack is set aside too: read before and after, as what to expect
+    # of the false alarms no one reviewed
+    clean = re.search(r"^your verdicts: photos you called no crack, set aside to check it \(not learnt from\): "
+                      r"(\d) of 1 read as no crack \(before fine-tuning (\d)\)", tuned.stdout, re.M)
+    assert clean, tuned.stdout
+    assert metrics["clean_photos"] == {"set_aside": 1, "no_crack": int(clean[1]), "no_crack_before": int(clean[2]),
+                                       "threshold": info["threshold"]}
     # the marks are the labels.csv's alone: the notes.csv gave verdicts
     assert re.search(r"^your marks \(labels.csv\): 4 images, ", tuned.stdout, re.M), tuned.stdout
 
