@@ -39,6 +39,13 @@ def run_script(main, interrupted):
         _INTERRUPTED.append(True)
         raise SystemExit(130)
 
+    def quiet_if_stopping(unraisable):
+        # A Ctrl-C that lands in a finalizer (tqdm's lock, multiprocessing's semaphores) is "ignored" by
+        # Python with a traceback; the run still stops, below, with its one line.
+        if not (_INTERRUPTED and isinstance(unraisable.exc_value, (SystemExit, KeyboardInterrupt))):
+            sys.__unraisablehook__(unraisable)
+
+    sys.unraisablehook = quiet_if_stopping
     stderr_of_its_own()
     # A name that is not UTF-8 (held as surrogates) printed anywhere is its escape, not a traceback.
     for stream in (sys.stdout, sys.stderr):
