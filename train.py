@@ -159,7 +159,8 @@ def choose_recipe(args, meta, rule):
         capture=args.augment and (scratch if args.capture is None else args.capture),
         thin_cracks=batches.THIN_CRACKS if args.augment and (scratch if args.thin_cracks is None else args.thin_cracks)
         else 0.0, patience=args.patience, seed=args.seed, init_from=str(args.init_from or ""))
-    print("recipe: " + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in vars(recipe).items())
+    print("recipe: " + ", ".join(f"{key.replace('_', ' ')} {f'{value:.3g}' if isinstance(value, float) else value}"
+                                 for key, value in vars(recipe).items())
           + (f" (each site image seen {share * epochs * train_images / site_images:.0f} times)" if site_images else ""))
     return recipe
 
